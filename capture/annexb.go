@@ -47,9 +47,10 @@ func startsAU(t byte) bool {
 
 // firstSlice reports whether a slice NAL unit is the first slice of its
 // picture: first_mb_in_slice, the ue(v) right after the 1-byte NAL header,
-// is 0 exactly when its first bit is 1. A slice too short to tell is taken
-// as a continuation.
-func firstSlice(nalu []byte) bool { return len(nalu) >= 2 && nalu[1]&0x80 != 0 }
+// is 0 exactly when its first bit is 1. A slice too short to tell (only
+// ever a stream cut inside the NAL header) is taken to start a picture, so
+// that dropping it as truncated keeps the picture before it.
+func firstSlice(nalu []byte) bool { return len(nalu) < 2 || nalu[1]&0x80 != 0 }
 
 // scanNALU finds the first NAL unit in b at or after off. sc is where its
 // start code begins (the zero byte of a 4-byte start code included), start and
@@ -64,7 +65,7 @@ func scanNALU(b []byte, off int) (sc, start, end, next int, ok bool) {
 	}
 	i += off
 	sc = i
-	if i > off && b[i-1] == 0 {
+	if i > 0 && b[i-1] == 0 {
 		sc = i - 1
 	}
 	start = i + 3
@@ -218,6 +219,9 @@ func SplitAccessUnits(data []byte) ([]AccessUnit, error) {
 	}
 	if curStart >= 0 && curVCL && lastLen >= minNALULen(lastType) {
 		flush(len(data))
+	}
+	if !sawVCL0 && (sawSPS || sawPPS) {
+		return nil, fmt.Errorf("capture: truncated H.264 stream: no complete access unit (the %d bytes hold parameter sets but end before the first picture's slice)", len(data))
 	}
 	if !sawVCL0 {
 		return nil, fmt.Errorf("capture: no H.264 picture found (no coded slice NAL unit of type 1 to 5); %s", annexBHint)
