@@ -1,0 +1,128 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// The names DecryptClip and ClipPieces look for in a clip directory.
+const (
+	clipInitPiece     = "init.mp4.age"
+	clipSegmentSuffix = ".m4s.age"
+	clipSegmentDigits = 6
+)
+
+// ErrClipNoInit is returned (wrapped) when a clip directory has no
+// init.mp4.age: without the init segment the media segments cannot play.
+var ErrClipNoInit = errors.New("vault: clip has no init segment (init.mp4.age)")
+
+// ErrClipNoSegments is returned (wrapped) by DecryptClip when a clip
+// directory has no complete media segment.
+var ErrClipNoSegments = errors.New("vault: clip has no complete segments")
+
+// ClipPieces lists the complete pieces of the clip in dir, as paths under
+// dir: the init segment, then the media segments (NNNNNN.m4s.age, six
+// digits from 000001) in numeric order. Unfinished writes (*.partial),
+// directories and any other names are ignored. Gaps in the numbering are
+// allowed, since retention removes segments, and segments may be empty. A
+// missing init segment is an error wrapping ErrClipNoInit.
+func ClipPieces(dir string) (init string, segments []string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("vault: read clip directory: %w", err)
+	}
+	type seg struct {
+		n    int
+		path string
+	}
+	var segs []seg
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name := e.Name()
+		if name == clipInitPiece {
+			init = filepath.Join(dir, name)
+			continue
+		}
+		if n, ok := segmentNumber(name); ok {
+			segs = append(segs, seg{n, filepath.Join(dir, name)})
+		}
+	}
+	if init == "" {
+		return "", nil, fmt.Errorf("vault: clip %s: %w", dir, ErrClipNoInit)
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
+	for _, s := range segs {
+		segments = append(segments, s.path)
+	}
+	return init, segments, nil
+}
+
+// segmentNumber parses "000042.m4s.age" as 42. Numbers start at 1.
+func segmentNumber(name string) (int, bool) {
+	digits, ok := strings.CutSuffix(name, clipSegmentSuffix)
+	if !ok || len(digits) != clipSegmentDigits {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
+
+// DecryptClip decrypts the clip in dir with ids and writes the plaintext
+// fragmented MP4 to w: the init segment, then every complete media segment
+// in order (see ClipPieces), each streamed through age without being held
+// in memory. The result plays as one MP4. Errors name the piece; when no
+// identity opens a piece, the error wraps *age.NoIdentityMatchError. If an
+// error occurs after some pieces were written, w holds a truncated clip, so
+// callers writing a file should write it under a temporary name.
+func DecryptClip(dir string, ids []age.Identity, w io.Writer) error {
+	if len(ids) == 0 {
+		return errors.New("vault: no identities to decrypt the clip with")
+	}
+	init, segments, err := ClipPieces(dir)
+	if err != nil {
+		return err
+	}
+	if len(segments) == 0 {
+		return fmt.Errorf("vault: clip %s: %w", dir, ErrClipNoSegments)
+	}
+	for _, p := range append([]string{init}, segments...) {
+		if err := decryptPiece(p, ids, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decryptPiece(path string, ids []age.Identity, w io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	defer f.Close()
+	r, err := age.Decrypt(f, ids...)
+	if err != nil {
+		return fmt.Errorf("vault: decrypt %s: %w", path, err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("vault: decrypt %s: %w", path, err)
+	}
+	return nil
+}
