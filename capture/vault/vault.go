@@ -120,7 +120,7 @@ func (v *Vault) CreatePiece(id string, seq int) (*Piece, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	p := &Piece{v: v, clip: id, seq: seq, path: path, f: f}
+	p := &Piece{v: v, clip: id, seq: seq, path: path, f: f, cw: countingWriter{w: f}}
 	p.enc, err = age.Encrypt(&p.cw, v.opts.Recipients...)
 	if err != nil {
 		f.Close()
@@ -178,9 +178,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // Write encrypts p into the piece.
 func (p *Piece) Write(b []byte) (int, error) {
-	if p.cw.w == nil {
-		p.cw.w = p.f
-	}
 	return p.enc.Write(b)
 }
 
@@ -191,9 +188,6 @@ func (p *Piece) Commit(start, end time.Time) error {
 		return errors.New("vault: piece already finished")
 	}
 	p.done = true
-	if p.cw.w == nil {
-		p.cw.w = p.f
-	}
 	err := p.enc.Close()
 	if err == nil {
 		err = p.f.Sync()
