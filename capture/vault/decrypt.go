@@ -58,7 +58,7 @@ func ClipPieces(dir string) (init string, segments []string, err error) {
 		}
 	}
 	if init == "" {
-		return "", nil, fmt.Errorf("vault: clip %s: %w", dir, ErrClipNoInit)
+		return "", nil, fmt.Errorf("%w in %s", ErrClipNoInit, dir)
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
 	for _, s := range segs {
@@ -101,7 +101,7 @@ func DecryptClip(dir string, ids []age.Identity, w io.Writer) error {
 		return err
 	}
 	if len(segments) == 0 {
-		return fmt.Errorf("vault: clip %s: %w", dir, ErrClipNoSegments)
+		return fmt.Errorf("%w in %s", ErrClipNoSegments, dir)
 	}
 	for _, p := range append([]string{init}, segments...) {
 		if err := decryptPiece(p, ids, w); err != nil {

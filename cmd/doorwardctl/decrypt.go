@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/capture/vault"
+)
+
+func newDecryptCmd(stdout io.Writer) *cobra.Command {
+	var (
+		identityFiles []string
+		out           string
+	)
+	c := &cobra.Command{
+		Use:   "decrypt -i FILE CLIP_DIR -o OUT.mp4",
+		Short: "Decrypt a clip directory into a playable MP4",
+		Long: `decrypt opens the clip in CLIP_DIR (init.mp4.age, 000001.m4s.age, ...)
+with the age identities in FILE — an owner key from keygen, or any age
+identity file — and writes the MP4 to OUT ("-o -" for stdout). OUT
+appears only once the whole clip has been decrypted.`,
+		Args: exactArgs(1, "one clip directory"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			ids, err := readIdentities(identityFiles)
+			if err != nil {
+				return err
+			}
+			dir := args[0]
+			if out == "-" {
+				return explainDecrypt(vault.DecryptClip(dir, ids, stdout), identityFiles, dir)
+			}
+			return writeAtomically(out, func(w io.Writer) error {
+				return explainDecrypt(vault.DecryptClip(dir, ids, w), identityFiles, dir)
+			})
+		},
+	}
+	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
+	c.Flags().StringVarP(&out, "output", "o", "", "write the MP4 to `OUT` (- for stdout)")
+	c.MarkFlagRequired("identity")
+	c.MarkFlagRequired("output")
+	return c
+}
+
+// readIdentities parses every identity file with age.ParseIdentities, so
+// any age identity file works.
+func readIdentities(files []string) ([]age.Identity, error) {
+	var ids []age.Identity
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("decrypt: identity file: %w", err)
+		}
+		got, err := age.ParseIdentities(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("decrypt: identity file %s: %w (want an age identity file, such as one from doorwardctl keygen)", name, err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+// explainDecrypt turns age's "no identity matched" into advice.
+func explainDecrypt(err error, files []string, dir string) error {
+	var nm *age.NoIdentityMatchError
+	if !errors.As(err, &nm) {
+		return err
+	}
+	kind := "different keys"
+	if types := slices.Compact(slices.Sorted(slices.Values(nm.StanzaTypes))); len(types) > 0 {
+		kind = strings.Join(types, ", ") + " keys"
+	}
+	return fmt.Errorf("decrypt: no identity in %s matches clip %s (it is encrypted to %s); use the owner key of the device that recorded it", strings.Join(files, ", "), dir, kind)
+}
+
+// writeAtomically writes name.partial (mode 0600: it is plaintext video),
+// fsyncs it and renames it to name only if write succeeded.
+func writeAtomically(name string, write func(io.Writer) error) (err error) {
+	tmp := name + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("decrypt: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("decrypt: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("decrypt: %w", err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return fmt.Errorf("decrypt: %w", err)
+	}
+	return nil
+}

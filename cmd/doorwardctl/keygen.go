@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/consent"
+)
+
+func newKeygenCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		out   string
+		pq    bool
+		force bool
+	)
+	c := &cobra.Command{
+		Use:   "keygen -o FILE [--pq]",
+		Short: "Make an owner key (a standard age identity file)",
+		Long: `keygen writes a new owner key to FILE with mode 0600 and prints its age
+recipient on stdout. The file is a standard age identity file: stock
+"age -d -i FILE" opens clips encrypted to it. The owner's signing key for
+grants is derived from it, so it is the one file to keep safe.
+
+With --pq the key is post-quantum (ML-KEM-768 + X25519); stock age opens
+files encrypted to it from version 1.3 on.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(*cobra.Command, []string) error {
+			key, err := consent.GenerateOwnerKey(pq)
+			if err != nil {
+				return err
+			}
+			if err := writeOwnerKey(out, key, force); err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintln(stdout, key.RecipientString()); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "doorwardctl: wrote your owner key to %s. Keep it private and back it up: it opens every clip and signs your grants; without it nobody can open your clips.\n", out)
+			if pq {
+				fmt.Fprintln(stderr, "doorwardctl: this is a post-quantum key: stock age needs version 1.3 or later to open files encrypted to it.")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "write the owner key to `FILE` (mode 0600)")
+	c.Flags().BoolVar(&pq, "pq", false, "make a post-quantum (ML-KEM-768 + X25519) key")
+	c.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
+	c.MarkFlagRequired("output")
+	return c
+}
+
+// writeOwnerKey writes key to path with mode 0600. Without force an
+// existing file is never touched; with force it is replaced atomically.
+func writeOwnerKey(path string, key *consent.OwnerKey, force bool) (err error) {
+	if path == "" || path == "-" {
+		return errors.New("keygen: -o needs a file name; the key is never written to stdout")
+	}
+	var f *os.File
+	if force {
+		f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // mode 0600
+	} else {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keygen: %s already exists and may hold a key that opens your clips; choose another -o, or pass --force to replace it", path)
+	}
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := key.WriteTo(f); err != nil {
+		return fmt.Errorf("keygen: %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if force {
+		if err := os.Rename(f.Name(), path); err != nil {
+			return fmt.Errorf("keygen: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// newRootCmd builds the doorwardctl command tree writing to stdout and
+// stderr. Errors are returned, not printed: run prints them as one line.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "doorwardctl",
+		Short:         "The Doorward owner's tool",
+		Long:          "doorwardctl makes the owner's keys and opens the clips a Doorward doorbell recorded.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// No Args and no RunE: bare "doorwardctl" prints help, and cobra's
+		// default makes an unknown subcommand an error.
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
+	})
+	root.AddCommand(
+		newKeygenCmd(stdout, stderr),
+		newDecryptCmd(stdout),
+		newVersionCmd(stdout),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with an error that says what is missing and
+// where to look.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s expects %s, got %d arguments (see '%s --help')", c.Name(), what, len(args), c.CommandPath())
+		}
+		return nil
+	}
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the doorwardctl version",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "doorwardctl %s\n", version)
+			return err
+		},
+	}
+}
