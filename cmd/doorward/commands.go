@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/boards"
+	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device"
+)
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "doorward",
+		Short:         "Doorward: a doorbell camera agent that keeps every clip encrypted",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newVersionCmd())
+	return root
+}
+
+func stateFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "state", device.DefaultStateDir(), "the agent's state directory")
+}
+
+func newRunCmd() *cobra.Command {
+	var (
+		board, state, configPath, demoKey string
+		owners                            []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := device.DefaultConfig()
+			if configPath != "" {
+				var err error
+				if cfg, err = device.LoadConfig(configPath); err != nil {
+					return err
+				}
+			}
+			if cmd.Flags().Changed("board") || cfg.Board == "" {
+				cfg.Board = board
+			}
+			profile, err := resolveBoard(cfg.Board)
+			if err != nil {
+				return err
+			}
+			cfg.Board = profile.Name
+			out := cmd.OutOrStdout()
+			if demoKey != "" {
+				recipient, err := demoOwner(out, demoKey, profile)
+				if err != nil {
+					return err
+				}
+				owners = append(owners, recipient)
+			}
+			cfg.OwnerRecipients = append(cfg.OwnerRecipients, owners...)
+			if len(cfg.OwnerRecipients) == 0 {
+				return fmt.Errorf("%w; create an owner key with `doorwardctl keygen -o owner.key` and pass the recipient it prints with --owner-recipient (or set owner_recipients in the config)", device.ErrNoOwner)
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			agent, err := device.NewAgent(device.Options{
+				Config: cfg, Board: profile, StateDir: state, Version: version, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			agent.PrintBanner(out, os.Args[0])
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			err = agent.Run(ctx)
+			log.Info("stopped")
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&board, "board", "auto", "board profile: auto, or one of "+fmt.Sprint(boards.Names()))
+	stateFlag(cmd, &state)
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (every field has a default)")
+	cmd.Flags().StringArrayVar(&owners, "owner-recipient", nil, "age recipient of an owner (repeatable)")
+	cmd.Flags().StringVar(&demoKey, "demo-owner-key", "", "sim board only: use (and create if missing) a demo owner key at this path")
+	return cmd
+}
+
+// resolveBoard loads the named profile; "auto" detects a Raspberry Pi from
+// the device tree and falls back to generic-linux.
+func resolveBoard(name string) (boards.Profile, error) {
+	if name != "auto" {
+		return boards.Load(name)
+	}
+	if p, err := boards.DetectFromFile("/proc/device-tree/model"); err == nil {
+		return p, nil
+	}
+	return boards.Load("generic-linux")
+}
+
+// demoOwner creates or reads the demo owner key used by `make run`.
+func demoOwner(out io.Writer, path string, profile boards.Profile) (string, error) {
+	if !profile.Sim {
+		return "", fmt.Errorf("--demo-owner-key is for trying the agent out on the sim board only (board %q): give real owners with --owner-recipient", profile.Name)
+	}
+	f, err := os.Open(path)
+	if err == nil {
+		defer f.Close()
+		key, err := consent.ParseOwnerKey(f)
+		if err != nil {
+			return "", fmt.Errorf("demo owner key %s: %w", path, err)
+		}
+		fmt.Fprintf(out, "demo owner key: %s (for trying the agent out; only the sim board uses it)\n", path)
+		return key.RecipientString(), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	key, err := consent.GenerateOwnerKey(false)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := key.WriteTo(f); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "demo owner key: %s (created now; for trying the agent out: only the sim board uses it)\n", path)
+	fmt.Fprintf(out, "  decrypt a clip: doorwardctl decrypt -i %s CLIP_DIR -o clip.mp4\n", path)
+	return key.RecipientString(), nil
+}
+
+func newLogger(w io.Writer, cfg device.LogConfig) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newTriggerCmd() *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:       "trigger motion|ring",
+		Short:     "Make the running sim agent record an event",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{string(capture.Motion), string(capture.Ring)},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, err := capture.ParseEventKind(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			if err := device.Trigger(ctx, state, kind); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: recording\n", kind)
+			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	return cmd
+}
+
+func newClipsCmd() *cobra.Command {
+	var (
+		state  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "clips",
+		Short: "List recorded clips",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			clips, err := device.ListClips(ctx, state)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if clips == nil {
+					clips = []device.ClipInfo{}
+				}
+				return enc.Encode(clips)
+			}
+			if len(clips) == 0 {
+				fmt.Fprintln(out, "no clips")
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTART\tEND\tDURATION\tSIZE\tTRIGGER\tPATH")
+			for _, c := range clips {
+				trigger := c.Trigger
+				if c.Recording {
+					trigger += " (recording)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\t%s\t%s\n", c.ID,
+					c.Start.Local().Format(time.DateTime), c.End.Local().Format(time.TimeOnly),
+					c.Duration, humanBytes(c.Size), trigger, c.Path)
+			}
+			return tw.Flush()
+		},
+	}
+	stateFlag(cmd, &state)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "doorward %s\n", version)
+		},
+	}
+}

@@ -1,0 +1,90 @@
+package device
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Paths inside a state directory.
+const (
+	dbName      = "state.db"
+	socketName  = "control.sock"
+	keyFileName = "keys/device.key"
+	clipsDir    = "clips"
+)
+
+// DefaultStateDir is the state directory every command uses unless --state
+// says otherwise: $DOORWARD_STATE, else $XDG_STATE_HOME/doorward, else
+// ~/.local/state/doorward. (The systemd unit passes /var/lib/doorward.)
+func DefaultStateDir() string {
+	if d := os.Getenv("DOORWARD_STATE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "doorward")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "doorward")
+	}
+	return "doorward-state"
+}
+
+// ErrAgentRunning is returned when another agent holds the state database.
+var ErrAgentRunning = errors.New("device: another doorward agent is using this state directory")
+
+// prepareStateDir creates the state directory (mode 0700) and checks that it
+// is writable.
+func prepareStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("device: state directory %s: %w", dir, unwrapPath(err))
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("device: state directory %s is not writable: %w", dir, unwrapPath(err))
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// openDB opens the state database, failing fast when another agent has it.
+func openDB(dir string) (*bbolt.DB, error) {
+	path := filepath.Join(dir, dbName)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w (%s is locked)", ErrAgentRunning, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device: opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// openDBReadOnly opens the state database of a stopped agent for reading.
+func openDBReadOnly(dir string) (*bbolt.DB, error) {
+	path := filepath.Join(dir, dbName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("device: no agent state in %s (start one with: doorward run --state %s): %w", dir, dir, unwrapPath(err))
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w, but it does not answer on %s", ErrAgentRunning, filepath.Join(dir, socketName))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device: opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// unwrapPath drops the *PathError wrapper, whose path the caller already names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
