@@ -114,9 +114,9 @@ func (h *Hub) remove(s *Subscription) {
 
 // Subscription state, under Subscription.mu.
 const (
-	waitKey = iota // new or restarted: wait for a keyframe, not counted as drops
-	live           // delivering every frame
-	skipping       // fell behind: dropping (and counting) until a keyframe fits
+	waitKey  = iota // new or restarted: wait for a keyframe, not counted as drops
+	live            // delivering every frame
+	skipping        // fell behind: dropping (and counting) until a keyframe fits
 )
 
 // Subscription is one subscriber's view of a Hub.
