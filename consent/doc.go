@@ -4,9 +4,9 @@
 // stream — unless an authorization verifies: a grant signed by an enrolled
 // owner key, or a legal-process token whose signers meet the device's
 // owner-approved trust policy (quorum per role, lifetime and scope limits, a
-// trusted clock, a jti never seen before). Decide turns such a request into a
-// Decision; every decision, allowed or refused, is appended to a tamper-evident
-// audit log (an RFC 6962 Merkle tree with device-signed checkpoints) that the
+// trusted clock, a jti never seen before). The package turns each such
+// request into a decision; every decision, allowed or refused, is appended
+// to a tamper-evident audit log (an RFC 6962 Merkle tree with device-signed checkpoints) that the
 // owner verifies, and disclosures under a delayed notice are logged as
 // commitments that are opened when the notice is released. The package is
 // pure decision logic: it does no I/O but through its store.
