@@ -6,9 +6,10 @@
 // owner-approved trust policy (quorum per role, lifetime and scope limits, a
 // trusted clock, a jti never seen before). The package turns each such
 // request into a decision; every decision, allowed or refused, is appended
-// to a tamper-evident audit log (an RFC 6962 Merkle tree with device-signed checkpoints) that the
-// owner verifies, and disclosures under a delayed notice are logged as
-// commitments that are opened when the notice is released. The package is
+// to a tamper-evident audit log (an RFC 6962 Merkle tree with device-signed
+// checkpoints) that the owner verifies, and disclosures under a delayed
+// notice are logged as commitments that are opened when the notice is
+// released. The package is
 // pure decision logic: it does no I/O but through its store.
 //
 // This change brings the owner keys on which the rest builds: [OwnerKey] is a
