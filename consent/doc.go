@@ -9,8 +9,8 @@
 // to a tamper-evident audit log (an RFC 6962 Merkle tree with device-signed
 // checkpoints) that the owner verifies, and disclosures under a delayed
 // notice are logged as commitments that are opened when the notice is
-// released. The package is
-// pure decision logic: it does no I/O but through its store.
+// released. The package is pure decision logic: it does no I/O but through
+// its store.
 //
 // This change brings the owner keys on which the rest builds: [OwnerKey] is a
 // standard age identity file (stock "age -d -i owner.key" opens the owner's
