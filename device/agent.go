@@ -52,7 +52,7 @@ type Agent struct {
 
 // NewAgent prepares the state directory, keys, database, vault, camera and
 // recorder. Every resource it opened is released when it fails.
-func NewAgent(opts Options) (a *Agent, err error) {
+func NewAgent(opts Options) (*Agent, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -78,22 +78,27 @@ func NewAgent(opts Options) (a *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a = &Agent{opts: opts, log: opts.Log, src: src, owners: cfg.OwnerRecipients}
-	defer func() {
-		if err != nil {
-			a.close()
-		}
-	}()
-	if err := prepareStateDir(opts.StateDir); err != nil {
+	a := &Agent{opts: opts, log: opts.Log, src: src, owners: cfg.OwnerRecipients}
+	if err := a.open(owners, family); err != nil {
+		a.close()
 		return nil, err
 	}
+	return a, nil
+}
+
+// open acquires the agent's resources; close releases whatever it got.
+func (a *Agent) open(owners []age.Recipient, family consent.RecipientFamily) (err error) {
+	opts, cfg := a.opts, a.opts.Config
+	if err := prepareStateDir(opts.StateDir); err != nil {
+		return err
+	}
 	if a.db, err = openDB(opts.StateDir); err != nil {
-		return nil, err
+		return err
 	}
 	var created bool
 	a.id, created, err = LoadOrCreateIdentity(filepath.Join(opts.StateDir, keyFileName), family)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if created {
 		a.log.Info("created device identity", "device", a.id.ID())
@@ -112,7 +117,7 @@ func NewAgent(opts Options) (a *Agent, err error) {
 		MaxBytes:   int64(cfg.Retention.MaxBytes),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.rec, err = record.New(record.Config{
 		PreRoll:  time.Duration(cfg.Recording.PreRoll),
@@ -122,13 +127,13 @@ func NewAgent(opts Options) (a *Agent, err error) {
 		Buffer:   int(cfg.Recording.Buffer),
 	}, vaultStore{a.vault}, a.log.With("component", "recorder"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.hub = capture.NewHub(a.log.With("component", "hub"))
 	if a.ctl, err = listenControl(opts.StateDir, a, a.log); err != nil {
-		return nil, err
+		return err
 	}
-	return a, nil
+	return nil
 }
 
 // openCamera opens the board's camera as the config adjusts it.

@@ -183,15 +183,31 @@ func Trigger(ctx context.Context, dir string, kind capture.EventKind) error {
 }
 
 // ListClips returns the clips of the agent with state directory dir: from
-// the running agent, or from the database when none runs.
+// the running agent, or from the database when none runs. An agent that is
+// still starting (it holds the database but does not answer yet) is waited
+// for until ctx is done.
 func ListClips(ctx context.Context, dir string) ([]ClipInfo, error) {
-	resp, err := Call(ctx, dir, ControlRequest{Op: "clips"})
-	if err == nil {
-		return resp.Clips, nil
+	for {
+		resp, err := Call(ctx, dir, ControlRequest{Op: "clips"})
+		if err == nil {
+			return resp.Clips, nil
+		}
+		if !errors.Is(err, ErrNoAgent) {
+			return nil, err
+		}
+		clips, err := listClipsOffline(dir)
+		if !errors.Is(err, ErrAgentRunning) {
+			return clips, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	if !errors.Is(err, ErrNoAgent) {
-		return nil, err
-	}
+}
+
+func listClipsOffline(dir string) ([]ClipInfo, error) {
 	db, err := openDBReadOnly(dir)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,156 @@
+// Package capturetest holds test helpers shared by the capture, device and
+// command tests: finding outside tools the way CI demands, reading clips with
+// ffprobe, and scanning files for plaintext video.
+package capturetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// Tool returns the path of an outside tool (ffprobe, age, ...). Without it
+// the test is skipped on a developer's machine but fails in CI (CI=true),
+// so a green CI run means the test ran.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found: .ci/run must install it", name)
+		}
+		t.Skipf("%s not found; install it to run this test", name)
+	}
+	return p
+}
+
+// Probe is what ffprobe reports about an MP4 file's first video stream.
+type Probe struct {
+	Codec         string
+	Width, Height int
+	Duration      float64 // seconds
+	FirstKey      bool    // the first frame is a keyframe
+	Frames        int     // frames decoded (only when counted)
+}
+
+// ProbeFile runs ffprobe on path and fails the test if it cannot read it.
+// With countFrames it decodes every frame, proving the whole file plays.
+func ProbeFile(t testing.TB, path string, countFrames bool) Probe {
+	t.Helper()
+	ffprobe := Tool(t, "ffprobe")
+	args := []string{"-v", "error", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration:frame=key_frame",
+		"-show_frames", "-of", "json"}
+	if countFrames {
+		args = append(args, "-count_frames")
+	} else {
+		args = append(args, "-read_intervals", "%+#1")
+	}
+	out, err := exec.Command(ffprobe, append(args, path)...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("ffprobe %s: %v\n%s", path, err, stderr)
+	}
+	var res struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+			Width     int    `json:"width"`
+			Height    int    `json:"height"`
+			Frames    string `json:"nb_read_frames"`
+		} `json:"streams"`
+		Frames []struct {
+			KeyFrame int `json:"key_frame"`
+		} `json:"frames"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("ffprobe output: %v\n%s", err, out)
+	}
+	if len(res.Streams) != 1 {
+		t.Fatalf("ffprobe %s: %d video streams, want 1", path, len(res.Streams))
+	}
+	p := Probe{Codec: res.Streams[0].CodecName, Width: res.Streams[0].Width, Height: res.Streams[0].Height}
+	p.Duration, _ = strconv.ParseFloat(res.Format.Duration, 64)
+	p.Frames, _ = strconv.Atoi(res.Streams[0].Frames)
+	p.FirstKey = len(res.Frames) > 0 && res.Frames[0].KeyFrame == 1
+	return p
+}
+
+// ProbeBytes writes data to a temporary file and probes it.
+func ProbeBytes(t testing.TB, data []byte, countFrames bool) Probe {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ProbeFile(t, path, countFrames)
+}
+
+// plaintextSignatures are byte patterns that only unencrypted video has:
+// MP4 boxes and H.264 sequence parameter sets behind start codes.
+var plaintextSignatures = []struct {
+	name string
+	sig  []byte
+}{
+	{"ftyp box (iso5)", []byte("ftypiso5")},
+	{"ftyp box (isom)", []byte("ftypisom")},
+	{"ftyp box (mp41)", []byte("ftypmp41")},
+	{"ftyp box (mp42)", []byte("ftypmp42")},
+	{"ftyp box (avc1)", []byte("ftypavc1")},
+	{"ftyp box (cmfc)", []byte("ftypcmfc")},
+	{"ftyp box (dash)", []byte("ftypdash")},
+	{"moof box", []byte("moof\x00\x00\x00\x10mfhd")},
+	{"moov box", []byte("moov\x00\x00\x00\x6cmvhd")},
+	{"H.264 SPS (4-byte start code)", []byte{0, 0, 0, 1, 0x67}},
+	{"H.264 SPS (3-byte start code)", []byte{0, 0, 1, 0x67}},
+}
+
+// Finding is a plaintext signature found in a file.
+type Finding struct {
+	Path, What string
+	Offset     int
+}
+
+// ScanPlaintext walks root and reports every file that holds plaintext
+// video signatures. Unreadable files fail the test: a scan that could not
+// look proves nothing.
+func ScanPlaintext(t testing.TB, root string) []Finding {
+	t.Helper()
+	var found []Finding
+	files := 0
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, s := range plaintextSignatures {
+			if i := bytes.Index(data, s.sig); i >= 0 {
+				found = append(found, Finding{Path: path, What: s.name, Offset: i})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scanning %s: %v", root, err)
+	}
+	if files == 0 {
+		t.Fatalf("scanning %s: no files at all", root)
+	}
+	return found
+}
