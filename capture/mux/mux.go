@@ -111,11 +111,13 @@ type Sample struct {
 }
 
 // FragmentWriter writes fragments of one track, numbering them in sequence.
-// It reuses its buffers, so it is not safe for concurrent use.
+// It reuses one set of boxes and buffers for every fragment, so writing a
+// fragment costs about one allocation whatever its length. It is not safe for
+// concurrent use.
 type FragmentWriter struct {
-	seq     uint32
-	samples []mp4.Sample
-	buf     []byte
+	seq  uint32
+	frag *mp4.Fragment
+	buf  []byte
 }
 
 // SetSequence sets the sequence number the next fragment gets (mfhd); the
@@ -140,32 +142,44 @@ func (fw *FragmentWriter) WriteFragment(w io.Writer, decodeTime uint64, samples 
 	if want != have {
 		return fmt.Errorf("mux: fragment payload is %d bytes, samples describe %d", have, want)
 	}
+	if fw.frag == nil {
+		frag, err := mp4.CreateFragment(1, 1)
+		if err != nil {
+			return fmt.Errorf("mux: %w", err)
+		}
+		fw.frag = frag
+	}
 	if fw.seq == 0 {
 		fw.seq = 1
 	}
-	frag, err := mp4.CreateFragment(fw.seq, 1)
-	if err != nil {
-		return fmt.Errorf("mux: %w", err)
-	}
+	moof := fw.frag.Moof
+	moof.Mfhd.SequenceNumber = fw.seq
 	fw.seq++
-	fw.samples = fw.samples[:0]
+	moof.Traf.Tfdt.SetBaseMediaDecodeTime(decodeTime)
+	trun := moof.Traf.Trun
+	trun.Samples = trun.Samples[:0]
 	for _, s := range samples {
 		flags := mp4.NonSyncSampleFlags
 		if s.Key {
 			flags = mp4.SyncSampleFlags
 		}
-		fw.samples = append(fw.samples, mp4.Sample{Flags: flags, Dur: s.Duration, Size: s.Size})
+		trun.Samples = append(trun.Samples, mp4.Sample{Flags: flags, Dur: s.Duration, Size: s.Size})
 	}
-	frag.AddSamples(fw.samples, decodeTime)
-	size := int(frag.Size() - want) // moof and the mdat header
+	const mdatHeader = 8
+	moofSize := moof.Size()
+	if moofSize+mdatHeader+want >= 1<<32 {
+		return fmt.Errorf("mux: fragment of %d bytes is too large", want)
+	}
+	trun.DataOffset = int32(moofSize + mdatHeader)
+	size := int(moofSize + mdatHeader)
 	if cap(fw.buf) < size {
 		fw.buf = make([]byte, size*2)
 	}
 	sw := bits.NewFixedSliceWriterFromSlice(fw.buf[:size])
-	if err := frag.EncodeSW(sw); err != nil {
+	if err := moof.EncodeSW(sw); err != nil {
 		return fmt.Errorf("mux: encoding fragment: %w", err)
 	}
-	if err := sw.AccError(); err != nil {
+	if err := mp4.EncodeHeaderWithSizeSW("mdat", mdatHeader+want, false, sw); err != nil {
 		return fmt.Errorf("mux: encoding fragment: %w", err)
 	}
 	if _, err := w.Write(sw.Bytes()); err != nil {
