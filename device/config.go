@@ -358,7 +358,9 @@ func (c Config) problems() []error {
 	}
 
 	cam := c.Camera
-	oneOf("camera.source", cam.Source, "", boards.SourceFile, boards.SourceV4L2, boards.SourceExec)
+	if cam.Source != "" && cam.Source != boards.SourceFile && cam.Source != boards.SourceV4L2 && cam.Source != boards.SourceExec {
+		bad("camera.source: %q is not valid (valid: file, v4l2, exec, or empty for the board's)", cam.Source)
+	}
 	if hasControl(cam.File) {
 		bad("camera.file: %q contains a control character (valid: a file path)", cam.File)
 	}

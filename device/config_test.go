@@ -146,7 +146,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"board: SIM", `board: "SIM" is not valid (valid: auto, generic-linux, sim)`},
 		{`owner_recipients: [age1abc, ""]`, `owner_recipients[1]: "" is empty (valid: an age recipient such as age1...)`},
 		{`owner_recipients: age1abc`, "line 1: owner_recipients: cannot unmarshal !!str `age1abc` into []string"},
-		{"camera: {source: rtsp}", `camera.source: "rtsp" is not valid (valid: , file, v4l2, exec)`},
+		{"camera: {source: rtsp}", `camera.source: "rtsp" is not valid (valid: file, v4l2, exec, or empty for the board's)`},
 		{"camera: {source: v4l2, file: a.h264}", `camera.file: "a.h264" is set but camera.source is "v4l2" (valid: file only with source file)`},
 		{"camera: {device: video0}", `camera.device: "video0" is not valid (valid: an absolute path such as /dev/video0)`},
 		{"camera: {source: exec, device: /dev/video0}", `camera.device: "/dev/video0" is set but camera.source is "exec" (valid: device only with source v4l2)`},
