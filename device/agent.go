@@ -16,7 +16,6 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/record"
-	"github.com/doorward/doorward/capture/simcam"
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/device/clock"
@@ -134,36 +133,6 @@ func (a *Agent) open(owners []age.Recipient, family consent.RecipientFamily) (er
 		return err
 	}
 	return nil
-}
-
-// openCamera opens the board's camera as the config adjusts it.
-func openCamera(cfg CameraConfig, board boards.Profile, clk clock.Clock) (capture.Source, error) {
-	source := cfg.Source
-	if source == "" {
-		source = board.Camera.Source
-	}
-	fps := float64(cfg.FPS)
-	if fps == 0 {
-		fps = float64(board.Camera.FPS)
-	}
-	switch source {
-	case "file":
-		if cfg.File == "" {
-			if !board.Sim {
-				return nil, fmt.Errorf("device: camera.file is empty; only the sim board has a built-in test clip (board %q)", board.Name)
-			}
-			if cfg.FPS == 0 {
-				fps = simcam.FPS
-			}
-			return capture.NewFileSource(simcam.Clip(), fps, clk)
-		}
-		if fps == 0 {
-			fps = 30
-		}
-		return capture.OpenFileSource(cfg.File, fps, clk)
-	default:
-		return nil, fmt.Errorf("device: camera.source %q is not available in this build (valid: file)", source)
-	}
 }
 
 // DeviceID returns the device's ID.
