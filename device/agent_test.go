@@ -1,0 +1,159 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorward/doorward/boards"
+	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/consent"
+)
+
+func simOptions(t *testing.T) Options {
+	t.Helper()
+	owner, err := consent.GenerateOwnerKey(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	board, err := boards.Load("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.OwnerRecipients = []string{owner.RecipientString()}
+	cfg.Recording.PreRoll = Duration(time.Second)
+	cfg.Recording.PostRoll = Duration(time.Second)
+	return Options{Config: cfg, Board: board, StateDir: filepath.Join(t.TempDir(), "state"), Version: "test", Log: slog.New(slog.DiscardHandler)}
+}
+
+func TestAgentControlSocket(t *testing.T) {
+	opts := simOptions(t)
+	a, err := NewAgent(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	info, err := os.Stat(filepath.Join(opts.StateDir, socketName))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	resp, err := Call(ctx, opts.StateDir, ControlRequest{Op: "status"})
+	if err != nil || resp.Status.DeviceID != a.DeviceID() || resp.Status.Board != "sim" {
+		t.Fatalf("status: %+v, %v", resp.Status, err)
+	}
+	if _, err := Call(ctx, opts.StateDir, ControlRequest{Op: "explode"}); err == nil || !strings.Contains(err.Error(), "valid: trigger, clips, status") {
+		t.Errorf("unknown op: %v", err)
+	}
+	if err := Trigger(ctx, opts.StateDir, "doorknock"); err == nil || !strings.Contains(err.Error(), "doorknock") {
+		t.Errorf("bad event: %v", err)
+	}
+	// A second agent on the same state directory is refused at once.
+	if _, err := NewAgent(opts); !errors.Is(err, ErrAgentRunning) {
+		t.Errorf("second agent: %v, want ErrAgentRunning", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // fill the pre-roll
+	if err := Trigger(ctx, opts.StateDir, capture.Ring); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		clips, err := ListClips(ctx, opts.StateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(clips) == 1 && !clips[0].Recording {
+			c := clips[0]
+			if c.Trigger != "ring" || c.Duration < 2 || c.Duration > 3.2 || c.Segments != 1 {
+				t.Errorf("clip %+v: want a ring clip of 1 s pre-roll (GOP-aligned) + 1 s post-roll", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no closed clip: %+v", clips)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestAgentRefusals(t *testing.T) {
+	t.Run("no owner", func(t *testing.T) {
+		opts := simOptions(t)
+		opts.Config.OwnerRecipients = nil
+		if _, err := NewAgent(opts); !errors.Is(err, ErrNoOwner) {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := os.Stat(opts.StateDir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("refused agent created its state directory")
+		}
+	})
+	t.Run("state under a file", func(t *testing.T) {
+		opts := simOptions(t)
+		file := filepath.Join(t.TempDir(), "file")
+		os.WriteFile(file, nil, 0o600)
+		opts.StateDir = filepath.Join(file, "state")
+		_, err := NewAgent(opts)
+		if err == nil || !strings.Contains(err.Error(), "state directory") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("camera not available", func(t *testing.T) {
+		opts := simOptions(t)
+		opts.Config.Camera.File = filepath.Join(t.TempDir(), "missing.h264")
+		if _, err := NewAgent(opts); err == nil || !strings.Contains(err.Error(), "missing.h264") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestStaleSocketAndOfflineClips(t *testing.T) {
+	opts := simOptions(t)
+	// A socket file left by a killed agent: clients must not hang on it,
+	// and the next agent replaces it.
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(opts.StateDir, socketName)
+	os.WriteFile(stale, nil, 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := Trigger(ctx, opts.StateDir, capture.Motion); !errors.Is(err, ErrNoAgent) {
+		t.Fatalf("trigger with a stale socket: %v", err)
+	}
+	if _, err := ListClips(ctx, opts.StateDir); err == nil || !strings.Contains(err.Error(), "no agent state") {
+		t.Fatalf("clips without a database: %v", err)
+	}
+	a, err := NewAgent(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	if _, err := Call(ctx, opts.StateDir, ControlRequest{Op: "status"}); err != nil {
+		t.Fatalf("agent did not replace the stale socket: %v", err)
+	}
+	stop()
+	<-done
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after Run returned")
+	}
+	clips, err := ListClips(ctx, opts.StateDir)
+	if err != nil || len(clips) != 0 {
+		t.Errorf("offline clips: %v, %v", clips, err)
+	}
+}
