@@ -6,10 +6,12 @@ package capturetest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -153,4 +155,37 @@ func ScanPlaintext(t testing.TB, root string) []Finding {
 		t.Fatalf("scanning %s: no files at all", root)
 	}
 	return found
+}
+
+// streams caches the H.264 files MakeStream generated in this process.
+var streams sync.Map // spec string → path
+
+// MakeStream returns the path of an Annex-B H.264 test stream (testsrc2,
+// no B-frames, a keyframe every second, constant bitrate), generated with
+// ffmpeg on first use and reused for the rest of the process. It lives in
+// the system temp directory; the caller must not modify it.
+func MakeStream(tb testing.TB, width, height, fps, seconds int, bitrate string) string {
+	tb.Helper()
+	ffmpeg := Tool(tb, "ffmpeg")
+	spec := fmt.Sprintf("%dx%d-%dfps-%ds-%s", width, height, fps, seconds, bitrate)
+	if p, ok := streams.Load(spec); ok {
+		return p.(string)
+	}
+	path := filepath.Join(os.TempDir(), "doorward-test-"+spec+".h264")
+	if _, err := os.Stat(path); err != nil {
+		tmp := path + fmt.Sprintf(".%d.tmp", os.Getpid())
+		out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+			"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", width, height, fps), "-t", fmt.Sprint(seconds),
+			"-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "main", "-bf", "0",
+			"-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
+			"-x264-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0", fps, fps), "-f", "h264", tmp).CombinedOutput()
+		if err != nil {
+			tb.Fatalf("ffmpeg: %v\n%s", err, out)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	streams.Store(spec, path)
+	return path
 }

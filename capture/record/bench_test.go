@@ -6,9 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,45 +18,19 @@ import (
 	"github.com/doorward/doorward/capture/vault"
 )
 
-// stream1080p is a 4 s 1080p30 H.264 stream at about 7 Mb/s (a keyframe
-// every second, no B-frames, as doorbell cameras send), made once per run
-// with ffmpeg.
-var stream1080p struct {
-	once sync.Once
-	aus  []capture.AccessUnit
-	err  error
-}
-
+// load1080p returns a 4 s 1080p30 H.264 stream at about 7 Mb/s (a keyframe
+// every second, no B-frames, as doorbell cameras send).
 func load1080p(b *testing.B) []capture.AccessUnit {
 	b.Helper()
-	ffmpeg := capturetest.Tool(b, "ffmpeg")
-	stream1080p.once.Do(func() {
-		dir, err := os.MkdirTemp("", "doorward-bench-")
-		if err != nil {
-			stream1080p.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		path := filepath.Join(dir, "1080p.h264")
-		out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-			"-i", "testsrc2=size=1920x1080:rate=30", "-t", "4", "-c:v", "libx264", "-preset", "ultrafast",
-			"-profile:v", "main", "-bf", "0", "-b:v", "7M", "-maxrate", "7M", "-bufsize", "7M",
-			"-x264-params", "keyint=30:min-keyint=30:scenecut=0", "-f", "h264", path).CombinedOutput()
-		if err != nil {
-			stream1080p.err = errors.New(string(out))
-			return
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			stream1080p.err = err
-			return
-		}
-		stream1080p.aus, stream1080p.err = capture.SplitAccessUnits(data)
-	})
-	if stream1080p.err != nil {
-		b.Fatal(stream1080p.err)
+	data, err := os.ReadFile(capturetest.MakeStream(b, 1920, 1080, 30, 4, "7M"))
+	if err != nil {
+		b.Fatal(err)
 	}
-	return stream1080p.aus
+	aus, err := capture.SplitAccessUnits(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return aus
 }
 
 // benchSource replays access units as fast as they are read, with the

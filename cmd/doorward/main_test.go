@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // run runs a binary to completion and returns stdout, stderr and the exit code.
-func run(t *testing.T, bin string, args ...string) (string, string, int) {
+func run(t testing.TB, bin string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
@@ -61,7 +61,7 @@ func run(t *testing.T, bin string, args ...string) (string, string, int) {
 }
 
 // mustRun runs a binary and fails the test unless it exits 0.
-func mustRun(t *testing.T, bin string, args ...string) string {
+func mustRun(t testing.TB, bin string, args ...string) string {
 	t.Helper()
 	out, errOut, code := run(t, bin, args...)
 	if code != 0 {
@@ -71,7 +71,9 @@ func mustRun(t *testing.T, bin string, args ...string) string {
 }
 
 // ownerKey makes an owner key with doorwardctl and returns its path and recipient.
-func ownerKey(t *testing.T) (string, string) {
+func ownerKey(t *testing.T) (string, string) { return ownerKeyTB(t) }
+
+func ownerKeyTB(t testing.TB) (string, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "owner.key")
 	out := mustRun(t, bins.doorwardctl, "keygen", "-o", path)
@@ -84,7 +86,7 @@ func ownerKey(t *testing.T) (string, string) {
 
 // agent is a running `doorward run`.
 type agent struct {
-	t     *testing.T
+	t     testing.TB
 	cmd   *exec.Cmd
 	state string
 	mu    sync.Mutex
@@ -95,7 +97,7 @@ type agent struct {
 
 // startAgent starts the agent on the sim board and waits until it answers
 // on its control socket.
-func startAgent(t *testing.T, state string, env []string, args ...string) *agent {
+func startAgent(t testing.TB, state string, env []string, args ...string) *agent {
 	t.Helper()
 	cmd := exec.Command(bins.doorward, append([]string{"run", "--board", "sim", "--state", state}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
