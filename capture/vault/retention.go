@@ -12,8 +12,9 @@ import (
 
 // Enforce deletes the segments older than MaxAge and then, oldest first, as
 // many as needed to bring the store under MaxBytes. Segments of clips being
-// recorded are kept. A clip whose last segment goes is removed whole.
-// It returns the number of segments deleted.
+// recorded and segments on legal hold are kept. A clip whose last segment
+// goes is removed whole. It returns the number of segments deleted, and
+// ErrHeldOverLimit when held segments alone exceed MaxBytes.
 func (v *Vault) Enforce() (int, error) {
 	now := v.opts.Clock.Now()
 	v.mu.Lock()
@@ -25,8 +26,13 @@ func (v *Vault) Enforce() (int, error) {
 	v.mu.Unlock()
 
 	var doomed []Segment
+	var held int64
 	err := v.opts.DB.View(func(tx *bbolt.Tx) error {
 		return forEachSegment(tx, func(s Segment) error {
+			if heldUntil(tx, s).After(now) {
+				held += s.Size
+				return nil
+			}
 			if activeIDs[s.Clip] {
 				return nil
 			}
@@ -39,8 +45,15 @@ func (v *Vault) Enforce() (int, error) {
 			return nil
 		})
 	})
-	if err != nil || len(doomed) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	var overLimit error
+	if v.opts.MaxBytes > 0 && held > v.opts.MaxBytes {
+		overLimit = fmt.Errorf("%w (%d bytes held, limit %d)", ErrHeldOverLimit, held, v.opts.MaxBytes)
+	}
+	if len(doomed) == 0 {
+		return 0, overLimit
 	}
 
 	// Index first, files after: a crash in between leaves files that the
@@ -82,7 +95,7 @@ func (v *Vault) Enforce() (int, error) {
 	}
 	removeEmptyDirs(v.opts.Dir)
 	v.log.Info("retention deleted old footage", "segments", len(doomed), "clips", len(dirs), "bytes", freed)
-	return len(doomed), nil
+	return len(doomed), overLimit
 }
 
 // RunRetention enforces the limits now and then every interval until ctx is

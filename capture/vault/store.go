@@ -136,6 +136,11 @@ func deleteSegment(tx *bbolt.Tx, s Segment) (Clip, error) {
 	if err := tx.Bucket(bucketSegments).Delete(segmentKey(s.Clip, s.Seq)); err != nil {
 		return Clip{}, err
 	}
+	if b := tx.Bucket(bucketHolds); b != nil {
+		if err := b.Delete(segmentKey(s.Clip, s.Seq)); err != nil {
+			return Clip{}, err
+		}
+	}
 	c, err := getClip(tx, s.Clip)
 	if err != nil {
 		return c, err
