@@ -73,3 +73,17 @@ func (f *Fake) Advance(d time.Duration) {
 	}
 	f.waiters = kept
 }
+
+// BlockUntil waits until at least n After channels are pending (the code
+// under test has armed its timers), or until timeout of real time passes. It
+// reports whether the waiters were there.
+func (f *Fake) BlockUntil(n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for f.Waiters() < n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return true
+}
