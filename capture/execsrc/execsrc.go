@@ -1,0 +1,399 @@
+// Package execsrc is the camera source that runs a command writing H.264
+// (Annex-B) to its standard output — rpicam-vid, libcamera-vid or ffmpeg —
+// and cuts the stream into access units.
+//
+// The child runs in its own process group. When it exits it is restarted
+// with a capped exponential backoff, and its exit status is logged once per
+// restart; its standard error is forwarded to the log line by line, rate
+// limited. Close stops it with SIGTERM, then SIGKILL after a grace period,
+// and reaps it. A stream that is not H.264 Annex-B (no start code, or an
+// access unit over the limit) is a configuration error: ReadFrame returns it
+// and the command is not restarted.
+package execsrc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/capture/austream"
+	"github.com/doorward/doorward/device/clock"
+)
+
+var _ capture.Source = (*Source)(nil)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMinBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	DefaultKillGrace  = 2 * time.Second
+	// stableRun is how long a child must have run for the backoff to start
+	// again from MinBackoff when it exits.
+	stableRun = 30 * time.Second
+)
+
+// Config describes the command and how the source treats it.
+type Config struct {
+	// Command is the program and its arguments; the program is looked up in
+	// PATH.
+	Command []string
+	// Log receives state changes and the child's standard error.
+	Log *slog.Logger
+	// Clock stamps frames and paces restarts.
+	Clock clock.Clock
+	// MaxAU limits one access unit (austream.DefaultMaxAU when 0).
+	MaxAU int
+	// MinBackoff and MaxBackoff bound the wait before a restart, which
+	// doubles after each quick exit.
+	MinBackoff, MaxBackoff time.Duration
+	// KillGrace is how long the child has to exit after SIGTERM.
+	KillGrace time.Duration
+	// StderrLines and StderrEvery rate-limit forwarded stderr lines: a burst
+	// of StderrLines, then one per StderrEvery (default 20 and 1 s).
+	StderrLines int
+	StderrEvery time.Duration
+}
+
+// Source runs the command and yields its access units. ReadFrame must not be
+// called from several goroutines at once; Close may be called from any.
+type Source struct {
+	cfg  Config
+	path string
+	log  *slog.Logger
+	clk  clock.Clock
+
+	frames    chan capture.Frame
+	fatal     chan error // receives the one error that ends the source
+	closed    chan struct{}
+	closeOnce sync.Once
+	done      chan struct{}
+
+	// Owned by the reader goroutine of the current child.
+	split   *austream.Splitter
+	first   time.Time
+	lastPTS time.Duration
+	started bool
+}
+
+// New checks the config, starts the command and returns the source.
+func New(cfg Config) (*Source, error) {
+	if len(cfg.Command) == 0 || cfg.Command[0] == "" {
+		return nil, errors.New("execsrc: camera.command is empty (valid: a program writing H.264 to stdout, e.g. [rpicam-vid, -t, \"0\", --codec, h264, --inline, -o, \"-\"])")
+	}
+	path, err := exec.LookPath(cfg.Command[0])
+	if err != nil {
+		return nil, fmt.Errorf("execsrc: camera.command[0] %q: %w (install it, or give its absolute path)", cfg.Command[0], err)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		return nil, errors.New("execsrc: no clock (pass clock.Real{})")
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.KillGrace <= 0 {
+		cfg.KillGrace = DefaultKillGrace
+	}
+	if cfg.StderrLines <= 0 {
+		cfg.StderrLines = 20
+	}
+	if cfg.StderrEvery <= 0 {
+		cfg.StderrEvery = time.Second
+	}
+	s := &Source{
+		cfg: cfg, path: path, log: cfg.Log.With("source", "exec", "command", cfg.Command[0]), clk: cfg.Clock,
+		frames: make(chan capture.Frame, 4),
+		fatal:  make(chan error, 1),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+		split:  austream.New(cfg.MaxAU),
+	}
+	go s.run()
+	return s, nil
+}
+
+// ReadFrame returns the next access unit. Frame.Time is the wall-clock time
+// at which it was complete; PTS counts from the first frame and strictly
+// increases, also across restarts. It returns ctx.Err() when ctx is done,
+// ErrSourceClosed after Close, and the stream error when the command's
+// output is not H.264.
+func (s *Source) ReadFrame(ctx context.Context) (capture.Frame, error) {
+	select {
+	case <-s.closed:
+		return capture.Frame{}, capture.ErrSourceClosed
+	default:
+	}
+	select {
+	case f := <-s.frames:
+		return f, nil
+	case err := <-s.fatal:
+		s.fatal <- err // keep it for the next call
+		return capture.Frame{}, err
+	case <-s.closed:
+		return capture.Frame{}, capture.ErrSourceClosed
+	case <-ctx.Done():
+		return capture.Frame{}, ctx.Err()
+	}
+}
+
+// Close stops the command (SIGTERM to its process group, SIGKILL after the
+// grace period), reaps it and waits for the source's goroutines.
+func (s *Source) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.done
+	return nil
+}
+
+// run owns the child processes: start, watch, restart with backoff.
+func (s *Source) run() {
+	defer close(s.done)
+	backoff := s.cfg.MinBackoff
+	restarts := 0
+	for {
+		began := s.clk.Now()
+		status, err := s.runChild(restarts)
+		if err != nil {
+			s.log.Error("camera command failed; not restarting", "err", err)
+			s.fatal <- err
+			return
+		}
+		select {
+		case <-s.closed:
+			return
+		default:
+		}
+		if s.clk.Now().Sub(began) >= stableRun {
+			backoff = s.cfg.MinBackoff
+		}
+		restarts++
+		s.log.Warn("camera command exited; restarting", "status", status, "restart", restarts, "in", backoff)
+		select {
+		case <-s.closed:
+			return
+		case <-s.clk.After(backoff):
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+// runChild runs the command once, until it exits or the source closes. It
+// returns the exit status, or an error that must end the source.
+func (s *Source) runChild(restarts int) (status string, fatal error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return "", fmt.Errorf("execsrc: stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return "", fmt.Errorf("execsrc: stderr pipe: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path:        s.path,
+		Args:        s.cfg.Command,
+		Stdout:      outW,
+		Stderr:      errW,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		// A start failure (exec format error, permission) is retried like
+		// an exit: the binary may be in the middle of an upgrade.
+		return "start failed: " + err.Error(), nil
+	}
+	pgid := cmd.Process.Pid
+	if restarts == 0 {
+		s.log.Info("camera command started", "pid", pgid, "args", strings.Join(s.cfg.Command, " "))
+	} else {
+		s.log.Info("camera command restarted", "pid", pgid, "restart", restarts)
+	}
+
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		s.forwardStderr(errR)
+	}()
+	readDone := make(chan error, 1)
+	go func() { readDone <- s.readStream(outR) }()
+	waitDone := make(chan error, 1)
+	go func() { waitDone <- cmd.Wait() }()
+
+	var (
+		waitErr  error
+		exited   bool
+		streamOK = true
+		result   error
+	)
+	stop := func() {
+		if exited {
+			return
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case waitErr = <-waitDone:
+		case <-s.clk.After(s.cfg.KillGrace):
+			s.log.Warn("camera command ignored SIGTERM; killing it", "pid", pgid, "grace", s.cfg.KillGrace)
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			waitErr = <-waitDone
+		}
+		exited = true
+	}
+	select {
+	case <-s.closed:
+		stop()
+	case rerr := <-readDone:
+		readDone <- rerr
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			streamOK, result = false, rerr
+			stop()
+		} else {
+			// Stdout closed: the child is exiting, or closed it and lingers.
+			select {
+			case waitErr = <-waitDone:
+				exited = true
+			case <-s.closed:
+				stop()
+			case <-s.clk.After(s.cfg.KillGrace):
+				stop()
+			}
+		}
+	case waitErr = <-waitDone:
+		exited = true
+	}
+	// Whatever of the group is left (a helper the child started) goes too,
+	// so that the pipes close and nothing outlives the source.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	outR.Close()
+	<-readDone
+	errR.Close()
+	<-stderrDone
+	if !streamOK {
+		return "", result
+	}
+	return exitStatus(waitErr), nil
+}
+
+// exitStatus describes how a child ended.
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// readStream cuts r into frames until it ends or the source closes. It
+// returns io.EOF at the end of the stream, or the splitter's error.
+func (s *Source) readStream(r io.Reader) error {
+	s.split.Reset()
+	for {
+		_, err := s.split.Fill(r)
+		if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+			s.split.Flush()
+			err = io.EOF
+		}
+		var serr error
+		if err != nil && !errors.Is(err, io.EOF) {
+			if errors.Is(err, austream.ErrNoStartCode) || errors.Is(err, austream.ErrTooLarge) {
+				serr = fmt.Errorf("execsrc: output of %s: %w", s.cfg.Command[0], err)
+			} else {
+				serr = fmt.Errorf("execsrc: reading output of %s: %w", s.cfg.Command[0], err)
+			}
+		}
+		for au, ok := s.split.Next(); ok; au, ok = s.split.Next() {
+			if !s.emit(au) {
+				return io.EOF
+			}
+		}
+		if serr != nil {
+			return serr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// emit hands one access unit to ReadFrame; false when the source closed.
+func (s *Source) emit(au austream.AU) bool {
+	now := s.clk.Now()
+	var pts time.Duration
+	if !s.started {
+		s.first, s.started = now, true
+	} else {
+		// Wall-clock arrival times can stall (a burst of access units in
+		// one read) or step back (a clock change): keep PTS increasing.
+		pts = max(now.Sub(s.first), s.lastPTS+time.Millisecond)
+	}
+	s.lastPTS = pts
+	f := capture.Frame{Data: bytes.Clone(au.Data), PTS: pts, Time: now, Key: au.Key}
+	select {
+	case s.frames <- f:
+		return true
+	case <-s.closed:
+		return false
+	}
+}
+
+// forwardStderr logs the child's stderr lines (ffmpeg ends progress lines
+// with \r), rate-limited, and keeps draining after a line too long to scan
+// so the child never blocks on a full pipe.
+func (s *Source) forwardStderr(r io.Reader) {
+	lim := rate.NewLimiter(rate.Every(s.cfg.StderrEvery), s.cfg.StderrLines)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 16<<10)
+	sc.Split(scanLines)
+	dropped := 0
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if !lim.AllowN(s.clk.Now(), 1) {
+			dropped++
+			continue
+		}
+		if dropped > 0 {
+			s.log.Warn("camera command stderr: lines suppressed", "lines", dropped)
+			dropped = 0
+		}
+		s.log.Info("camera command stderr", "line", line)
+	}
+	if dropped > 0 {
+		s.log.Warn("camera command stderr: lines suppressed", "lines", dropped)
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+// scanLines splits at \n or \r.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
