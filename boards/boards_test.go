@@ -17,7 +17,7 @@ func TestEmbeddedProfilesLoadAndValidate(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("Names() = %v, not sorted", names)
 	}
-	for _, want := range []string{"generic-linux", "sim"} {
+	for _, want := range []string{"generic-linux", "rpi-zero2w", "rpi3", "rpi4", "rpi5", "sim"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Names() = %v, missing %q", names, want)
 		}
@@ -93,7 +93,7 @@ func TestLoadUnknown(t *testing.T) {
 			t.Errorf("Load(%q) error = %q, want %q", name, err, want)
 		}
 	}
-	if _, err := Load("foo"); !strings.Contains(err.Error(), "generic-linux, sim") {
+	if _, err := Load("foo"); !strings.Contains(err.Error(), "generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim") {
 		t.Errorf("error %q does not list the valid names", err)
 	}
 }

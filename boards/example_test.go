@@ -14,26 +14,46 @@ func ExampleLoad() {
 	}
 	fmt.Println(p.Camera.Source, p.Camera.Device, p.Camera.Width, p.Camera.Height, p.Camera.FPS)
 
+	p, err = boards.Load("rpi5")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(p.Camera.Source, p.Camera.Command[0], p.GOARCH, p.Pins.PIR, p.Pins.Button, p.Pins.LED, p.Pins.Reset)
+
 	_, err = boards.Load("foo")
 	fmt.Println(err)
 	// Output:
 	// v4l2 /dev/video0 1280 720 30
-	// boards: unknown board "foo" (valid: generic-linux, sim)
+	// exec rpicam-vid arm64 GPIO17 GPIO27 GPIO22 GPIO23
+	// boards: unknown board "foo" (valid: generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim)
 }
 
 func ExampleNames() {
 	fmt.Println(strings.Join(boards.Names(), "\n"))
 	// Output:
 	// generic-linux
+	// rpi-zero2w
+	// rpi3
+	// rpi4
+	// rpi5
 	// sim
 }
 
 func ExampleDetect() {
 	// /proc/device-tree/model ends in a NUL byte; Detect ignores it.
-	if p, ok := boards.Detect("Some Board Rev 1.0\x00"); ok {
-		fmt.Println("detected", p.Name)
-	} else {
-		fmt.Println("not detected; use --board or generic-linux")
+	for _, model := range []string{
+		"Raspberry Pi 4 Model B Rev 1.4\x00",
+		"Raspberry Pi 5 Model B Rev 1.0\x00",
+		"Some Board Rev 1.0\x00",
+	} {
+		if p, ok := boards.Detect(model); ok {
+			fmt.Println("detected", p.Name)
+		} else {
+			fmt.Println("not detected; use --board or generic-linux")
+		}
 	}
-	// Output: not detected; use --board or generic-linux
+	// Output:
+	// detected rpi4
+	// detected rpi5
+	// not detected; use --board or generic-linux
 }

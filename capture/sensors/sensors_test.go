@@ -231,7 +231,7 @@ func TestButtonHoldRingsOnceAndNeverResets(t *testing.T) {
 
 func TestResetGesture(t *testing.T) {
 	type step struct {
-		level gpio.Level   // the switch: High = pressed (active high here)
+		level gpio.Level    // the switch: High = pressed (active high here)
 		after time.Duration // then wait this long
 	}
 	press := func(d time.Duration) step { return step{gpio.High, d} }
