@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,38 @@ type Config struct {
 	Vault VaultMode `yaml:"vault"`
 	// Log sets the agent's logging.
 	Log LogConfig `yaml:"log"`
+	// GPIO overrides the board's sensor lines and sets their polarity and
+	// timing.
+	GPIO GPIOConfig `yaml:"gpio"`
 }
+
+// GPIOConfig overrides the board profile's GPIO lines ("" keeps the board's,
+// "none" disconnects one) and sets polarity and timing.
+type GPIOConfig struct {
+	// PIR, Button, LED and Reset are line names such as GPIO17.
+	PIR    string `yaml:"pir"`
+	Button string `yaml:"button"`
+	LED    string `yaml:"led"`
+	Reset  string `yaml:"reset"`
+	// ActiveLow says, per line, that it reads Low when active (a switch to
+	// ground with a pull-up) or, for the LED, that Low lights it.
+	ActiveLow GPIOActiveLow `yaml:"active_low"`
+	// PIRCooldown is the least time between two motion events.
+	PIRCooldown Duration `yaml:"pir_cooldown"`
+	// Debounce is how long an input level must hold to count.
+	Debounce Duration `yaml:"debounce"`
+}
+
+// GPIOActiveLow is the polarity of each GPIO line.
+type GPIOActiveLow struct {
+	PIR    bool `yaml:"pir"`
+	Button bool `yaml:"button"`
+	LED    bool `yaml:"led"`
+	Reset  bool `yaml:"reset"`
+}
+
+// GPIONone in a GPIO line field disconnects that sensor.
+const GPIONone = "none"
 
 // CameraConfig overrides the board's camera; zero values keep the board's.
 type CameraConfig struct {
@@ -124,6 +156,11 @@ func DefaultConfig() Config {
 		},
 		Vault: VaultDevice,
 		Log:   LogConfig{Level: "info", Format: "text"},
+		GPIO: GPIOConfig{
+			ActiveLow:   GPIOActiveLow{Button: true, Reset: true},
+			PIRCooldown: Duration(10 * time.Second),
+			Debounce:    Duration(50 * time.Millisecond),
+		},
 	}
 }
 
@@ -413,11 +450,32 @@ func (c Config) problems() []error {
 	sizeRange("retention.max_bytes", ret.MaxBytes, 64*MiB, 0)
 	durRange("retention.interval", ret.Interval, 10*time.Second, 24*time.Hour)
 
+	g := c.GPIO
+	lines := map[string]string{}
+	for _, l := range []struct{ field, line string }{
+		{"gpio.pir", g.PIR}, {"gpio.button", g.Button}, {"gpio.led", g.LED}, {"gpio.reset", g.Reset},
+	} {
+		switch {
+		case l.line == "" || l.line == GPIONone:
+		case len(l.line) > 64 || !gpioLineRE.MatchString(l.line):
+			bad("%s: %q is not a GPIO line name (valid: a name such as GPIO17, \"none\", or empty for the board's)", l.field, l.line)
+		case lines[l.line] != "":
+			bad("%s: %q is already used by %s (valid: a line of its own)", l.field, l.line, lines[l.line])
+		default:
+			lines[l.line] = l.field
+		}
+	}
+	durRange("gpio.pir_cooldown", g.PIRCooldown, time.Second, 10*time.Minute)
+	durRange("gpio.debounce", g.Debounce, time.Millisecond, time.Second)
+
 	oneOf("vault", string(c.Vault), string(VaultDevice), string(VaultNone))
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "text", "json")
 	return errs
 }
+
+// gpioLineRE matches GPIO line names as the kernel reports them.
+var gpioLineRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // hasControl reports whether s holds a control character (tab excepted) or
 // is not valid UTF-8: neither belongs in a path, command or recipient.

@@ -31,6 +31,11 @@ func TestConfigDefaults(t *testing.T) {
 		},
 		Vault: "device",
 		Log:   LogConfig{Level: "info", Format: "text"},
+		GPIO: GPIOConfig{
+			ActiveLow:   GPIOActiveLow{Button: true, Reset: true},
+			PIRCooldown: Duration(10 * time.Second),
+			Debounce:    Duration(50 * time.Millisecond),
+		},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
@@ -64,6 +69,15 @@ func TestParseConfigGood(t *testing.T) {
 		{"board: sim", func(c Config) bool { return c.Board == "sim" }},
 		{"board: generic-linux", func(c Config) bool { return c.Board == "generic-linux" }},
 		{"board: auto", func(c Config) bool { return c.Board == "auto" }},
+		{"board: rpi5", func(c Config) bool { return c.Board == "rpi5" }},
+		{"gpio: {pir: GPIO4, led: none, active_low: {button: false, led: true}, pir_cooldown: 30s, debounce: 20ms}", func(c Config) bool {
+			g := c.GPIO
+			return g.PIR == "GPIO4" && g.LED == GPIONone && g.Button == "" && g.Reset == "" &&
+				g.ActiveLow == GPIOActiveLow{LED: true, Reset: true} &&
+				g.PIRCooldown == Duration(30*time.Second) && g.Debounce == Duration(20*time.Millisecond)
+		}},
+		{"gpio: {button: none, reset: none, pir: none}", func(c Config) bool { return c.GPIO.Button == GPIONone }},
+		{"gpio:\n  reset: PIN_23\n", func(c Config) bool { return c.GPIO.Reset == "PIN_23" }},
 		{`board: ""`, func(c Config) bool { return c.Board == "" }},
 		{"owner_recipients: [age1abc, age1def]", func(c Config) bool {
 			return reflect.DeepEqual(c.OwnerRecipients, []string{"age1abc", "age1def"})
@@ -142,8 +156,8 @@ func TestParseConfigBad(t *testing.T) {
 		yaml string
 		want string // the whole first line of the error, after "device: config: "
 	}{
-		{"board: foo", `board: "foo" is not valid (valid: auto, generic-linux, sim)`},
-		{"board: SIM", `board: "SIM" is not valid (valid: auto, generic-linux, sim)`},
+		{"board: foo", `board: "foo" is not valid (valid: auto, generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim)`},
+		{"board: SIM", `board: "SIM" is not valid (valid: auto, generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim)`},
 		{`owner_recipients: [age1abc, ""]`, `owner_recipients[1]: "" is empty (valid: an age recipient such as age1...)`},
 		{`owner_recipients: age1abc`, "line 1: owner_recipients: cannot unmarshal !!str `age1abc` into []string"},
 		{"camera: {source: rtsp}", `camera.source: "rtsp" is not valid (valid: file, v4l2, exec, or empty for the board's)`},
@@ -191,7 +205,16 @@ func TestParseConfigBad(t *testing.T) {
 		{"log: {level: trace}", `log.level: "trace" is not valid (valid: debug, info, warn, error)`},
 		{"log: {format: logfmt}", `log.format: "logfmt" is not valid (valid: text, json)`},
 		// Unknown and duplicate fields, bad YAML, more than one document.
-		{"colour: red", `line 1: colour: unknown field (valid in the file: board, camera, log, owner_recipients, recording, retention, vault)`},
+		{"gpio: {pir: GPIO 17}", `gpio.pir: "GPIO 17" is not a GPIO line name (valid: a name such as GPIO17, "none", or empty for the board's)`},
+		{"gpio: {led: /dev/gpiochip0}", `gpio.led: "/dev/gpiochip0" is not a GPIO line name (valid: a name such as GPIO17, "none", or empty for the board's)`},
+		{"gpio: {button: GPIO5, reset: GPIO5}", `gpio.reset: "GPIO5" is already used by gpio.button (valid: a line of its own)`},
+		{"gpio: {pir_cooldown: 500ms}", `gpio.pir_cooldown: "500ms" is out of range (valid: 1s to 10m)`},
+		{"gpio: {debounce: 0s}", `gpio.debounce: "0s" is out of range (valid: 1ms to 1s)`},
+		{"gpio: {debounce: 2s}", `gpio.debounce: "2s" is out of range (valid: 1ms to 1s)`},
+		{"gpio: {active_low: {button: maybe}}", "line 1: gpio.active_low.button: cannot unmarshal !!str `maybe` into bool"},
+		{"gpio: {active_low: {door: true}}", `line 1: gpio.active_low.door: unknown field (valid in gpio.active_low: button, led, pir, reset)`},
+		{"gpio: {pin: GPIO4}", `line 1: gpio.pin: unknown field (valid in gpio: active_low, button, debounce, led, pir, pir_cooldown, reset)`},
+		{"colour: red", `line 1: colour: unknown field (valid in the file: board, camera, gpio, log, owner_recipients, recording, retention, vault)`},
 		{"recording:\n  preroll: 5s", `line 2: recording.preroll: unknown field (valid in recording: buffer, max_clip, post_roll, pre_roll, segment)`},
 		{"log: {level: info, colour: true}", `line 1: log.colour: unknown field (valid in log: format, level)`},
 		{"vault: none\nvault: device", `line 2: vault: already set on line 1`},
