@@ -59,7 +59,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait before a restart, which
 	// doubles after each quick exit.
 	MinBackoff, MaxBackoff time.Duration
-	// KillGrace is how long the child has to exit after SIGTERM.
+	// KillGrace is how long the child has to exit after SIGTERM (or after
+	// closing its stdout). It is real time, not Clock time: it paces a real
+	// process.
 	KillGrace time.Duration
 	// StderrLines and StderrEvery rate-limit forwarded stderr lines: a burst
 	// of StderrLines, then one per StderrEvery (default 20 and 1 s).
@@ -254,7 +256,7 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case waitErr = <-waitDone:
-		case <-s.clk.After(s.cfg.KillGrace):
+		case <-graceTimer(s.cfg.KillGrace):
 			s.log.Warn("camera command ignored SIGTERM; killing it", "pid", pgid, "grace", s.cfg.KillGrace)
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			waitErr = <-waitDone
@@ -276,7 +278,7 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 				exited = true
 			case <-s.closed:
 				stop()
-			case <-s.clk.After(s.cfg.KillGrace):
+			case <-graceTimer(s.cfg.KillGrace):
 				stop()
 			}
 		}
@@ -295,6 +297,10 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 	}
 	return exitStatus(waitErr), nil
 }
+
+// graceTimer is time.After for the kill grace period, with a timer that is
+// collected when it is dropped (Go 1.23 timers).
+func graceTimer(d time.Duration) <-chan time.Time { return time.NewTimer(d).C }
 
 // exitStatus describes how a child ended.
 func exitStatus(err error) string {

@@ -287,7 +287,17 @@ func TestRestartBackoff(t *testing.T) {
 		}
 	}
 	waitFor("restarting", 1)
+	waitWaiter := func() {
+		t.Helper()
+		for i := 0; i < 500 && clk.Waiters() == 0; i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if clk.Waiters() != 1 {
+			t.Fatalf("%d clock waiters, want the backoff's", clk.Waiters())
+		}
+	}
 	for i, wait := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second} {
+		waitWaiter()
 		clk.Advance(wait - time.Millisecond)
 		time.Sleep(50 * time.Millisecond)
 		if got := lb.count("camera command restarted"); got != i {

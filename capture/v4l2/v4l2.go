@@ -1,0 +1,340 @@
+// Package v4l2 is the camera source for V4L2 devices that encode H.264
+// themselves: many USB webcams, and the legacy Raspberry Pi camera stack
+// (bcm2835-v4l2). It uses github.com/blackjack/webcam, which is pure Go
+// (ioctls through golang.org/x/sys/unix), so it builds with CGO_ENABLED=0
+// for linux/arm (GOARM 6 and 7) and arm64.
+//
+// The source negotiates H.264 at the supported size and frame rate nearest
+// to the configured ones, cuts the driver's buffers into complete Annex-B
+// access units (parameter sets in a buffer of their own join the next
+// picture), flags keyframes from the NAL types, and reconnects with a capped
+// exponential backoff when the device disappears, logging each change of
+// state once. A camera without H.264 is refused with a message that shows
+// the exec-source configuration that encodes its video instead.
+//
+// Frame.Time is the clock's time when the driver handed the buffer over:
+// webcam v0.6.1 does not expose the driver's buffer timestamp (it drops the
+// v4l2_buffer it dequeues). PTS counts from the first frame and strictly
+// increases, also across reconnects.
+package v4l2
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/blackjack/webcam"
+
+	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/capture/austream"
+	"github.com/doorward/doorward/device/clock"
+)
+
+var _ capture.Source = (*Source)(nil)
+
+// Device is the part of *webcam.Webcam the source uses; v4l2test fakes it.
+type Device interface {
+	GetSupportedFormats() map[webcam.PixelFormat]string
+	GetSupportedFrameSizes(webcam.PixelFormat) []webcam.FrameSize
+	GetSupportedFramerates(webcam.PixelFormat, uint32, uint32) []webcam.FrameRate
+	SetImageFormat(f webcam.PixelFormat, width, height uint32) (webcam.PixelFormat, uint32, uint32, error)
+	SetFramerate(fps float32) error
+	StartStreaming() error
+	// WaitForFrame waits up to timeout seconds; *webcam.Timeout when none.
+	WaitForFrame(timeout uint32) error
+	// GetFrame returns a driver buffer, to be given back with ReleaseFrame.
+	GetFrame() ([]byte, uint32, error)
+	ReleaseFrame(index uint32) error
+	Close() error
+}
+
+// OpenWebcam opens a real V4L2 device.
+func OpenWebcam(path string) (Device, error) {
+	w, err := webcam.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMinBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	// DefaultStallTimeouts is how many one-second waits without a frame
+	// count as a lost camera.
+	DefaultStallTimeouts = 5
+)
+
+// Config describes the device and how to run it.
+type Config struct {
+	// Device is the V4L2 device path, e.g. /dev/video0.
+	Device string
+	// Want is the configured size and frame rate.
+	Want Want
+	Log  *slog.Logger
+	// Clock stamps frames and paces reconnects.
+	Clock clock.Clock
+	// Open opens the device; OpenWebcam when nil.
+	Open func(path string) (Device, error)
+	// MinBackoff and MaxBackoff bound the wait between reconnect attempts.
+	MinBackoff, MaxBackoff time.Duration
+	// StallTimeouts is DefaultStallTimeouts when 0.
+	StallTimeouts int
+	// MaxAU limits one access unit (austream.DefaultMaxAU when 0).
+	MaxAU int
+}
+
+// Source reads H.264 access units from a V4L2 device. ReadFrame must not be
+// called from several goroutines at once; Close may be called from any.
+type Source struct {
+	cfg Config
+	log *slog.Logger
+	clk clock.Clock
+
+	frames    chan capture.Frame
+	fatal     chan error
+	closed    chan struct{}
+	closeOnce sync.Once
+	done      chan struct{}
+
+	// Owned by the run goroutine.
+	split   *austream.Splitter
+	first   time.Time
+	lastPTS time.Duration
+	started bool
+}
+
+// New opens the device, negotiates the mode and starts streaming. A device
+// that cannot be opened yet is not an error: the source keeps trying with
+// backoff (a camera plugged in later works). A camera that offers no H.264
+// is an error (*NoH264Error).
+func New(cfg Config) (*Source, error) {
+	if cfg.Device == "" {
+		return nil, errors.New("v4l2: camera.device is empty (valid: a V4L2 device such as /dev/video0)")
+	}
+	if cfg.Clock == nil {
+		return nil, errors.New("v4l2: no clock (pass clock.Real{})")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Open == nil {
+		cfg.Open = OpenWebcam
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.StallTimeouts <= 0 {
+		cfg.StallTimeouts = DefaultStallTimeouts
+	}
+	s := &Source{
+		cfg: cfg, log: cfg.Log.With("source", "v4l2", "device", cfg.Device), clk: cfg.Clock,
+		frames: make(chan capture.Frame, 4),
+		fatal:  make(chan error, 1),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+		split:  austream.New(cfg.MaxAU),
+	}
+	dev, err := s.connect()
+	var noH264 *NoH264Error
+	if errors.As(err, &noH264) {
+		return nil, err
+	}
+	go s.run(dev, err)
+	return s, nil
+}
+
+// ReadFrame returns the next access unit. It returns ctx.Err() when ctx is
+// done, ErrSourceClosed after Close, and the error that stopped the source
+// (a camera that lost its H.264 format, a stream that is not Annex-B).
+func (s *Source) ReadFrame(ctx context.Context) (capture.Frame, error) {
+	select {
+	case <-s.closed:
+		return capture.Frame{}, capture.ErrSourceClosed
+	default:
+	}
+	select {
+	case f := <-s.frames:
+		return f, nil
+	case err := <-s.fatal:
+		s.fatal <- err
+		return capture.Frame{}, err
+	case <-s.closed:
+		return capture.Frame{}, capture.ErrSourceClosed
+	case <-ctx.Done():
+		return capture.Frame{}, ctx.Err()
+	}
+}
+
+// Close stops streaming, closes the device and waits for the source's
+// goroutine (at most about one second, the driver wait).
+func (s *Source) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.done
+	return nil
+}
+
+// connect opens the device, negotiates and starts streaming.
+func (s *Source) connect() (Device, error) {
+	dev, err := s.cfg.Open(s.cfg.Device)
+	if err != nil {
+		return nil, fmt.Errorf("v4l2: open %s: %w", s.cfg.Device, err)
+	}
+	m, err := Negotiate(dev, s.cfg.Device, s.cfg.Want)
+	if err == nil {
+		err = s.apply(dev, m)
+	}
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	return dev, nil
+}
+
+// apply sets the mode and starts streaming, logging what the driver chose.
+func (s *Source) apply(dev Device, m Mode) error {
+	f, w, h, err := dev.SetImageFormat(m.Format, m.Width, m.Height)
+	if err != nil {
+		return fmt.Errorf("v4l2: %s: set format %s: %w", s.cfg.Device, m, err)
+	}
+	if f != FormatH264 {
+		return &NoH264Error{Device: s.cfg.Device, Formats: dev.GetSupportedFormats(), Want: s.cfg.Want}
+	}
+	m.Width, m.Height = w, h
+	if m.FPS > 0 {
+		if err := dev.SetFramerate(float32(m.FPS)); err != nil {
+			return fmt.Errorf("v4l2: %s: set frame rate %g: %w", s.cfg.Device, m.FPS, err)
+		}
+	}
+	if err := dev.StartStreaming(); err != nil {
+		return fmt.Errorf("v4l2: %s: start streaming: %w", s.cfg.Device, err)
+	}
+	want := s.cfg.Want
+	s.log.Info("camera mode", "mode", m.String(), "wanted", fmt.Sprintf("%dx%d @ %d fps", want.Width, want.Height, want.FPS),
+		"exact", int(m.Width) == want.Width && int(m.Height) == want.Height && (want.FPS == 0 || m.FPS == float64(want.FPS)))
+	return nil
+}
+
+// run owns the device: stream, and on loss reconnect with backoff. State
+// changes (streaming, lost, unavailable, back) are logged once each.
+func (s *Source) run(dev Device, err error) {
+	defer close(s.done)
+	backoff := s.cfg.MinBackoff
+	lastErr := ""
+	for {
+		if dev != nil {
+			if lastErr != "" {
+				s.log.Info("camera back", "after", lastErr)
+			} else {
+				s.log.Info("camera streaming")
+			}
+			lastErr = ""
+			backoff = s.cfg.MinBackoff
+			err = s.stream(dev)
+			dev.Close()
+			if err == nil {
+				return // closed
+			}
+			if fatal := (*NoH264Error)(nil); errors.As(err, &fatal) || errors.Is(err, austream.ErrNoStartCode) || errors.Is(err, austream.ErrTooLarge) {
+				s.log.Error("camera stopped", "err", err)
+				s.fatal <- err
+				return
+			}
+			s.log.Warn("camera lost; reconnecting", "err", err, "backoff_max", s.cfg.MaxBackoff)
+			lastErr = err.Error()
+		} else {
+			var noH264 *NoH264Error
+			if errors.As(err, &noH264) {
+				s.log.Error("camera stopped", "err", err)
+				s.fatal <- err
+				return
+			}
+			if lastErr == "" {
+				s.log.Warn("camera unavailable; retrying", "err", err, "backoff_max", s.cfg.MaxBackoff)
+			}
+			lastErr = err.Error()
+		}
+		select {
+		case <-s.closed:
+			return
+		case <-s.clk.After(backoff):
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+		dev, err = s.connect()
+	}
+}
+
+// stream reads buffers until the device fails (its error) or the source
+// closes (nil).
+func (s *Source) stream(dev Device) error {
+	s.split.Reset()
+	stalls := 0
+	for {
+		select {
+		case <-s.closed:
+			return nil
+		default:
+		}
+		err := dev.WaitForFrame(1)
+		var timeout *webcam.Timeout
+		if errors.As(err, &timeout) {
+			if stalls++; stalls >= s.cfg.StallTimeouts {
+				return fmt.Errorf("v4l2: %s: no frame for %d s", s.cfg.Device, stalls)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("v4l2: %s: wait for frame: %w", s.cfg.Device, err)
+		}
+		stalls = 0
+		buf, idx, err := dev.GetFrame()
+		if errors.Is(err, syscall.EAGAIN) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("v4l2: %s: read frame: %w", s.cfg.Device, err)
+		}
+		now := s.clk.Now()
+		// Copy out before the buffer goes back to the driver.
+		werr := s.split.Write(buf)
+		if rerr := dev.ReleaseFrame(idx); rerr != nil && werr == nil {
+			return fmt.Errorf("v4l2: %s: release frame: %w", s.cfg.Device, rerr)
+		}
+		if werr != nil {
+			return fmt.Errorf("v4l2: %s: %w", s.cfg.Device, werr)
+		}
+		s.split.Flush()
+		for au, ok := s.split.Next(); ok; au, ok = s.split.Next() {
+			if !s.emit(au, now) {
+				return nil
+			}
+		}
+	}
+}
+
+// emit hands one access unit to ReadFrame; false when the source closed.
+func (s *Source) emit(au austream.AU, now time.Time) bool {
+	var pts time.Duration
+	if !s.started {
+		s.first, s.started = now, true
+	} else {
+		pts = max(now.Sub(s.first), s.lastPTS+time.Millisecond)
+	}
+	s.lastPTS = pts
+	f := capture.Frame{Data: bytes.Clone(au.Data), PTS: pts, Time: now, Key: au.Key}
+	select {
+	case s.frames <- f:
+		return true
+	case <-s.closed:
+		return false
+	}
+}
