@@ -47,6 +47,7 @@ type Agent struct {
 	src    capture.Source
 	ctl    *controlServer
 	owners []string
+	hw     hardware // GPIO sensors and LED (sensors.go)
 }
 
 // NewAgent prepares the state directory, keys, database, vault, camera and
@@ -144,6 +145,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopSensors, err := a.startSensors(ctx, cancel)
+	if err != nil {
+		return err
+	}
+	defer stopSensors()
 
 	sub := a.hub.Subscribe(256)
 	var wg sync.WaitGroup
@@ -170,6 +176,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.ctl.close()
 	wg.Wait()
 	sub.Close()
+	if a.hw.resetRequested.Load() {
+		return a.factoryReset(ctx)
+	}
 	select {
 	case err := <-errc:
 		return err
