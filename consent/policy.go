@@ -116,8 +116,9 @@ func (p Policy) WithDefaults() Policy {
 	def(&p.MaxTokenLifetime, DefaultMaxTokenLifetime)
 	def(&p.MaxScopeSpan, DefaultMaxScopeSpan)
 	def(&p.MaxNoticeDelay, DefaultMaxNoticeDelay)
-	def(&p.Emergency.MaxLifetime, DefaultEmergencyMaxLifetime)
-	def(&p.Emergency.MaxScopeSpan, DefaultEmergencyMaxScopeSpan)
+	// Emergency defaults never exceed the ordinary limits.
+	def(&p.Emergency.MaxLifetime, min(DefaultEmergencyMaxLifetime, time.Duration(p.MaxTokenLifetime)))
+	def(&p.Emergency.MaxScopeSpan, min(DefaultEmergencyMaxScopeSpan, time.Duration(p.MaxScopeSpan)))
 	if len(p.AllowedRecipients) == 0 {
 		p.AllowedRecipients = []string{RecipientX25519, RecipientHybrid}
 	}

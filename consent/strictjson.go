@@ -45,7 +45,7 @@ func checkJSON(data []byte, lowerKeys bool) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return refuse(ReasonMalformed, "data after the JSON object")
 	}
-	if w.badKey != "" {
+	if w.hasBadKey {
 		// Reported after the whole walk, so that a duplicate anywhere is
 		// reported as such even when an upper-case key came first.
 		return refuse(ReasonUnknownField, "field %s: field names are lower-case ASCII letters, digits, '_', '-' and '.'", shorten(w.badKey))
@@ -57,6 +57,7 @@ func checkJSON(data []byte, lowerKeys bool) error {
 // that broke it.
 type jsonWalker struct {
 	lowerKeys bool
+	hasBadKey bool
 	badKey    string
 }
 
@@ -78,8 +79,8 @@ func (w *jsonWalker) object(dec *json.Decoder, depth int) error {
 		if !ok {
 			return refuse(ReasonMalformed, "invalid JSON object key")
 		}
-		if w.lowerKeys && w.badKey == "" && !isLowerKey(key) {
-			w.badKey = key
+		if w.lowerKeys && !w.hasBadKey && !isLowerKey(key) {
+			w.hasBadKey, w.badKey = true, key
 		}
 		f := foldKey(key)
 		for _, s := range seen {
