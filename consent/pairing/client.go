@@ -90,7 +90,7 @@ func (c *Client) CheckReply(r HelloReply) (policy []byte, dev DeviceInfo, err er
 		PolicyHash:      [32]byte(r.PolicyHash),
 	})
 	if !hmac.Equal(r.DeviceMAC, mac(c.keys.device, t)) {
-		return nil, DeviceInfo{}, ErrBadMAC
+		return nil, DeviceInfo{}, errDeviceMAC
 	}
 	if want := DeviceID(r.DeviceKey); r.DeviceID != want {
 		return nil, DeviceInfo{}, fmt.Errorf("pairing: the device's ID %q does not derive from its key (want %q)", truncate(r.DeviceID), want)

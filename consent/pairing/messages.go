@@ -20,7 +20,7 @@ var (
 	// ErrBadMAC: a MAC over the transcript did not check. On the client:
 	// the device did not prove it knows the code (a wrong code, or someone
 	// in between). On the device: the owner did not.
-	ErrBadMAC = errors.New("pairing: the other side did not prove it knows the code: wrong code, or someone in between")
+	ErrBadMAC = errors.New("pairing: bad MAC: the other side does not know the code, or someone in between changed a message")
 	// ErrBadSignature: the owner's signature over the transcript did not
 	// verify.
 	ErrBadSignature = errors.New("pairing: the owner's signature over the transcript does not verify")
@@ -147,6 +147,9 @@ func (r Result) Err() error {
 		}
 		return nil
 	}
+	if r.Reason == "bad_mac" {
+		return &explained{"pairing: the device refused the owner's proof of the code: wrong code, or someone in between changed a message", ErrBadMAC}
+	}
 	for _, x := range reasons {
 		if x.code == r.Reason {
 			return x.err
@@ -157,6 +160,20 @@ func (r Result) Err() error {
 	}
 	return fmt.Errorf("pairing: the device refused: %q", r.Reason)
 }
+
+// explained is a sentinel with a message for one side's point of view.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
+
+var (
+	errDeviceMAC = &explained{"pairing: the device did not prove it knows the code: wrong code, or someone in between", ErrBadMAC}
+	errOwnerMAC  = &explained{"pairing: the owner did not prove it knows the code: wrong code, or someone in between", ErrBadMAC}
+)
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)

@@ -179,7 +179,7 @@ func TestResultRoundTrip(t *testing.T) {
 		if derr != nil {
 			t.Fatalf("%v: %s: %v", err, b, derr)
 		}
-		if got.Err() != err {
+		if !errors.Is(got.Err(), err) || (err == nil) != (got.Err() == nil) {
 			t.Errorf("round trip of %v gave %v (%s)", err, got.Err(), b)
 		}
 	}

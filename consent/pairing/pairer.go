@@ -237,7 +237,7 @@ func (p *Pairer) Finish(f Finish) (Owner, error) {
 		return Owner{}, p.failLocked(ErrExpired)
 	}
 	if !hmac.Equal(f.OwnerMAC, mac(p.keys.owner, s.transcript)) {
-		return Owner{}, p.failLocked(ErrBadMAC)
+		return Owner{}, p.failLocked(errOwnerMAC)
 	}
 	if !ed25519.Verify(s.ownerKey, signedMessage(s.transcript), f.Signature) {
 		return Owner{}, p.failLocked(ErrBadSignature)

@@ -187,7 +187,7 @@ func TestWrongCodeFailsOnBothSides(t *testing.T) {
 	if policy != nil || dev.Key != nil {
 		t.Error("CheckReply returned the policy or device despite a bad MAC")
 	}
-	if !strings.Contains(err.Error(), "wrong code, or someone in between") {
+	if err.Error() != "pairing: the device did not prove it knows the code: wrong code, or someone in between" {
 		t.Errorf("error %q does not explain", err)
 	}
 	_, err = c.Finish()
@@ -202,7 +202,7 @@ func TestWrongCodeFailsOnBothSides(t *testing.T) {
 	if f.p.Paired() || f.p.Failures() != 1 {
 		t.Errorf("paired %v failures %d, want false 1", f.p.Paired(), f.p.Failures())
 	}
-	if got := pairing.ResultFor(err); got.Reason != "bad_mac" || got.Err() != pairing.ErrBadMAC {
+	if got := pairing.ResultFor(err); got.Reason != "bad_mac" || !errors.Is(got.Err(), pairing.ErrBadMAC) {
 		t.Errorf("ResultFor = %+v", got)
 	}
 	// The used session is gone: replaying the same Finish is an unknown
