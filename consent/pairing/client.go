@@ -20,6 +20,7 @@ import (
 // Client makes one attempt. It is not safe for concurrent use.
 type Client struct {
 	keys       keys
+	hashPolicy PolicyHasher
 	signing    ed25519.PrivateKey
 	hello      Hello
 	step       int // 0: hello sent, 1: reply checked, -1: reply refused
@@ -29,7 +30,9 @@ type Client struct {
 
 // NewClient returns a Client for the code the owner typed and the owner's
 // key: the Hello carries the owner's signing public key and age recipient.
-func NewClient(secret Secret, owner *consent.OwnerKey) (*Client, error) {
+// hashPolicy computes the hash the device proposes from the policy bytes
+// (see PolicyHasher); nil means PolicyHash, SHA-256 of the exact bytes.
+func NewClient(secret Secret, owner *consent.OwnerKey, hashPolicy PolicyHasher) (*Client, error) {
 	if secret.IsZero() {
 		return nil, errors.New("pairing: no secret (the zero Secret); parse the code with ParseSecret")
 	}
@@ -44,9 +47,13 @@ func NewClient(secret Secret, owner *consent.OwnerKey) (*Client, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("pairing: random: %w", err)
 	}
+	if hashPolicy == nil {
+		hashPolicy = func(p []byte) ([32]byte, error) { return PolicyHash(p), nil }
+	}
 	return &Client{
-		keys:    ks,
-		signing: owner.SigningKey(),
+		keys:       ks,
+		hashPolicy: hashPolicy,
+		signing:    owner.SigningKey(),
 		hello: Hello{
 			OwnerNonce:      nonce,
 			OwnerKey:        owner.SigningPublicKey(),
@@ -95,11 +102,15 @@ func (c *Client) CheckReply(r HelloReply) (policy []byte, dev DeviceInfo, err er
 	if want := DeviceID(r.DeviceKey); r.DeviceID != want {
 		return nil, DeviceInfo{}, fmt.Errorf("pairing: the device's ID %q does not derive from its key (want %q)", truncate(r.DeviceID), want)
 	}
-	if h := PolicyHash(r.Policy); !bytes.Equal(h[:], r.PolicyHash) {
-		return nil, DeviceInfo{}, errors.New("pairing: the device's policy does not match the policy hash it asks you to sign")
-	}
 	if !json.Valid(r.Policy) {
 		return nil, DeviceInfo{}, errors.New("pairing: the device's proposed trust policy is not valid JSON")
+	}
+	h, err := c.hashPolicy(slices.Clone(r.Policy))
+	if err != nil {
+		return nil, DeviceInfo{}, fmt.Errorf("pairing: the device's proposed trust policy: %w", err)
+	}
+	if !bytes.Equal(h[:], r.PolicyHash) {
+		return nil, DeviceInfo{}, errors.New("pairing: the device's policy does not match the policy hash it asks you to sign")
 	}
 	c.step = 1
 	c.session = r.Session

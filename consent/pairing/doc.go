@@ -7,8 +7,9 @@
 // QR code); the owner types or scans it into doorwardctl. The secret never
 // crosses the wire. Both sides derive two keys from it with HKDF-SHA256, one
 // per direction, and MAC a transcript that binds both nonces, the owner's
-// signing key and recipients, the device's key and ID, and the SHA-256 of
-// the proposed trust policy (see [Transcript]). The exchange is two round
+// signing key and recipients, the device's key and ID, and the hash of the
+// proposed trust policy (consent.Policy.Hash; see [Transcript] and
+// [PolicyHasher]). The exchange is two round
 // trips:
 //
 //	client                                   device ([Pairer])

@@ -13,6 +13,18 @@ import (
 	"github.com/doorward/doorward/device/clock"
 )
 
+// hashPolicy parses a trust policy as the owner will see it and returns its
+// canonical hash, consent.Policy.Hash. doorwardctl uses its own strict parse.
+func hashPolicy(b []byte) ([32]byte, error) {
+	var p consent.Policy
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return [32]byte{}, err
+	}
+	return p.Hash(), nil
+}
+
 // Example shows a full exchange as the agent's endpoints and doorwardctl
 // pair will run it, with the HTTP bodies as JSON.
 func Example() {
@@ -25,7 +37,11 @@ func Example() {
 		log.Fatal(err)
 	}
 	policy := []byte(`{"issuers":[],"quorum":{}}`)
-	pairer, err := pairing.NewPairer(secret, dev, policy, clock.Real{})
+	policyHash, err := hashPolicy(policy)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pairer, err := pairing.NewPairer(secret, dev, policy, policyHash, clock.Real{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,7 +53,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	owner, _ := consent.GenerateOwnerKey(false)
-	client, err := pairing.NewClient(code, owner)
+	client, err := pairing.NewClient(code, owner, hashPolicy)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func FuzzDecodeHelloReply(f *testing.F) {
 			}
 			return
 		}
-		c, err := pairing.NewClient(fx.secret, fx.owner)
+		c, err := pairing.NewClient(fx.secret, fx.owner, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -72,11 +72,15 @@ type session struct {
 }
 
 // NewPairer returns a Pairer for secret, proposing policy (the trust
-// policy's JSON, exact bytes; the owner approves SHA-256 of them, see
-// PolicyHash). dev.ID must be DeviceID(dev.Key). It refuses a zero secret,
-// a malformed device identity, and a policy that is empty, larger than
-// MaxPolicySize or not valid JSON.
-func NewPairer(secret Secret, dev DeviceInfo, policy []byte, clk clock.Clock) (*Pairer, error) {
+// policy's JSON, the exact bytes the client shows the owner) whose hash is
+// policyHash: the caller computes it, normally consent.Policy.Hash of the
+// parsed policy (PolicyHash, SHA-256 of the bytes, for a policy without a
+// canonical form); the client must compute the same hash from the bytes
+// (see PolicyHasher). The transcript covers policyHash, so the owner's
+// signature is the approval of that policy. dev.ID must be
+// DeviceID(dev.Key). It refuses a zero secret, a malformed device identity,
+// and a policy that is empty, larger than MaxPolicySize or not valid JSON.
+func NewPairer(secret Secret, dev DeviceInfo, policy []byte, policyHash [32]byte, clk clock.Clock) (*Pairer, error) {
 	if secret.IsZero() {
 		return nil, errors.New("pairing: no secret (the zero Secret); make one with NewSecret")
 	}
@@ -100,7 +104,7 @@ func NewPairer(secret Secret, dev DeviceInfo, policy []byte, clk clock.Clock) (*
 		keys:       ks,
 		dev:        DeviceInfo{Key: slices.Clone(dev.Key), ID: dev.ID},
 		policy:     slices.Clone(policy),
-		policyHash: PolicyHash(policy),
+		policyHash: policyHash,
 		clk:        clk,
 		sessions:   map[string]*session{},
 	}, nil

@@ -42,7 +42,7 @@ func newFixture(t testing.TB) *fixture {
 		owner:  ownerKey(t),
 		clk:    clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 	}
-	f.p, err = pairing.NewPairer(f.secret, f.dev, []byte(testPolicy), f.clk)
+	f.p, err = pairing.NewPairer(f.secret, f.dev, []byte(testPolicy), pairing.PolicyHash([]byte(testPolicy)), f.clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func ownerKey(t testing.TB) *consent.OwnerKey {
 
 func client(t testing.TB, s pairing.Secret, k *consent.OwnerKey) *pairing.Client {
 	t.Helper()
-	c, err := pairing.NewClient(s, k)
+	c, err := pairing.NewClient(s, k, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,19 +596,19 @@ func TestNewPairerRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
 			if tc.nilClk {
-				_, err = pairing.NewPairer(tc.secret, tc.dev, []byte(tc.policy), nil)
+				_, err = pairing.NewPairer(tc.secret, tc.dev, []byte(tc.policy), pairing.PolicyHash([]byte(tc.policy)), nil)
 			} else {
-				_, err = pairing.NewPairer(tc.secret, tc.dev, []byte(tc.policy), clk)
+				_, err = pairing.NewPairer(tc.secret, tc.dev, []byte(tc.policy), pairing.PolicyHash([]byte(tc.policy)), clk)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "pairing: ") {
 				t.Fatalf("NewPairer: %v, want an error saying %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := pairing.NewClient(pairing.Secret{}, f.owner); err == nil {
+	if _, err := pairing.NewClient(pairing.Secret{}, f.owner, nil); err == nil {
 		t.Error("NewClient accepted the zero secret")
 	}
-	if _, err := pairing.NewClient(f.secret, nil); err == nil {
+	if _, err := pairing.NewClient(f.secret, nil, nil); err == nil {
 		t.Error("NewClient accepted no owner key")
 	}
 }
@@ -662,7 +662,7 @@ func TestConcurrentPairing(t *testing.T) {
 				s, _ := pairing.NewSecret()
 				secret = s
 			}
-			c, err := pairing.NewClient(secret, f.owner)
+			c, err := pairing.NewClient(secret, f.owner, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -767,5 +767,45 @@ func TestDeviceIDMatchesDesign(t *testing.T) {
 	id := pairing.DeviceID(pub)
 	if len(id) != 16 || strings.ToLower(id) != id {
 		t.Fatalf("DeviceID = %q", id)
+	}
+}
+
+func TestPolicyHasher(t *testing.T) {
+	canonical := func(b []byte) ([32]byte, error) {
+		var p consent.Policy
+		if err := json.Unmarshal(b, &p); err != nil {
+			return [32]byte{}, err
+		}
+		return p.Hash(), nil
+	}
+	f := newFixture(t)
+	h, err := canonical([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pairing.NewPairer(f.secret, f.dev, []byte(testPolicy), h, f.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(hasher pairing.PolicyHasher) error {
+		c, err := pairing.NewClient(f.secret, f.owner, hasher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := p.Hello(c.Hello())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.CheckReply(reply)
+		return err
+	}
+	if err := run(nil); err == nil || !strings.Contains(err.Error(), "does not match the policy hash") {
+		t.Errorf("default hasher against a canonical hash: %v", err)
+	}
+	if err := run(func([]byte) ([32]byte, error) { return [32]byte{}, errors.New("unknown field \"x\"") }); err == nil || !strings.Contains(err.Error(), `trust policy: unknown field "x"`) {
+		t.Errorf("refusing hasher: %v", err)
+	}
+	if err := run(canonical); err != nil {
+		t.Errorf("canonical hasher: %v", err)
 	}
 }

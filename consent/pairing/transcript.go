@@ -102,7 +102,7 @@ type TranscriptFields struct {
 //	recipient 1 ... n         each its UTF-8 string
 //	device key                32 bytes (Ed25519)
 //	device ID                 UTF-8
-//	policy hash               32 bytes, SHA-256 of the policy's exact bytes
+//	policy hash               32 bytes, as given to NewPairer
 //
 // Since every field carries its length, no two different sets of values
 // encode to the same bytes. Both MACs are HMAC-SHA256 over these bytes; the
@@ -132,9 +132,17 @@ func Transcript(f TranscriptFields) []byte {
 	return b
 }
 
-// PolicyHash is the hash the transcript binds for a proposed trust policy:
-// SHA-256 of its exact bytes, the bytes the client shows the owner.
+// PolicyHash is SHA-256 of a policy's exact bytes: the default
+// PolicyHasher, for a policy without a canonical form. Doorward's trust
+// policy has one (consent.Policy.Hash), which devices and clients use.
 func PolicyHash(policy []byte) [32]byte { return sha256.Sum256(policy) }
+
+// PolicyHasher computes the hash a device proposes for a policy from the
+// policy bytes the client received, or refuses the policy. doorwardctl
+// passes one that parses the bytes as a consent.Policy (the same parse it
+// uses to show the policy to the owner) and returns its Hash, so the owner
+// signs exactly what was shown.
+type PolicyHasher func(policy []byte) ([32]byte, error)
 
 // DeviceID derives a device ID from its Ed25519 public key as DESIGN.md
 // "Keys and encryption" defines it: the lower-case base32 (no padding) of
