@@ -74,7 +74,7 @@ func NewAgent(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := openCamera(cfg.Camera, opts.Board, opts.Clock)
+	src, err := openCamera(cfg.Camera, opts.Board, opts.Clock, opts.Log.With("component", "camera"))
 	if err != nil {
 		return nil, err
 	}

@@ -12,17 +12,10 @@ import (
 	"github.com/doorward/doorward/device/clock"
 )
 
-// openCamera opens the board's camera as the config adjusts it, logging to
-// the process's default logger. The agent should call openCameraWith with
-// its own logger.
-func openCamera(cfg CameraConfig, board boards.Profile, clk clock.Clock) (capture.Source, error) {
-	return openCameraWith(cfg, board, clk, slog.Default())
-}
-
-// openCameraWith opens the board's camera as the config adjusts it: the
+// openCamera opens the board's camera as the config adjusts it: the
 // config's source, device, command, size and frame rate where set, the
 // board's otherwise.
-func openCameraWith(cfg CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) (capture.Source, error) {
+func openCamera(cfg CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) (capture.Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
