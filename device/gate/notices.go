@@ -1,0 +1,113 @@
+package gate
+
+import (
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/consent/audit"
+)
+
+// commit logs e as a commitment (its content hidden until the notice is
+// released) and returns what opening it takes.
+func (g *Gate) commit(tx *bbolt.Tx, e audit.Entry) (PendingOpening, error) {
+	n := nonce()
+	idx, err := g.opts.Audit.AppendCommitment(tx, e, n)
+	if err != nil {
+		return PendingOpening{}, err
+	}
+	canon, err := e.Canonical()
+	if err != nil {
+		return PendingOpening{}, err
+	}
+	return PendingOpening{Index: idx, Entry: canon, Nonce: n}, nil
+}
+
+// commitToNotice logs e as a commitment owed to notice id.
+func (g *Gate) commitToNotice(tx *bbolt.Tx, id uint64, e audit.Entry) error {
+	var n Notice
+	ok, err := get(tx, bucketNotices, u64key(id), &n)
+	if err != nil {
+		return err
+	}
+	if !ok || n.Released {
+		// The notice went out meanwhile: log the disclosure in the open.
+		_, err := g.opts.Audit.AppendTx(tx, e)
+		return err
+	}
+	p, err := g.commit(tx, e)
+	if err != nil {
+		return err
+	}
+	n.Pending = append(n.Pending, p)
+	return put(tx, bucketNotices, u64key(id), n)
+}
+
+// ReleaseNotices releases every delayed notice that is due, by the wall
+// clock or by accumulated uptime (so a clock set back cannot hold one
+// back), and opens its audit commitments. It returns how many it released.
+func (g *Gate) ReleaseNotices() (int, error) {
+	now, up := g.clk.Now(), g.uptime()
+	released := 0
+	err := g.db.Update(func(tx *bbolt.Tx) error {
+		released = 0
+		notices, err := list[Notice](tx, bucketNotices)
+		if err != nil {
+			return err
+		}
+		for _, n := range notices {
+			if n.Released || (now.Before(n.ReleaseAt) && up < n.ReleaseUptime) {
+				continue
+			}
+			for _, p := range n.Pending {
+				e, err := audit.DecodeEntry(p.Entry)
+				if err != nil {
+					return fmt.Errorf("notice %d: %w", n.ID, err)
+				}
+				if _, err := g.opts.Audit.AppendOpening(tx, p.Index, e, p.Nonce); err != nil {
+					return fmt.Errorf("notice %d: %w", n.ID, err)
+				}
+			}
+			n.Released, n.Pending = true, nil
+			if err := put(tx, bucketNotices, u64key(n.ID), n); err != nil {
+				return err
+			}
+			jobs, err := list[Job](tx, bucketJobs)
+			if err != nil {
+				return err
+			}
+			for _, j := range jobs {
+				if j.Notice == n.ID && j.Delayed {
+					j.Delayed = false
+					if err := put(tx, bucketJobs, []byte(j.ID), j); err != nil {
+						return err
+					}
+				}
+			}
+			released++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("gate: %w", err)
+	}
+	if released > 0 {
+		g.log.Info("owner notices released", "count", released)
+	}
+	return released, nil
+}
+
+// Notices returns the notices the owners may read now (ciphertext).
+func (g *Gate) Notices() ([]Notice, error) {
+	var out []Notice
+	err := g.db.View(func(tx *bbolt.Tx) error {
+		all, err := list[Notice](tx, bucketNotices)
+		for _, n := range all {
+			if n.Released {
+				out = append(out, n)
+			}
+		}
+		return err
+	})
+	return out, err
+}

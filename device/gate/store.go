@@ -1,0 +1,165 @@
+package gate
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Buckets in the agent's state database (DESIGN.md "State on the device").
+var (
+	bucketOwner   = []byte("owner")
+	bucketPolicy  = []byte("policy")
+	bucketGrants  = []byte("grants")
+	bucketSeen    = []byte("tokens_seen")
+	bucketNotices = []byte("notices")
+	bucketJobs    = []byte("disclosure_jobs")
+	bucketMeta    = []byte("meta")
+)
+
+var (
+	keyPolicy    = []byte("current")
+	keyTimeFloor = []byte("time_floor")
+	keyUptime    = []byte("uptime_ns")
+)
+
+func createBuckets(tx *bbolt.Tx) error {
+	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketSeen, bucketNotices, bucketJobs, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Owner is an enrolled owner device: its signing key and age recipients.
+type Owner struct {
+	KeyID      string    `json:"kid"`
+	SigningKey string    `json:"signing_key"` // consent.FormatIssuerKey form
+	Recipients []string  `json:"recipients"`
+	Enrolled   time.Time `json:"enrolled"`
+	EnrolledBy string    `json:"enrolled_by,omitempty"` // kid of the owner who signed the enrollment; empty for pairing
+}
+
+// Grant is an accepted owner grant.
+type Grant struct {
+	JTI       string    `json:"jti"`
+	Grantee   string    `json:"grantee"`
+	Recipient string    `json:"recipient"`
+	From      time.Time `json:"from"`
+	Until     time.Time `json:"until"`
+	Media     []string  `json:"media"`
+	Live      bool      `json:"live"`
+	Expires   time.Time `json:"expires"`
+	Uses      int       `json:"uses"`
+	Used      int       `json:"used"`
+	Signer    string    `json:"signer"` // owner kid
+	Accepted  time.Time `json:"accepted"`
+	Revoked   time.Time `json:"revoked,omitzero"`
+}
+
+// Active reports whether the grant may still be used at now.
+func (g Grant) Active(now time.Time) bool {
+	return g.Revoked.IsZero() && now.Before(g.Expires) && g.Used < g.Uses
+}
+
+// Notice tells the owners of a disclosure. Body is age-encrypted to every
+// owner recipient: the device (and whoever reads its disk or its broker)
+// learns nothing from a stored notice but its timing.
+type Notice struct {
+	ID      uint64    `json:"id"`
+	Created time.Time `json:"created"`
+	// ReleaseAt is when the owners may read it: at once, or when the
+	// token's notify_after says, never after Created + the policy's cap.
+	ReleaseAt time.Time `json:"release_at"`
+	// ReleaseUptime is the same cap counted on the agent's accumulated
+	// uptime, so a clock set back cannot hold a notice back.
+	ReleaseUptime time.Duration `json:"release_uptime_ns"`
+	Released      bool          `json:"released"`
+	// Pending are the audit commitments a delayed notice's decision and
+	// disclosures were logged under; they are opened on release.
+	Pending []PendingOpening `json:"pending,omitempty"`
+	Body    []byte           `json:"body"` // age ciphertext
+}
+
+// PendingOpening is a commitment in the audit log waiting for its notice.
+type PendingOpening struct {
+	Index uint64 `json:"index"`
+	Entry []byte `json:"entry"` // the committed audit entry, canonical JSON
+	Nonce []byte `json:"nonce"`
+}
+
+// NoticeBody is a notice's plaintext, what the owner reads.
+type NoticeBody struct {
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"`      // "grant" or "legal"
+	Authority string    `json:"authority"` // the grant's or token's jti
+	Recipient string    `json:"recipient"` // who receives the footage
+	Basis     string    `json:"basis,omitempty"`
+	Case      string    `json:"case,omitempty"`
+	Issuers   []string  `json:"issuers,omitempty"`
+	From      time.Time `json:"from"`
+	Until     time.Time `json:"until"`
+	Segments  int       `json:"segments"`
+	Clips     []string  `json:"clips,omitempty"`
+	Preserve  bool      `json:"preserve,omitempty"`
+	Strict    bool      `json:"strict,omitempty"` // vault: none, ciphertext only the owners can open
+	Note      string    `json:"note,omitempty"`
+}
+
+// Job is one disclosure: the pieces of one clip re-wrapped for one
+// recipient into <state>/disclosures/<ID>/.
+type Job struct {
+	ID        string    `json:"id"`
+	Authority string    `json:"authority"` // "grant:<jti>" or "legal:<jti>"
+	Recipient string    `json:"recipient"`
+	Clip      string    `json:"clip"`
+	ClipDir   string    `json:"clip_dir"` // relative to the clips directory
+	Segments  []int     `json:"segments"`
+	Created   time.Time `json:"created"`
+	Done      time.Time `json:"done,omitzero"`
+	Files     []string  `json:"files,omitempty"`
+	Strict    bool      `json:"strict,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	// Delayed is true while the owner notice for this disclosure is held
+	// back: the audit log then shows commitments, not the disclosure.
+	Delayed bool   `json:"delayed,omitempty"`
+	Notice  uint64 `json:"notice"`
+}
+
+func put(tx *bbolt.Tx, bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put(key, data)
+}
+
+func get(tx *bbolt.Tx, bucket, key []byte, v any) (bool, error) {
+	data := tx.Bucket(bucket).Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("gate: record %s/%s: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func list[T any](tx *bbolt.Tx, bucket []byte) ([]T, error) {
+	var out []T
+	err := tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		var t T
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("gate: record %s/%s: %w", bucket, k, err)
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+func u64key(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
