@@ -80,8 +80,17 @@ func Rewrap(dst io.Writer, src io.Reader, vault age.Identity, to age.Recipient) 
 	if err != nil {
 		return err
 	}
-	if vault == nil {
+	switch v := vault.(type) {
+	case nil:
 		return errors.New("rewrap: no vault identity")
+	case *age.X25519Identity:
+		if v == nil {
+			return errors.New("rewrap: no vault identity")
+		}
+	case *age.HybridIdentity:
+		if v == nil {
+			return errors.New("rewrap: no vault identity")
+		}
 	}
 	br := bufio.NewReader(src)
 	h, err := ParseHeader(br)
@@ -131,10 +140,16 @@ func Rewrap(dst io.Writer, src io.Reader, vault age.Identity, to age.Recipient) 
 // recipientFamily reports whether r is post-quantum, refusing recipients
 // that are neither X25519 nor hybrid.
 func recipientFamily(r age.Recipient) (postQuantum bool, err error) {
-	switch r.(type) {
+	switch r := r.(type) {
 	case *age.X25519Recipient:
+		if r == nil {
+			return false, fmt.Errorf("%w: nil X25519 recipient", ErrRecipientType)
+		}
 		return false, nil
 	case *age.HybridRecipient:
+		if r == nil {
+			return false, fmt.Errorf("%w: nil hybrid recipient", ErrRecipientType)
+		}
 		return true, nil
 	case nil:
 		return false, fmt.Errorf("%w: no recipient", ErrRecipientType)

@@ -219,9 +219,11 @@ func TestRewrapRefusesRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, to := range map[string]age.Recipient{
-		"scrypt": scrypt,
-		"ssh":    sshLike{},
-		"nil":    nil,
+		"scrypt":           scrypt,
+		"ssh":              sshLike{},
+		"nil":              nil,
+		"typed-nil-x25519": (*age.X25519Recipient)(nil),
+		"typed-nil-hybrid": (*age.HybridRecipient)(nil),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -288,8 +290,10 @@ func TestRewrapWrongIdentity(t *testing.T) {
 			}
 		})
 	}
-	if err := Rewrap(io.Discard, bytes.NewReader(classicFile), nil, classic.granteeR); err == nil {
-		t.Fatal("nil vault identity accepted")
+	for _, v := range []age.Identity{nil, (*age.X25519Identity)(nil), (*age.HybridIdentity)(nil)} {
+		if err := Rewrap(io.Discard, bytes.NewReader(classicFile), v, classic.granteeR); err == nil || !strings.Contains(err.Error(), "no vault identity") {
+			t.Fatalf("vault identity %#v: err = %v", v, err)
+		}
 	}
 }
 
