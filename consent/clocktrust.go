@@ -27,3 +27,18 @@ func RaiseFloor(floor, iat time.Time) time.Time {
 	}
 	return floor
 }
+
+// MaxClockJump is how far the wall clock may move against elapsed
+// monotonic time before legal acceptance and retention freeze until a
+// sync explains the jump (DESIGN.md "Verifying a legal token", step 2).
+const MaxClockJump = time.Hour
+
+// ClockJumped reports whether, between two readings, the wall clock moved
+// more than MaxClockJump away from the monotonic time that elapsed (forward
+// or back). wall and mono are the readings now; prevWall and prevMono the
+// earlier ones. mono is any monotonic clock (e.g. CLOCK_BOOTTIME, so that
+// suspend is not mistaken for a jump).
+func ClockJumped(prevWall time.Time, prevMono time.Duration, wall time.Time, mono time.Duration) bool {
+	drift := wall.Sub(prevWall) - (mono - prevMono)
+	return drift > MaxClockJump || drift < -MaxClockJump
+}

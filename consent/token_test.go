@@ -717,3 +717,15 @@ func TestUnauthenticated(t *testing.T) {
 		t.Error("sentinels do not match by reason")
 	}
 }
+
+func BenchmarkVerifyToken(b *testing.B) {
+	tok := validToken(b) // three signatures
+	in := testInput(seenSet{})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(tok)))
+	for b.Loop() {
+		if _, err := VerifyToken(tok, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
