@@ -129,8 +129,8 @@ func (p Policy) WithDefaults() Policy {
 // problem found, each naming its field. Rules: at least two issuers; names
 // and roles are lower-case names and each issuer has at least one valid
 // key; names and keys are unique across the policy; every quorum role is
-// at least 1 and has enough distinct issuers to meet it; at least two
-// issuers can sign in all; limits are positive and the emergency limits
+// at least 1 and has enough distinct issuers with unrevoked keys to meet
+// it; at least two issuers can sign in all; limits are positive and the emergency limits
 // no looser than the ordinary ones.
 func (p *Policy) Validate() error {
 	q := p.WithDefaults()
@@ -141,9 +141,19 @@ func (p *Policy) Validate() error {
 	if len(q.Issuers) < 2 {
 		bad("issuers: %d listed; at least 2 are needed, since every token needs two distinct signers", len(q.Issuers))
 	}
+	revoked := map[string]bool{}
+	for i, k := range q.RevokedKeys {
+		pub, err := ParseIssuerKey(k)
+		if err != nil {
+			bad("revoked_keys[%d]: %v", i, strings.TrimPrefix(err.Error(), "consent: "))
+			continue
+		}
+		revoked[KeyID(pub)] = true
+	}
 	names := map[string]bool{}
 	keys := map[string]string{}
-	perRole := map[string]int{}
+	perRole := map[string]int{} // issuers with a key that is not revoked
+	able := 0
 	for i, is := range q.Issuers {
 		field := fmt.Sprintf("issuers[%d]", i)
 		if !validName(is.Name) {
@@ -155,10 +165,10 @@ func (p *Policy) Validate() error {
 		if !validName(is.Role) {
 			bad("%s.role: %s is not a role name (1 to 64 of a-z, 0-9, '-', '_', '.')", field, shorten(is.Role))
 		}
-		perRole[is.Role]++
 		if len(is.Keys()) == 0 {
 			bad("%s.public_key: missing; expected ed25519:<base64>", field)
 		}
+		canSign := false
 		for _, k := range is.Keys() {
 			pub, err := ParseIssuerKey(k)
 			if err != nil {
@@ -170,7 +180,15 @@ func (p *Policy) Validate() error {
 				bad("%s.public_key: the key %s is also listed for %q; keys must be unique", field, id, other)
 			}
 			keys[id] = is.Name
+			canSign = canSign || !revoked[id]
 		}
+		if canSign {
+			perRole[is.Role]++
+			able++
+		}
+	}
+	if len(q.Issuers) >= 2 && able < 2 {
+		bad("revoked_keys: only %d issuer has a key that is not revoked; at least 2 are needed", able)
 	}
 	if len(q.Quorum) == 0 {
 		bad("quorum: empty; name at least one role and how many of its issuers must sign")
@@ -181,12 +199,7 @@ func (p *Policy) Validate() error {
 		case n < 1:
 			bad("quorum.%s: %d; each named role needs at least 1 signer", role, n)
 		case perRole[role] < n:
-			bad("quorum.%s: %d signers needed but only %d issuers have that role", role, n, perRole[role])
-		}
-	}
-	for i, k := range q.RevokedKeys {
-		if _, err := ParseIssuerKey(k); err != nil {
-			bad("revoked_keys[%d]: %v", i, strings.TrimPrefix(err.Error(), "consent: "))
+			bad("quorum.%s: %d signers needed but only %d issuers with unrevoked keys have that role", role, n, perRole[role])
 		}
 	}
 	pos := func(field string, d Duration) {

@@ -34,6 +34,12 @@ func TestPolicyValidate(t *testing.T) {
 		{"empty quorum", func(p *Policy) { p.Quorum = nil }, "quorum: empty"},
 		{"quorum zero", func(p *Policy) { p.Quorum["judge"] = 0 }, "quorum.judge: 0"},
 		{"quorum beyond issuers", func(p *Policy) { p.Quorum["prosecutor"] = 2 }, "quorum.prosecutor: 2 signers needed but only 1 issuers"},
+		{"quorum met only with a revoked key", func(p *Policy) { p.Quorum["judge"] = 3 }, "quorum.judge: 3 signers needed but only 2 issuers with unrevoked keys"},
+		{"quorum role whose only issuer is revoked", func(p *Policy) { p.RevokedKeys = append(p.RevokedKeys, p.Issuers[2].PublicKey) }, "quorum.prosecutor: 1 signers needed but only 0"},
+		{"fewer than two issuers can sign", func(p *Policy) {
+			p.Quorum = map[string]int{"judge": 1}
+			p.RevokedKeys = []string{p.Issuers[0].PublicKey, p.Issuers[0].PublicKeys[0], p.Issuers[2].PublicKey, p.Issuers[3].PublicKey}
+		}, "revoked_keys: only 1 issuer"},
 		{"quorum role nobody has", func(p *Policy) { p.Quorum["oversight"] = 1 }, "quorum.oversight: 1 signers needed but only 0"},
 		{"negative lifetime", func(p *Policy) { p.MaxTokenLifetime = -1 }, "max_token_lifetime"},
 		{"emergency looser", func(p *Policy) { p.Emergency.MaxLifetime = Duration(30 * 24 * time.Hour) }, "emergency.max_lifetime"},
