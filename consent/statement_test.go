@@ -145,3 +145,10 @@ func TestFoldKeyMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestNewJTI(t *testing.T) {
+	a, b := NewJTI(), NewJTI()
+	if a == b || !validJTI(a) || len(a) < 26 {
+		t.Errorf("NewJTI: %q %q", a, b)
+	}
+}
