@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/host/v3"
 
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/capture/execsrc"
 	"github.com/doorward/doorward/capture/simcam"
+	"github.com/doorward/doorward/capture/v4l2"
 	"github.com/doorward/doorward/device"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/selftest"
@@ -53,12 +60,15 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 				return err
 			}
 			clk := clock.Real{}
-			cam := selftestCamera(cfg.Camera, profile, clk)
+			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			cam := selftestCamera(cfg.Camera, profile, clk, log)
+			profile.Pins = selftestPins(profile, cfg.GPIO)
 			checks := selftest.Checks(selftest.Options{
 				Board: profile, Requested: cfg.Board, StateDir: state,
 				CameraSource: cam.name, OpenCamera: cam.open, CameraFPS: cam.fps, Frames: frames,
-				FormatsWhyNot: cam.whyNoFormats,
-				Interactive:   interactive, Prompt: cmd.ErrOrStderr(),
+				Formats: cam.formats, FormatsWhyNot: cam.whyNoFormats,
+				OpenLine:    openGPIOLine,
+				Interactive: interactive, Prompt: cmd.ErrOrStderr(),
 				PreRollBytes: uint64(cfg.Recording.Buffer),
 				Clock:        clk,
 			})
@@ -108,15 +118,14 @@ type selftestCameraSpec struct {
 	name         string
 	fps          float64
 	open         func(context.Context) (capture.Source, error)
+	formats      func(context.Context) ([]string, error)
 	whyNoFormats string
 }
 
 // selftestCamera resolves the camera the agent would open: the config's
-// overrides over the board's defaults.
-// TODO(issue 3): switch to the device package's camera selection once it
-// is exported, so v4l2 and exec sources are tested the same way run opens
-// them.
-func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clock) selftestCameraSpec {
+// overrides over the board's defaults, the same way device's openCamera
+// does (which is unexported; when device exports it, call it here).
+func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) selftestCameraSpec {
 	source := cfg.Source
 	if source == "" {
 		source = board.Camera.Source
@@ -125,33 +134,117 @@ func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clo
 	if fps == 0 {
 		fps = float64(board.Camera.FPS)
 	}
+	width, height := cfg.Width, cfg.Height
+	if width == 0 || height == 0 {
+		width, height = board.Camera.Width, board.Camera.Height
+	}
+	fail := func(err error) func(context.Context) (capture.Source, error) {
+		return func(context.Context) (capture.Source, error) { return nil, err }
+	}
 	spec := selftestCameraSpec{name: source, fps: fps,
 		whyNoFormats: fmt.Sprintf("camera source %q has no formats to list (only v4l2 devices do)", source)}
-	switch {
-	case source == boards.SourceFile && cfg.File == "" && board.Sim:
-		spec.name, spec.fps = "file (the sim clip)", simcam.FPS
-		if cfg.FPS != 0 {
-			spec.fps = fps
+	switch source {
+	case boards.SourceFile:
+		switch {
+		case cfg.File == "" && board.Sim:
+			spec.name = "file (the sim clip)"
+			if cfg.FPS == 0 {
+				spec.fps = simcam.FPS
+			}
+			spec.open = func(context.Context) (capture.Source, error) {
+				return capture.NewFileSource(simcam.Clip(), spec.fps, clk)
+			}
+		case cfg.File == "":
+			spec.open = fail(fmt.Errorf("selftest: camera.file is empty; only the sim board has a built-in test clip (board %q)", board.Name))
+		default:
+			spec.name = "file " + cfg.File
+			if spec.fps == 0 {
+				spec.fps = 30
+			}
+			spec.open = func(context.Context) (capture.Source, error) {
+				return capture.OpenFileSource(cfg.File, spec.fps, clk)
+			}
+		}
+	case boards.SourceV4L2:
+		dev := cfg.Device
+		if dev == "" {
+			dev = board.Camera.Device
+		}
+		spec.name = "v4l2 " + dev
+		if dev == "" {
+			spec.open = fail(fmt.Errorf("selftest: camera.device is empty and board %q names no V4L2 device (valid: a device path such as /dev/video0)", board.Name))
+			spec.whyNoFormats = "no V4L2 device configured"
+			break
 		}
 		spec.open = func(context.Context) (capture.Source, error) {
-			return capture.NewFileSource(simcam.Clip(), spec.fps, clk)
+			return v4l2.New(v4l2.Config{Device: dev, Want: v4l2.Want{Width: width, Height: height, FPS: int(fps)}, Log: log, Clock: clk})
 		}
-	case source == boards.SourceFile && cfg.File != "":
-		spec.name = "file " + cfg.File
-		if spec.fps == 0 {
-			spec.fps = 30
+		spec.formats = func(context.Context) ([]string, error) { return v4l2Formats(dev) }
+	case boards.SourceExec:
+		cmd := cfg.Command
+		if len(cmd) == 0 {
+			cmd = board.Camera.Command
 		}
+		if len(cmd) == 0 {
+			spec.open = fail(fmt.Errorf("selftest: camera.command is empty and board %q has no camera command", board.Name))
+			break
+		}
+		spec.name = "exec " + cmd[0]
 		spec.open = func(context.Context) (capture.Source, error) {
-			return capture.OpenFileSource(cfg.File, spec.fps, clk)
-		}
-	case source == boards.SourceFile:
-		spec.open = func(context.Context) (capture.Source, error) {
-			return nil, fmt.Errorf("selftest: camera.file is empty; only the sim board has a built-in test clip (board %q)", board.Name)
+			return execsrc.New(execsrc.Config{Command: cmd, Log: log, Clock: clk})
 		}
 	default:
-		spec.open = func(context.Context) (capture.Source, error) {
-			return nil, fmt.Errorf("selftest: camera source %q is not available in this build (valid: file)", source)
-		}
+		spec.open = fail(fmt.Errorf("selftest: camera.source %q is not valid (valid: file, v4l2, exec)", source))
 	}
 	return spec
+}
+
+// v4l2Formats lists a V4L2 device's pixel formats with their frame sizes.
+func v4l2Formats(path string) ([]string, error) {
+	dev, err := v4l2.OpenWebcam(path)
+	if err != nil {
+		return nil, fmt.Errorf("selftest: %s: %w", path, err)
+	}
+	defer dev.Close()
+	var out []string
+	for f, desc := range dev.GetSupportedFormats() {
+		var sizes []string
+		for _, s := range dev.GetSupportedFrameSizes(f) {
+			sizes = append(sizes, fmt.Sprintf("%dx%d", s.MaxWidth, s.MaxHeight))
+		}
+		out = append(out, fmt.Sprintf("%s (%s) %s", v4l2.FourCC(f), desc, strings.Join(sizes, " ")))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// selftestPins returns the board's GPIO lines with the config's overrides.
+func selftestPins(board boards.Profile, g device.GPIOConfig) boards.Pins {
+	pins := board.Pins
+	for _, f := range []struct {
+		set string
+		dst *string
+	}{{g.PIR, &pins.PIR}, {g.Button, &pins.Button}, {g.LED, &pins.LED}, {g.Reset, &pins.Reset}} {
+		switch f.set {
+		case "":
+		case device.GPIONone:
+			*f.dst = ""
+		default:
+			*f.dst = f.set
+		}
+	}
+	return pins
+}
+
+// openGPIOLine opens a line by name through periph's drivers (the GPIO
+// character device; sysfs as a fallback).
+func openGPIOLine(name string) (selftest.Line, error) {
+	if _, err := host.Init(); err != nil {
+		return nil, fmt.Errorf("selftest: initialising the GPIO drivers: %w", err)
+	}
+	p := gpioreg.ByName(name)
+	if p == nil {
+		return nil, fmt.Errorf("selftest: no GPIO line named %q on this board (gpioinfo lists them)", name)
+	}
+	return p, nil
 }

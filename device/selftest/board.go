@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -135,7 +136,11 @@ func (c GPIOChecks) open(r role) (Line, Result) {
 	}
 	l, err := c.Open(r.pin)
 	if err != nil {
-		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: %v (is the user in the gpio group?)", r.what, r.pin, err)}
+		hint := ""
+		if errors.Is(err, fs.ErrPermission) {
+			hint = " (is the user in the gpio group?)"
+		}
+		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: %v%s", r.what, r.pin, err, hint)}
 	}
 	if r.output {
 		if err := l.Out(gpio.Low); err != nil {
