@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/doorward/doorward/boards"
+	"github.com/doorward/doorward/consent"
 	"gopkg.in/yaml.v3"
 )
 
@@ -44,6 +46,14 @@ type Config struct {
 	// GPIO overrides the board's sensor lines and sets their polarity and
 	// timing.
 	GPIO GPIOConfig `yaml:"gpio"`
+	// Legal is the trust policy for legal-process tokens that the device
+	// proposes at pairing; the owner approves it (or not) and changes it
+	// later with signed policy statements, never through this file. With no
+	// issuers, the device accepts no legal process at all.
+	Legal consent.Policy `yaml:"legal"`
+	// Listen is the LAN API's address (pairing, grants, tokens, notices,
+	// audit).
+	Listen string `yaml:"listen"`
 }
 
 // GPIOConfig overrides the board profile's GPIO lines ("" keeps the board's,
@@ -142,6 +152,7 @@ const (
 // not set.
 func DefaultConfig() Config {
 	return Config{
+		Listen: "127.0.0.1:8080",
 		Recording: RecordingConfig{
 			PreRoll:  Duration(5 * time.Second),
 			PostRoll: Duration(10 * time.Second),
@@ -288,7 +299,7 @@ func decodeConfigNode(n *yaml.Node, v reflect.Value, path string) []error {
 			errs = append(errs, fmt.Errorf("line %d: %s: %s", val.Line, field, yamlErrorText(err)))
 			continue
 		}
-		if p.Elem().Kind() == reflect.Slice && p.Elem().Len() == 0 {
+		if k := p.Elem().Kind(); (k == reflect.Slice || k == reflect.Map) && p.Elem().Len() == 0 {
 			continue // an empty list is the default (none)
 		}
 		fv.Set(p.Elem())
@@ -358,6 +369,16 @@ func (c Config) problems() []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if len(c.Legal.Issuers) > 0 || len(c.Legal.Quorum) > 0 {
+		if err := c.Legal.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				bad("legal: %s", strings.TrimPrefix(line, "consent: policy: "))
+			}
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); c.Listen != "" && err != nil {
+		bad("listen: %q is not a host:port address (for example 127.0.0.1:8080, or :8080 for every interface)", c.Listen)
 	}
 	oneOf := func(field, value string, valid ...string) {
 		if !slices.Contains(valid, value) {

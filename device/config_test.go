@@ -16,7 +16,8 @@ import (
 
 func TestConfigDefaults(t *testing.T) {
 	want := Config{
-		Board: "",
+		Board:  "",
+		Listen: "127.0.0.1:8080",
 		Recording: RecordingConfig{
 			PreRoll:  Duration(5 * time.Second),
 			PostRoll: Duration(10 * time.Second),
@@ -214,7 +215,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"gpio: {active_low: {button: maybe}}", "line 1: gpio.active_low.button: cannot unmarshal !!str `maybe` into bool"},
 		{"gpio: {active_low: {door: true}}", `line 1: gpio.active_low.door: unknown field (valid in gpio.active_low: button, led, pir, reset)`},
 		{"gpio: {pin: GPIO4}", `line 1: gpio.pin: unknown field (valid in gpio: active_low, button, debounce, led, pir, pir_cooldown, reset)`},
-		{"colour: red", `line 1: colour: unknown field (valid in the file: board, camera, gpio, log, owner_recipients, recording, retention, vault)`},
+		{"colour: red", `line 1: colour: unknown field (valid in the file: board, camera, gpio, legal, listen, log, owner_recipients, recording, retention, vault)`},
 		{"recording:\n  preroll: 5s", `line 2: recording.preroll: unknown field (valid in recording: buffer, max_clip, post_roll, pre_roll, segment)`},
 		{"log: {level: info, colour: true}", `line 1: log.colour: unknown field (valid in log: format, level)`},
 		{"vault: none\nvault: device", `line 2: vault: already set on line 1`},
