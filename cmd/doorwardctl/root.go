@@ -13,7 +13,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "doorwardctl",
 		Short:         "The Doorward owner's tool",
-		Long:          "doorwardctl makes the owner's keys and opens the clips a Doorward doorbell recorded.",
+		Long:          "doorwardctl makes the owner's keys, pairs devices, shares footage with signed grants, reads disclosure notices and verifies a device's audit log; legal-process issuers make keys and tokens with it.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// No Args and no RunE: bare "doorwardctl" prints help, and cobra's
@@ -29,6 +29,16 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newKeygenCmd(stdout, stderr),
 		newDecryptCmd(stdout),
 		newVersionCmd(stdout),
+		newPairCmd(stdout, stderr),
+		newEnrollCmd(stdout),
+		newResetCmd(stdout, stderr),
+		newGrantCmd(stdout),
+		newRevokeCmd(stdout),
+		newIssuerCmd(stdout, stderr),
+		newTokenCmd(stdout),
+		newNoticesCmd(stdout),
+		newPolicyCmd(stdout, stderr),
+		newAuditCmd(stdout),
 	)
 	return root
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/consent"
+)
+
+func newGrantCmd(stdout io.Writer) *cobra.Command {
+	var deviceURL, ownerPath, to, from, until, media, expires, grantee string
+	var live bool
+	var uses int
+	c := &cobra.Command{
+		Use:   "grant --device URL -i owner.key --to AGE_RECIPIENT --from T --until T",
+		Short: "Share footage: sign a grant for a recipient",
+		Long: `grant signs, with your owner key, a grant that lets the holder of the age
+identity for AGE_RECIPIENT receive the footage recorded between --from and
+--until, and sends it to the device. The device re-wraps the matching
+segments for that recipient alone and notifies every owner.
+
+Times (T) are RFC 3339 (2026-01-02T15:04:05Z), "now", or relative to now:
+a sign and a duration such as -10m, -2h or +1d ("d" is 24 hours).
+
+The grant expires after --expires (default 24h) and may be used --uses
+times (default 1). --grantee names the grantee's Ed25519 key
+(ed25519:..., as "doorwardctl issuer keygen" prints one); without it a fresh
+key is made and printed, and its secret half is not kept.
+
+Prints the grant's ID (for revoke) on the first line, then how many
+disclosures the device started.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			f, err := parseWhen("from", from, now)
+			if err != nil {
+				return err
+			}
+			u, err := parseWhen("until", until, now)
+			if err != nil {
+				return err
+			}
+			if !u.After(f) {
+				return fmt.Errorf("grant: --until (%s) must be after --from (%s)", u.Format(time.RFC3339), f.Format(time.RFC3339))
+			}
+			ms, err := parseMedia(media)
+			if err != nil {
+				return err
+			}
+			life, err := parseDuration("expires", expires)
+			if err != nil {
+				return err
+			}
+			if uses < 1 || uses > consent.MaxGrantUses {
+				return fmt.Errorf("grant: --uses %d is out of range (1 to %d)", uses, consent.MaxGrantUses)
+			}
+			if _, err := consent.ParseRecipients([]string{to}); err != nil {
+				return fmt.Errorf("grant: --to: %w", err)
+			}
+			fresh := false
+			if grantee == "" {
+				pub, _, err := ed25519.GenerateKey(rand.Reader)
+				if err != nil {
+					return err
+				}
+				grantee, fresh = consent.FormatIssuerKey(pub), true
+			} else if _, err := consent.ParseIssuerKey(grantee); err != nil {
+				return fmt.Errorf("grant: --grantee: %w (want ed25519:... as issuer keygen prints)", err)
+			}
+			ctx := cmd.Context()
+			s, err := connect(ctx, deviceURL, ownerPath)
+			if err != nil {
+				return err
+			}
+			claims := consent.GrantClaims{
+				Claims:    s.claims(life),
+				Grantee:   grantee,
+				Recipient: to,
+				Scope:     consent.Scope{From: f.UTC(), Until: u.UTC(), Media: ms, Live: live},
+				Uses:      uses,
+			}
+			jws, err := s.sign(consent.KindGrant, claims)
+			if err != nil {
+				return fmt.Errorf("grant: %w", err)
+			}
+			res, err := s.client.Grant(ctx, jws)
+			if err != nil {
+				return fmt.Errorf("grant: %w", err)
+			}
+			if res.JTI != claims.ID {
+				return fmt.Errorf("grant: the device acknowledged grant %q, not the one sent (%s)", printable(res.JTI), claims.ID)
+			}
+			fmt.Fprintf(stdout, "%s\ndisclosures: %d\n", res.JTI, res.Disclosures)
+			if fresh {
+				fmt.Fprintf(stdout, "grantee: %s (made for this grant; its secret half was not kept)\n", grantee)
+			}
+			return nil
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	fl.StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	fl.StringVar(&to, "to", "", "the grantee's age `RECIPIENT` (age1... or age1pq1...)")
+	fl.StringVar(&from, "from", "", "start of the footage (`T`)")
+	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
+	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio, snapshot")
+	fl.BoolVar(&live, "live", false, "also allow the live view")
+	fl.StringVar(&expires, "expires", "24h", "the grant expires after `DURATION`")
+	fl.IntVar(&uses, "uses", 1, "how many times the grant may be used")
+	fl.StringVar(&grantee, "grantee", "", "the grantee's Ed25519 `KEY` (ed25519:...)")
+	for _, f := range []string{"device", "identity", "to", "from", "until"} {
+		c.MarkFlagRequired(f)
+	}
+	return c
+}
+
+func newRevokeCmd(stdout io.Writer) *cobra.Command {
+	var deviceURL, ownerPath string
+	c := &cobra.Command{
+		Use:   "revoke --device URL -i owner.key GRANT_ID",
+		Short: "Revoke a grant",
+		Long: `revoke sends an owner-signed revocation of the grant GRANT_ID (the ID grant
+printed). Disclosures not yet made under it are not made; live sessions
+under it end.`,
+		Args: exactArgs(1, "one grant ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "" {
+				return errors.New("revoke: empty grant ID")
+			}
+			ctx := cmd.Context()
+			s, err := connect(ctx, deviceURL, ownerPath)
+			if err != nil {
+				return err
+			}
+			jws, err := s.sign(consent.KindRevoke, consent.RevokeClaims{Claims: s.claims(statementLifetime), Grant: args[0]})
+			if err != nil {
+				return fmt.Errorf("revoke: %w", err)
+			}
+			g, err := s.client.Revoke(ctx, jws)
+			if err != nil {
+				return fmt.Errorf("revoke: %w", err)
+			}
+			fmt.Fprintf(stdout, "revoked grant %s\n", printable(g))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	c.MarkFlagRequired("device")
+	c.MarkFlagRequired("identity")
+	return c
+}

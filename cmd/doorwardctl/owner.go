@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/device/gate"
+	"github.com/doorward/doorward/device/lanclient"
+)
+
+func newNoticesCmd(stdout io.Writer) *cobra.Command {
+	var deviceURL, ownerPath string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "notices --device URL -i owner.key [--json]",
+		Short: "Read the owner notices: every disclosure of your footage",
+		Long: `notices fetches the device's owner notices (encrypted to the owners) and
+decrypts them with your key: when, what kind (grant or legal), to whom,
+under which grant or token, the legal basis and case, how many segments.
+A notice a token delayed appears once it is released.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := connect(ctx, deviceURL, ownerPath)
+			if err != nil {
+				return err
+			}
+			login, err := s.login()
+			if err != nil {
+				return fmt.Errorf("notices: %w", err)
+			}
+			items, err := s.client.Notices(ctx, login)
+			if err != nil {
+				return fmt.Errorf("notices: %w", err)
+			}
+			type shown struct {
+				ID        uint64          `json:"id"`
+				Created   time.Time       `json:"created"`
+				ReleaseAt time.Time       `json:"release_at"`
+				Notice    gate.NoticeBody `json:"notice"`
+			}
+			out := make([]shown, 0, len(items))
+			for _, it := range items {
+				body, err := gate.DecryptNotice(it.Body, s.owner.Identity())
+				if err != nil {
+					return fmt.Errorf("notices: notice %d does not open with %s: %w", it.ID, ownerPath, err)
+				}
+				out = append(out, shown{it.ID, it.Created, it.ReleaseAt, body})
+			}
+			if asJSON {
+				b, err := json.MarshalIndent(out, "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(stdout, "%s\n", b)
+				return err
+			}
+			if len(out) == 0 {
+				fmt.Fprintln(stdout, "no notices")
+				return nil
+			}
+			for _, n := range out {
+				b := n.Notice
+				fmt.Fprintf(stdout, "notice %d  %s  %s %s\n", n.ID, b.Time.Local().Format(time.RFC3339), printable(b.Kind), printable(b.Authority))
+				fmt.Fprintf(stdout, "  to:       %s\n", printable(b.Recipient))
+				if b.Basis != "" || b.Case != "" {
+					fmt.Fprintf(stdout, "  basis:    %s, case %s\n", printable(b.Basis), printable(b.Case))
+				}
+				if len(b.Issuers) > 0 {
+					fmt.Fprintf(stdout, "  issuers:  %s\n", printable(strings.Join(b.Issuers, ", ")))
+				}
+				fmt.Fprintf(stdout, "  footage:  %s to %s, %d segments", b.From.Local().Format(time.RFC3339), b.Until.Local().Format(time.RFC3339), b.Segments)
+				if len(b.Clips) > 0 {
+					fmt.Fprintf(stdout, " of %d clips", len(b.Clips))
+				}
+				fmt.Fprintln(stdout)
+				if n.ReleaseAt.Sub(n.Created) > time.Second {
+					fmt.Fprintf(stdout, "  delayed:  until %s (created %s)\n", n.ReleaseAt.Local().Format(time.RFC3339), n.Created.Local().Format(time.RFC3339))
+				}
+				if b.Preserve {
+					fmt.Fprintln(stdout, "  preserve: the footage is on legal hold")
+				}
+				if b.Strict {
+					fmt.Fprintln(stdout, "  strict:   only ciphertext the owners can open was disclosed")
+				}
+				if b.Note != "" {
+					fmt.Fprintf(stdout, "  note:     %s\n", printable(b.Note))
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	c.MarkFlagRequired("device")
+	c.MarkFlagRequired("identity")
+	return c
+}
+
+func newPolicyCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "policy",
+		Short: "Show or change a device's trust policy for legal-process tokens",
+		Args:  exactArgs(0, "a subcommand"),
+	}
+	var deviceURL, ownerPath string
+	show := &cobra.Command{
+		Use:   "show --device URL [-i owner.key]",
+		Short: "Show the device's trust policy",
+		Long: `policy show prints the device's trust policy and its hash. With -i the
+device is first checked against the key pinned for owner.key.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			var client *lanclient.Client
+			if ownerPath != "" {
+				s, err := connect(ctx, deviceURL, ownerPath)
+				if err != nil {
+					return err
+				}
+				client = s.client
+			} else {
+				var err error
+				if client, err = lanclient.New(deviceURL); err != nil {
+					return err
+				}
+			}
+			_, p, err := currentPolicy(ctx, client)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(stdout, formatPolicy(p))
+			return nil
+		},
+	}
+	show.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	show.Flags().StringVarP(&ownerPath, "identity", "i", "", "check the device against the pin of this owner key `FILE`")
+	show.MarkFlagRequired("device")
+
+	var setDevice, setOwner string
+	var yes bool
+	set := &cobra.Command{
+		Use:   "set --device URL -i owner.key FILE",
+		Short: "Replace the device's trust policy with an owner-signed statement",
+		Long: `policy set reads a trust policy from FILE (YAML or JSON, the fields of the
+device config's "legal:" section: issuers, quorum, max_token_lifetime,
+max_scope_span, max_notice_delay, emergency, allowed_recipients,
+revoked_keys), checks it, shows how it differs from the device's current
+policy and both hashes, asks for confirmation unless --yes, and sends it
+signed with your owner key. The change is an audit leaf on the device.`,
+		Args: exactArgs(1, "one policy file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			s, err := connect(ctx, setDevice, setOwner)
+			if err != nil {
+				return err
+			}
+			curHash, cur, err := currentPolicy(ctx, s.client)
+			if err != nil {
+				return err
+			}
+			h := p.Hash()
+			newHash := hex.EncodeToString(h[:])
+			if newHash == curHash {
+				fmt.Fprintf(stdout, "the device already has this policy (hash %s); nothing sent\n", newHash)
+				return nil
+			}
+			fmt.Fprintf(stdout, "changes to the trust policy of device %s:\n%s\ncurrent hash: %s\nnew hash:     %s\n",
+				s.id, diffLines(formatPolicy(cur), formatPolicy(p)), curHash, newHash)
+			if !yes && !confirm(cmd.InOrStdin(), stderr, "Send this trust policy to the device?") {
+				return errors.New("policy set: not confirmed; nothing was sent")
+			}
+			jws, err := s.sign(consent.KindPolicy, consent.PolicyClaims{Claims: s.claims(statementLifetime), Policy: p})
+			if err != nil {
+				return fmt.Errorf("policy set: %w", err)
+			}
+			got, err := s.client.SetPolicy(ctx, jws)
+			if err != nil {
+				return fmt.Errorf("policy set: %w", err)
+			}
+			if got != newHash {
+				return fmt.Errorf("policy set: the device reports policy hash %s, not %s as sent; check it with policy show", printable(got), newHash)
+			}
+			fmt.Fprintf(stdout, "policy set; hash %s\n", newHash)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&setDevice, "device", "", "the device's LAN `URL`")
+	set.Flags().StringVarP(&setOwner, "identity", "i", "", "your owner key `FILE`")
+	set.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	set.MarkFlagRequired("device")
+	set.MarkFlagRequired("identity")
+	c.AddCommand(show, set)
+	return c
+}
+
+// readPolicyFile reads a consent.Policy from YAML or JSON (a JSON document
+// is YAML), refusing unknown fields, and validates it.
+func readPolicyFile(path string) (consent.Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return consent.Policy{}, fmt.Errorf("policy set: %w", err)
+	}
+	var p consent.Policy
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return consent.Policy{}, fmt.Errorf("policy set: %s: %v", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if err := p.Validate(); err != nil {
+		return consent.Policy{}, fmt.Errorf("policy set: %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return p, nil
+}
+
+// currentPolicy fetches the device's policy and checks that the hash it
+// states is the hash of the policy it sent.
+func currentPolicy(ctx context.Context, client *lanclient.Client) (string, consent.Policy, error) {
+	r, err := client.Policy(ctx)
+	if err != nil {
+		return "", consent.Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	p, err := decodePolicyJSON(r.Policy)
+	if err != nil {
+		return "", consent.Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	h := p.Hash()
+	if hex.EncodeToString(h[:]) != r.Hash {
+		return "", consent.Policy{}, fmt.Errorf("policy: the device states hash %s but its policy hashes to %x", printable(r.Hash), h)
+	}
+	return r.Hash, p, nil
+}
+
+func newAuditCmd(stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify a device's audit log",
+		Args:  exactArgs(0, "a subcommand"),
+	}
+	var deviceURL, ownerPath string
+	v := &cobra.Command{
+		Use:   "verify --device URL -i owner.key",
+		Short: "Fetch and verify the device's audit log",
+		Long: `audit verify fetches the device's whole audit log and a signed checkpoint,
+and checks: the checkpoint's signature with the device key pinned at
+pairing; that the entries hash to the checkpoint's root (so every entry is
+included, none changed, added, removed or reordered); every opening of a
+delayed-notice commitment; and that the log extends the checkpoint stored
+at the last successful verification (RFC 6962 consistency; a smaller or
+older log is a rollback). On success the new checkpoint is stored in the
+pin file and a summary is printed. Any failure exits 1.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := connect(ctx, deviceURL, ownerPath)
+			if err != nil {
+				return err
+			}
+			var prev *audit.SignedCheckpoint
+			if s.pin.LastCheckpoint != "" {
+				cp, err := audit.ParseCheckpoint([]byte(s.pin.LastCheckpoint))
+				if err != nil {
+					return fmt.Errorf("audit verify: the checkpoint stored in %s is damaged: %w", s.pinPath, err)
+				}
+				prev = &cp
+			}
+			var since uint64
+			if prev != nil {
+				since = prev.Size
+			}
+			login, err := s.login()
+			if err != nil {
+				return fmt.Errorf("audit verify: %w", err)
+			}
+			resp, err := s.client.Audit(ctx, login, since)
+			var ae *lanclient.APIError
+			if err != nil && since > 0 && errors.As(err, &ae) && ae.Status == 400 {
+				// A device whose log is now smaller than since cannot
+				// give a proof; fetch it all so Verify names the rollback.
+				if login, err = s.login(); err != nil {
+					return fmt.Errorf("audit verify: %w", err)
+				}
+				resp, err = s.client.Audit(ctx, login, 0)
+			}
+			if err != nil {
+				return fmt.Errorf("audit verify: %w", err)
+			}
+			if err := audit.Verify(s.key, resp.Checkpoint, resp.Entries, prev, resp.Consistency); err != nil {
+				return fmt.Errorf("audit verify: device %s: FAILED: %w", s.id, err)
+			}
+			opened, unopened, err := audit.Commitments(resp.Entries)
+			if err != nil {
+				return fmt.Errorf("audit verify: device %s: FAILED: %w", s.id, err)
+			}
+			s.pin.LastCheckpoint = string(resp.Checkpoint.Marshal())
+			s.pin.URL = s.client.String()
+			if err := s.pins.save(s.pinPath); err != nil {
+				return fmt.Errorf("audit verify: verified, but the checkpoint could not be stored in %s: %w", s.pinPath, err)
+			}
+			cp := resp.Checkpoint
+			fmt.Fprintf(stdout, "audit log of device %s verified\n", s.id)
+			fmt.Fprintf(stdout, "size:      %d entries\nroot:      %s\ntime:      %s\n", cp.Size, base64.StdEncoding.EncodeToString(cp.Root), cp.Time.Local().Format(time.RFC3339))
+			if prev != nil {
+				fmt.Fprintf(stdout, "extends:   the checkpoint verified before (size %d, %s)\n", prev.Size, prev.Time.Local().Format(time.RFC3339))
+			} else {
+				fmt.Fprintln(stdout, "extends:   nothing yet: first verification, checkpoint stored")
+			}
+			counts := map[audit.Kind]int{}
+			for _, e := range resp.Entries {
+				counts[e.Kind]++
+			}
+			for _, k := range slices.Sorted(maps.Keys(counts)) {
+				fmt.Fprintf(stdout, "  %-20s %d\n", printable(string(k)), counts[k])
+			}
+			fmt.Fprintf(stdout, "openings:  %d verified\n", len(opened))
+			if len(unopened) > 0 {
+				fmt.Fprintf(stdout, "pending:   %d delayed-notice commitments not yet opened (entries %s)\n", len(unopened), joinUints(unopened))
+			} else {
+				fmt.Fprintln(stdout, "pending:   no delayed notices")
+			}
+			if len(resp.PendingRefusals) > 0 {
+				var parts []string
+				for _, r := range slices.Sorted(maps.Keys(resp.PendingRefusals)) {
+					parts = append(parts, fmt.Sprintf("%s %d", printable(r), resp.PendingRefusals[r]))
+				}
+				fmt.Fprintf(stdout, "refusals not yet logged (this minute): %s\n", strings.Join(parts, ", "))
+			}
+			return nil
+		},
+	}
+	v.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	v.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	v.MarkFlagRequired("device")
+	v.MarkFlagRequired("identity")
+	c.AddCommand(v)
+	return c
+}
+
+func joinUints(xs []uint64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/lanclient"
+)
+
+func newPairCmd(stdout, stderr io.Writer) *cobra.Command {
+	var deviceURL, code, ownerPath string
+	var yes bool
+	c := &cobra.Command{
+		Use:   "pair --device URL --code CODE -i owner.key [--yes]",
+		Short: "Pair an unpaired device with your owner key",
+		Long: `pair makes you the owner of an unpaired device. CODE is the one-time code
+the device shows at start (or "doorward pair-code" prints). The code never
+crosses the network: the device proves it knows it first, so a wrong code
+or someone in between is caught before anything of yours is sent. pair then
+shows the trust policy the device proposes (who may sign legal-process
+tokens, and the limits on them) and asks you to approve it; your signature
+over the pairing transcript is that approval. --yes approves without asking.
+
+On success the device's identity key is pinned in <owner.key>.devices.json
+(mode 0600): every later command checks the device against it.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPair(cmd.Context(), cmd.InOrStdin(), stdout, stderr, deviceURL, code, ownerPath, yes)
+		},
+	}
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`, e.g. http://192.168.1.20:8080")
+	c.Flags().StringVar(&code, "code", "", "the one-time pairing `CODE` the device shows")
+	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE` (from doorwardctl keygen)")
+	c.Flags().BoolVar(&yes, "yes", false, "approve the proposed trust policy without asking")
+	for _, f := range []string{"device", "code", "identity"} {
+		c.MarkFlagRequired(f)
+	}
+	return c
+}
+
+// hashPolicy is the pairing.PolicyHasher doorwardctl uses: it parses the
+// proposed policy strictly, the same parse that shows it to the owner, so
+// the owner signs the hash of exactly what was shown.
+func hashPolicy(b []byte) ([32]byte, error) {
+	p, err := decodePolicyJSON(b)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return p.Hash(), nil
+}
+
+func decodePolicyJSON(b []byte) (consent.Policy, error) {
+	var p consent.Policy
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return consent.Policy{}, fmt.Errorf("the device's trust policy does not decode: %v", err)
+	}
+	if dec.More() {
+		return consent.Policy{}, errors.New("the device's trust policy has data after the JSON object")
+	}
+	return p, nil
+}
+
+func runPair(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, deviceURL, code, ownerPath string, yes bool) error {
+	secret, err := pairing.ParseSecret(code)
+	if err != nil {
+		return fmt.Errorf("pair: --code: %w", err)
+	}
+	owner, err := loadOwner(ownerPath)
+	if err != nil {
+		return err
+	}
+	pp := pinPath(ownerPath)
+	pins, err := loadPins(pp)
+	if err != nil {
+		return err
+	}
+	client, err := lanclient.New(deviceURL)
+	if err != nil {
+		return err
+	}
+	pc, err := pairing.NewClient(secret, owner, hashPolicy)
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	reply, err := client.PairHello(ctx, pc.Hello())
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	policyJSON, dev, err := pc.CheckReply(reply)
+	if errors.Is(err, pairing.ErrBadMAC) {
+		return fmt.Errorf("pair: the device at %s did not prove it knows the code: the code is wrong, or someone in between changed a message; nothing was approved or installed", client)
+	}
+	if err != nil {
+		return fmt.Errorf("pair: the device's reply does not check: %w; nothing was approved or installed", err)
+	}
+	policy, err := decodePolicyJSON(policyJSON)
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	fmt.Fprintf(stdout, "device:     %s\ndevice key: %s\n\nThe device proposes this trust policy for legal-process tokens:\n\n", dev.ID, consent.FormatIssuerKey(dev.Key))
+	fmt.Fprint(stdout, formatPolicy(policy))
+	fmt.Fprintln(stdout)
+	if !yes && !confirm(stdin, stderr, "Pair with this device and approve this trust policy?") {
+		return errors.New("pair: not approved; nothing was sent to the device")
+	}
+	fin, err := pc.Finish()
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	res, err := client.PairFinish(ctx, fin)
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("pair: the device refused: %w", err)
+	}
+	pins[dev.ID] = &devicePin{Key: consent.FormatIssuerKey(dev.Key), URL: client.String(), Paired: time.Now().UTC().Truncate(time.Second)}
+	if err := pins.save(pp); err != nil {
+		return fmt.Errorf("pair: paired, but the device key could not be pinned in %s: %w", pp, err)
+	}
+	fmt.Fprintf(stdout, "paired with device %s; its key is pinned in %s\n", dev.ID, pp)
+	return nil
+}
+
+func newEnrollCmd(stdout io.Writer) *cobra.Command {
+	var deviceURL, ownerPath, newPath string
+	c := &cobra.Command{
+		Use:   "enroll --device URL -i owner.key --new NEW_OWNER.key",
+		Short: "Add another owner key (e.g. a second phone) to a paired device",
+		Long: `enroll adds the owner key in NEW_OWNER.key (from doorwardctl keygen) to the
+device, with a statement signed by your enrolled key -i. The new key can
+then sign grants, read notices and verify the audit log; clips recorded
+from now on are also encrypted to it. The device's pin is copied to
+NEW_OWNER.key's pin file.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := connect(ctx, deviceURL, ownerPath)
+			if err != nil {
+				return err
+			}
+			nk, err := loadOwner(newPath)
+			if err != nil {
+				return fmt.Errorf("enroll: --new: %w", err)
+			}
+			if nk.Family() != s.owner.Family() {
+				return fmt.Errorf("enroll: --new %s is a %s key but %s is %s; a device keeps to one key family", newPath, nk.Family(), ownerPath, s.owner.Family())
+			}
+			jws, err := s.sign(consent.KindEnroll, consent.EnrollClaims{
+				Claims:    s.claims(statementLifetime),
+				Key:       consent.FormatIssuerKey(nk.SigningPublicKey()),
+				Recipient: nk.RecipientString(),
+			})
+			if err != nil {
+				return fmt.Errorf("enroll: %w", err)
+			}
+			kid, err := s.client.Enroll(ctx, jws)
+			if err != nil {
+				return fmt.Errorf("enroll: %w", err)
+			}
+			np := pinPath(newPath)
+			npins, err := loadPins(np)
+			if err != nil {
+				return fmt.Errorf("enroll: enrolled, but: %w", err)
+			}
+			pin := *s.pin
+			pin.Paired = time.Now().UTC().Truncate(time.Second)
+			npins[s.id] = &pin
+			if err := npins.save(np); err != nil {
+				return fmt.Errorf("enroll: enrolled, but the device could not be pinned in %s: %w", np, err)
+			}
+			fmt.Fprintf(stdout, "enrolled key %s on device %s; pinned in %s\n", printable(kid), s.id, np)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your enrolled owner key `FILE`")
+	c.Flags().StringVar(&newPath, "new", "", "the new owner key `FILE` to enroll")
+	for _, f := range []string{"device", "identity", "new"} {
+		c.MarkFlagRequired(f)
+	}
+	return c
+}
+
+func newResetCmd(stdout, stderr io.Writer) *cobra.Command {
+	var deviceURL, ownerPath string
+	var yes bool
+	c := &cobra.Command{
+		Use:   "reset --device URL -i owner.key [--yes]",
+		Short: "Factory-reset a device: erase its keys, clips and state",
+		Long: `reset sends an owner-signed factory reset. The device erases its identity,
+its clips, its audit log and its owners, and comes back unpaired. Copies
+of clips you already hold stay readable with your key. Asks first unless
+--yes. The device's pin is removed from your pin file.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := connect(ctx, deviceURL, ownerPath)
+			if err != nil {
+				return err
+			}
+			if !yes && !confirm(cmd.InOrStdin(), stderr, fmt.Sprintf("Erase device %s: every clip, key and log on it?", s.id)) {
+				return errors.New("reset: not confirmed; nothing was sent")
+			}
+			jws, err := s.sign(consent.KindReset, consent.ResetClaims{Claims: s.claims(statementLifetime)})
+			if err != nil {
+				return fmt.Errorf("reset: %w", err)
+			}
+			if err := s.client.Reset(ctx, jws); err != nil {
+				return fmt.Errorf("reset: %w", err)
+			}
+			delete(s.pins, s.id)
+			if err := s.pins.save(s.pinPath); err != nil {
+				return fmt.Errorf("reset: the device is resetting, but its pin could not be removed from %s: %w", s.pinPath, err)
+			}
+			fmt.Fprintf(stdout, "device %s is erasing itself; it comes back unpaired\n", s.id)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	c.MarkFlagRequired("device")
+	c.MarkFlagRequired("identity")
+	return c
+}

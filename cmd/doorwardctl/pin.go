@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/lanclient"
+)
+
+// A pin file sits next to an owner key, named <owner.key>.devices.json,
+// mode 0600. It maps each device ID paired (or enrolled) with that key to
+// the device's Ed25519 identity key as learned through the pairing
+// transcript, the URL last used, and the last audit checkpoint that
+// "audit verify" accepted. Every command that talks to a device checks the
+// key the device presents against this pin, and audit checkpoints are
+// verified with the pinned key, never with whatever the device says now.
+type pinFile map[string]*devicePin
+
+type devicePin struct {
+	// Key is the device identity key, consent.FormatIssuerKey form.
+	Key string `json:"key"`
+	URL string `json:"url"`
+	// Paired is when the pin was made.
+	Paired time.Time `json:"paired"`
+	// LastCheckpoint is the audit.SignedCheckpoint text last verified.
+	LastCheckpoint string `json:"last_checkpoint,omitempty"`
+}
+
+func pinPath(ownerKeyPath string) string { return ownerKeyPath + ".devices.json" }
+
+// loadPins reads a pin file; a missing file is an empty one.
+func loadPins(path string) (pinFile, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return pinFile{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pins: %w", err)
+	}
+	var p pinFile
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("pins: %s is damaged: %v (it records the devices this key paired with; restore it from a backup or pair again)", path, err)
+	}
+	if p == nil {
+		p = pinFile{}
+	}
+	for id, d := range p {
+		if d == nil {
+			return nil, fmt.Errorf("pins: %s: device %s has no entry", path, id)
+		}
+		key, err := consent.ParseIssuerKey(d.Key)
+		if err != nil || pairing.DeviceID(key) != id {
+			return nil, fmt.Errorf("pins: %s: the key pinned for device %s does not match its ID; the file was edited or damaged", path, id)
+		}
+	}
+	return p, nil
+}
+
+// save writes the pin file atomically with mode 0600.
+func (p pinFile) save(path string) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("pins: %w", err)
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o600)
+}
+
+// writeFileAtomic writes data to a temporary file in path's directory,
+// fsyncs it and renames it over path.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// loadOwner reads an owner key file written by keygen.
+func loadOwner(path string) (*consent.OwnerKey, error) {
+	if path == "" {
+		return nil, errors.New(`required flag "identity" (-i owner.key) not set`)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("owner key: %w", err)
+	}
+	defer f.Close()
+	k, err := consent.ParseOwnerKey(f)
+	if err != nil {
+		return nil, fmt.Errorf("owner key %s: %w (want a key from doorwardctl keygen)", path, err)
+	}
+	return k, nil
+}
+
+// session is an owner talking to a device whose key matches the pin.
+type session struct {
+	client  *lanclient.Client
+	owner   *consent.OwnerKey
+	pins    pinFile
+	pinPath string
+	id      string
+	key     ed25519.PublicKey
+	pin     *devicePin
+}
+
+// connect loads the owner key and its pins, asks the device who it is and
+// refuses unless the device presents the key pinned at pairing.
+func connect(ctx context.Context, deviceURL, ownerPath string) (*session, error) {
+	owner, err := loadOwner(ownerPath)
+	if err != nil {
+		return nil, err
+	}
+	client, err := lanclient.New(deviceURL)
+	if err != nil {
+		return nil, err
+	}
+	pp := pinPath(ownerPath)
+	pins, err := loadPins(pp)
+	if err != nil {
+		return nil, err
+	}
+	id, key, pin, err := checkPin(ctx, client, pins, pp)
+	if err != nil {
+		return nil, err
+	}
+	return &session{client: client, owner: owner, pins: pins, pinPath: pp, id: id, key: key, pin: pin}, nil
+}
+
+// checkPin fetches /api/v1/info and compares the device key with the pin.
+func checkPin(ctx context.Context, client *lanclient.Client, pins pinFile, pp string) (string, ed25519.PublicKey, *devicePin, error) {
+	info, err := client.Info(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	key, err := consent.ParseIssuerKey(info.DeviceKey)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("the device at %s sent a malformed device key: %v", client, err)
+	}
+	id := pairing.DeviceID(key)
+	if id != info.DeviceID {
+		return "", nil, nil, fmt.Errorf("DEVICE KEY MISMATCH: the device at %s claims ID %s but its key belongs to %s; refusing to talk to it", client, printable(info.DeviceID), id)
+	}
+	if pin, ok := pins[id]; ok {
+		if pin.Key != consent.FormatIssuerKey(key) {
+			return "", nil, nil, fmt.Errorf("DEVICE KEY MISMATCH for device %s at %s: it presents a key other than the one pinned in %s; refusing (someone may be impersonating it)", id, client, pp)
+		}
+		return id, key, pin, nil
+	}
+	for pid, pin := range pins {
+		if pin.URL == client.String() {
+			return "", nil, nil, fmt.Errorf("DEVICE KEY MISMATCH at %s: you paired device %s there, but it now presents device %s with another key; refusing (someone may be impersonating it, or it was factory-reset: then pair it again)", client, pid, id)
+		}
+	}
+	return "", nil, nil, fmt.Errorf("device %s at %s is not paired with this owner key (no pin in %s); pair it first with doorwardctl pair", id, client, pp)
+}
+
+// ownerStatement signs claims of an owner-signed kind with the owner's key.
+func (s *session) sign(kind string, claims any) ([]byte, error) {
+	return consent.Sign(kind, claims, s.owner.SigningKey(), consent.KeyID(s.owner.SigningPublicKey()))
+}
+
+// claims returns the common claims of a statement for this device.
+func (s *session) claims(lifetime time.Duration) consent.Claims {
+	now := time.Now()
+	return consent.Claims{
+		ID:       consent.NewJTI(),
+		Audience: s.id,
+		IssuedAt: consent.NewNumericDate(now),
+		Expiry:   consent.NewNumericDate(now.Add(lifetime)),
+	}
+}
+
+// login returns a fresh login bearer for one owner-only request.
+func (s *session) login() ([]byte, error) {
+	return s.sign(consent.KindLogin, consent.LoginClaims{Claims: s.claims(5 * time.Minute)})
+}
+
+// statementLifetime is how long owner statements that act at once
+// (revoke, enroll, policy, reset) stay valid.
+const statementLifetime = 10 * time.Minute
+
+// confirm asks question on stderr and reads y/yes from in. Anything else,
+// EOF included, is no.
+func confirm(in io.Reader, stderr io.Writer, question string) bool {
+	fmt.Fprintf(stderr, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// printable keeps text from a device or file to one printable line.
+func printable(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i >= 200 {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

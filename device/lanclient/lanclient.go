@@ -1,0 +1,399 @@
+// Package lanclient speaks a Doorward agent's LAN API (/api/v1/...) for the
+// owner's tool: pairing, owner statements (grants, revocations, policy,
+// enrollment, reset), legal-process tokens, and the owner-only reads
+// (notices, disclosures, the audit log) that carry a signed login bearer.
+//
+// The client only moves bytes: it signs nothing and trusts nothing it reads.
+// Callers verify what matters — the pairing reply with pairing.Client, the
+// device key against the key pinned at pairing, checkpoints with audit.Verify.
+// Refusals come back as *APIError with the agent's stable reason code.
+package lanclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/gate"
+)
+
+// MaxResponseSize bounds any response body the client reads. Audit logs are
+// the largest responses; 64 MiB is far beyond a doorbell's log.
+const MaxResponseSize = 64 << 20
+
+// maxErrorBody bounds how much of an error response is read.
+const maxErrorBody = 16 << 10
+
+// DefaultTimeout is used when Client.HTTP is nil.
+const DefaultTimeout = 30 * time.Second
+
+// APIError is a refusal or failure reported by the agent: the HTTP status,
+// the stable reason code (a consent reason such as "bad-signature", or a
+// pairing code such as "bad_mac") and the agent's human text.
+type APIError struct {
+	Status  int
+	Reason  string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.Reason != "" {
+		return fmt.Sprintf("lanclient: device refused (%d %s): %s", e.Status, e.Reason, msg)
+	}
+	return fmt.Sprintf("lanclient: device answered %d: %s", e.Status, msg)
+}
+
+// ReasonOf returns the reason code of an *APIError in err's chain, or "".
+func ReasonOf(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Reason
+	}
+	return ""
+}
+
+// Client talks to one agent. The zero value is not usable: set Base.
+type Client struct {
+	// Base is the agent's URL, e.g. http://127.0.0.1:8080 (no path).
+	Base *url.URL
+	// HTTP is the client used for requests; nil means one with
+	// DefaultTimeout.
+	HTTP *http.Client
+}
+
+// New parses the agent's URL as the owner typed it ("http://host:port";
+// a bare "host:port" is taken as http).
+func New(device string) (*Client, error) {
+	s := strings.TrimSpace(device)
+	if s == "" {
+		return nil, errors.New("lanclient: no device URL (want, for example, http://127.0.0.1:8080)")
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("lanclient: device URL %q: %w (want, for example, http://127.0.0.1:8080)", device, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("lanclient: device URL %q: scheme %q is not http or https", device, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("lanclient: device URL %q has no host (want, for example, http://127.0.0.1:8080)", device)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("lanclient: device URL %q: give only scheme, host and port", device)
+	}
+	u.Path = ""
+	return &Client{Base: u}, nil
+}
+
+// String returns the agent's URL.
+func (c *Client) String() string { return c.Base.String() }
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: DefaultTimeout}
+}
+
+// Info is GET /api/v1/info.
+type Info struct {
+	DeviceID string `json:"device_id"`
+	// DeviceKey is the device's Ed25519 identity key in
+	// consent.FormatIssuerKey form ("ed25519:...").
+	DeviceKey string `json:"device_key"`
+	Paired    bool   `json:"paired"`
+	Version   string `json:"version"`
+}
+
+// AuditResponse is GET /api/v1/audit.
+type AuditResponse struct {
+	Checkpoint audit.SignedCheckpoint `json:"checkpoint"`
+	Entries    []audit.Entry          `json:"entries"`
+	// Consistency proves the tree of the requested size is a prefix of the
+	// checkpoint's.
+	Consistency [][]byte `json:"consistency"`
+	// PendingRefusals are unauthenticated refusals counted but not yet
+	// flushed into the log, by reason.
+	PendingRefusals map[string]uint64 `json:"pending_refusals,omitempty"`
+}
+
+// NoticeItem is one entry of GET /api/v1/notices.
+type NoticeItem struct {
+	ID        uint64    `json:"id"`
+	Created   time.Time `json:"created"`
+	ReleaseAt time.Time `json:"release_at"`
+	// Body is age ciphertext for the owners (gate.DecryptNotice).
+	Body []byte `json:"body"`
+}
+
+// PolicyResponse is GET /api/v1/policy. Policy is kept as raw JSON so the
+// caller decodes it the way it needs to.
+type PolicyResponse struct {
+	Policy json.RawMessage `json:"policy"`
+	Hash   string          `json:"hash"`
+}
+
+// GrantResult is the answer to an accepted grant.
+type GrantResult struct {
+	JTI         string `json:"jti"`
+	Disclosures int    `json:"disclosures"`
+}
+
+// Info fetches the device's identity. It is unauthenticated: compare the
+// key with the pinned one before trusting anything else the device says.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var info Info
+	err := c.do(ctx, http.MethodGet, "/api/v1/info", "", nil, []int{http.StatusOK}, &info)
+	if err == nil && (info.DeviceID == "" || info.DeviceKey == "") {
+		err = errors.New("lanclient: /api/v1/info: the answer lacks device_id or device_key")
+	}
+	return info, err
+}
+
+// PairHello sends the pairing Hello and decodes the reply strictly.
+func (c *Client) PairHello(ctx context.Context, h pairing.Hello) (pairing.HelloReply, error) {
+	body, err := json.Marshal(h)
+	if err != nil {
+		return pairing.HelloReply{}, fmt.Errorf("lanclient: encode hello: %w", err)
+	}
+	raw, err := c.raw(ctx, http.MethodPost, "/api/v1/pair/hello", "", body, []int{http.StatusOK})
+	if err != nil {
+		return pairing.HelloReply{}, err
+	}
+	r, err := pairing.DecodeHelloReply(bytes.NewReader(raw))
+	if err != nil {
+		return pairing.HelloReply{}, fmt.Errorf("lanclient: pairing reply: %w", err)
+	}
+	return r, nil
+}
+
+// PairFinish sends Finish and returns the device's Result (status 200 when
+// ok, 403 with the Result otherwise). Call Result.Err on it.
+func (c *Client) PairFinish(ctx context.Context, f pairing.Finish) (pairing.Result, error) {
+	body, err := json.Marshal(f)
+	if err != nil {
+		return pairing.Result{}, fmt.Errorf("lanclient: encode finish: %w", err)
+	}
+	resp, raw, err := c.send(ctx, http.MethodPost, "/api/v1/pair/finish", "", body)
+	if err != nil {
+		return pairing.Result{}, err
+	}
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusForbidden {
+		if r, err := pairing.DecodeResult(bytes.NewReader(raw)); err == nil {
+			return r, nil
+		}
+	}
+	if resp.StatusCode == http.StatusOK {
+		return pairing.Result{}, fmt.Errorf("lanclient: pairing result does not decode: %q", shorten(raw))
+	}
+	return pairing.Result{}, apiError(resp.StatusCode, raw)
+}
+
+// Grant posts an owner-signed grant (201).
+func (c *Client) Grant(ctx context.Context, jws []byte) (GrantResult, error) {
+	var r GrantResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/grants", "", jws, []int{http.StatusCreated, http.StatusOK}, &r)
+	return r, err
+}
+
+// Revoke posts an owner-signed revocation and returns the revoked grant's jti.
+func (c *Client) Revoke(ctx context.Context, jws []byte) (string, error) {
+	var r struct {
+		Grant string `json:"grant"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/revocations", "", jws, []int{http.StatusOK}, &r)
+	return r.Grant, err
+}
+
+// Legal submits a legal-process token (202) and returns its jti.
+func (c *Client) Legal(ctx context.Context, token []byte) (string, error) {
+	var r struct {
+		JTI string `json:"jti"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/legal", "", token, []int{http.StatusAccepted}, &r)
+	return r.JTI, err
+}
+
+// Policy fetches the device's trust policy and its hash.
+func (c *Client) Policy(ctx context.Context) (PolicyResponse, error) {
+	var r PolicyResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/policy", "", nil, []int{http.StatusOK}, &r)
+	return r, err
+}
+
+// SetPolicy posts an owner-signed policy statement and returns the new
+// policy's hash.
+func (c *Client) SetPolicy(ctx context.Context, jws []byte) (string, error) {
+	var r struct {
+		Hash string `json:"hash"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/policy", "", jws, []int{http.StatusOK}, &r)
+	return r.Hash, err
+}
+
+// Enroll posts an enrollment signed by an enrolled owner and returns the
+// new key's kid.
+func (c *Client) Enroll(ctx context.Context, jws []byte) (string, error) {
+	var r struct {
+		KID string `json:"kid"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/enroll", "", jws, []int{http.StatusOK}, &r)
+	return r.KID, err
+}
+
+// Reset posts an owner-signed factory reset (202).
+func (c *Client) Reset(ctx context.Context, jws []byte) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/reset", "", jws, []int{http.StatusAccepted, http.StatusOK}, nil)
+}
+
+// Notices fetches the owner notices; login is a signed login statement.
+func (c *Client) Notices(ctx context.Context, login []byte) ([]NoticeItem, error) {
+	var r []NoticeItem
+	err := c.do(ctx, http.MethodGet, "/api/v1/notices", bearer(login), nil, []int{http.StatusOK}, &r)
+	return r, err
+}
+
+// Disclosures lists the disclosure jobs.
+func (c *Client) Disclosures(ctx context.Context, login []byte) ([]gate.Job, error) {
+	var r []gate.Job
+	err := c.do(ctx, http.MethodGet, "/api/v1/disclosures", bearer(login), nil, []int{http.StatusOK}, &r)
+	return r, err
+}
+
+// Audit fetches the whole log, a checkpoint and, when 0 < since <= size,
+// the consistency proof from size since.
+func (c *Client) Audit(ctx context.Context, login []byte, since uint64) (AuditResponse, error) {
+	var r AuditResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/audit?since="+strconv.FormatUint(since, 10), bearer(login), nil, []int{http.StatusOK}, &r)
+	return r, err
+}
+
+// bearer renders a login statement as the Authorization header value.
+// Statements are compact JSON; any line breaks are removed all the same,
+// since a header cannot hold them.
+func bearer(login []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, login); err != nil {
+		return "Doorward " + string(login)
+	}
+	return "Doorward " + b.String()
+}
+
+// do sends a request and decodes a JSON answer with one of the wanted
+// statuses into out (nil: ignore the body).
+func (c *Client) do(ctx context.Context, method, path, auth string, body []byte, want []int, out any) error {
+	raw, err := c.raw(ctx, method, path, auth, body, want)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("lanclient: %s %s: the answer does not decode: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) raw(ctx context.Context, method, path, auth string, body []byte, want []int) ([]byte, error) {
+	resp, raw, err := c.send(ctx, method, path, auth, body)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range want {
+		if resp.StatusCode == s {
+			return raw, nil
+		}
+	}
+	return nil, apiError(resp.StatusCode, raw)
+}
+
+func (c *Client) send(ctx context.Context, method, path, auth string, body []byte) (*http.Response, []byte, error) {
+	if c == nil || c.Base == nil {
+		return nil, nil, errors.New("lanclient: no device URL")
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base.String()+path, rd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lanclient: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lanclient: cannot reach the device at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lanclient: %s %s: reading the answer: %w", method, path, err)
+	}
+	if len(raw) > MaxResponseSize {
+		return nil, nil, fmt.Errorf("lanclient: %s %s: the answer is larger than %d bytes", method, path, MaxResponseSize)
+	}
+	return resp, raw, nil
+}
+
+// apiError decodes {"reason", "error"}; a body that is not that JSON is
+// quoted (shortened) as the message.
+func apiError(status int, raw []byte) *APIError {
+	if len(raw) > maxErrorBody {
+		raw = raw[:maxErrorBody]
+	}
+	var e struct {
+		Reason string `json:"reason"`
+		Error  string `json:"error"`
+	}
+	if json.Unmarshal(raw, &e) == nil && (e.Reason != "" || e.Error != "") {
+		return &APIError{Status: status, Reason: clean(e.Reason, 64), Message: clean(e.Error, 300)}
+	}
+	return &APIError{Status: status, Message: shorten(raw)}
+}
+
+// shorten quotes at most 200 bytes of raw as one printable line.
+func shorten(raw []byte) string {
+	return clean(string(raw), 200)
+}
+
+// clean keeps s to one printable line of at most n runes, so a hostile
+// device cannot put terminal escapes or fake lines into our output.
+func clean(s string, n int) string {
+	var b strings.Builder
+	count := 0
+	for _, r := range s {
+		if count == n {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		count++
+	}
+	return strings.TrimSpace(b.String())
+}
