@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +19,10 @@ import (
 	"github.com/doorward/doorward/capture/record"
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/gate"
 )
 
 // Options are what the run command hands the agent.
@@ -29,6 +33,9 @@ type Options struct {
 	Version  string
 	Log      *slog.Logger
 	Clock    clock.Clock
+	// ClockSynced reports whether the kernel says the clock is
+	// synchronized; nil reads adjtimex. Only the sim board may override it.
+	ClockSynced func() bool
 }
 
 // ErrNoOwner means the agent has no owner recipient, so it could not record
@@ -37,21 +44,32 @@ var ErrNoOwner = errors.New("device: no owner recipient: refusing to record foot
 
 // Agent is the running device.
 type Agent struct {
-	opts   Options
-	log    *slog.Logger
-	db     *bbolt.DB
-	id     *Identity
-	vault  *vault.Vault
-	rec    *record.Recorder
-	hub    *capture.Hub
-	src    capture.Source
-	ctl    *controlServer
-	owners []string
-	hw     hardware // GPIO sensors and LED (sensors.go)
+	opts  Options
+	log   *slog.Logger
+	db    *bbolt.DB
+	id    *Identity
+	audit *audit.Log
+	gate  *gate.Gate
+	store *lazyStore
+	rec   *record.Recorder
+	hub   *capture.Hub
+	src   capture.Source
+	ctl   *controlServer
+	lan   *lanServer
+	hw    hardware // GPIO sensors and LED (sensors.go)
+
+	mu     sync.Mutex
+	vault  *vault.Vault // nil until there is an owner to encrypt to
+	owners []string     // every owner recipient: flags, config and pairing
+	pairer *pairing.Pairer
+	secret pairing.Secret
+	stop   context.CancelFunc
 }
 
-// NewAgent prepares the state directory, keys, database, vault, camera and
-// recorder. Every resource it opened is released when it fails.
+// NewAgent prepares the state directory, keys, database, audit log, camera
+// and recorder, and the vault when there is an owner; without one, the
+// agent starts in pairing mode and records nothing until paired. Every
+// resource it opened is released when it fails.
 func NewAgent(opts Options) (*Agent, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -59,35 +77,40 @@ func NewAgent(opts Options) (*Agent, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	if opts.ClockSynced == nil {
+		opts.ClockSynced = kernelClockSynced
+		if opts.Board.Sim {
+			// Only the sim board may override the kernel's word; selftest
+			// reports this as "overridden", never as a pass.
+			opts.ClockSynced = func() bool { return true }
+		}
+	}
 	cfg := opts.Config
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if len(cfg.OwnerRecipients) == 0 {
-		return nil, ErrNoOwner
-	}
-	owners, err := consent.ParseRecipients(cfg.OwnerRecipients)
-	if err != nil {
-		return nil, err
-	}
-	family, err := consent.FamilyOf(owners[0])
-	if err != nil {
-		return nil, err
+	if len(cfg.OwnerRecipients) > 0 {
+		if _, err := consent.ParseRecipients(cfg.OwnerRecipients); err != nil {
+			return nil, err
+		}
 	}
 	src, err := openCamera(cfg.Camera, opts.Board, opts.Clock, opts.Log.With("component", "camera"))
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opts: opts, log: opts.Log, src: src, owners: cfg.OwnerRecipients}
-	if err := a.open(owners, family); err != nil {
+	a := &Agent{opts: opts, log: opts.Log, src: src}
+	if err := a.open(); err != nil {
 		a.close()
 		return nil, err
+	}
+	if opts.Board.Sim {
+		a.log.Warn("clock-sync check overridden on the sim board: legal tokens are checked against this machine's clock as if synchronized")
 	}
 	return a, nil
 }
 
 // open acquires the agent's resources; close releases whatever it got.
-func (a *Agent) open(owners []age.Recipient, family consent.RecipientFamily) (err error) {
+func (a *Agent) open() (err error) {
 	opts, cfg := a.opts, a.opts.Config
 	if err := prepareStateDir(opts.StateDir); err != nil {
 		return err
@@ -96,28 +119,42 @@ func (a *Agent) open(owners []age.Recipient, family consent.RecipientFamily) (er
 		return err
 	}
 	var created bool
-	a.id, created, err = LoadOrCreateIdentity(filepath.Join(opts.StateDir, keyFileName), family)
+	a.id, created, err = LoadOrCreateIdentity(filepath.Join(opts.StateDir, keyFileName), consent.Classic)
 	if err != nil {
 		return err
 	}
 	if created {
 		a.log.Info("created device identity", "device", a.id.ID())
 	}
-	recipients := append([]age.Recipient(nil), owners...)
-	if cfg.Vault == VaultDevice {
-		recipients = append(recipients, a.id.VaultRecipient(family))
+	if a.audit, err = audit.Open(a.db, a.id, opts.Clock); err != nil {
+		return err
 	}
-	a.vault, err = vault.Open(vault.Options{
-		Dir:        filepath.Join(opts.StateDir, clipsDir),
-		DB:         a.db,
-		Recipients: recipients,
-		Clock:      opts.Clock,
-		Log:        a.log.With("component", "vault"),
-		MaxAge:     time.Duration(cfg.Retention.MaxAge),
-		MaxBytes:   int64(cfg.Retention.MaxBytes),
+	a.gate, err = gate.Open(gate.Options{
+		DB: a.db, Audit: a.audit, DeviceID: a.id.ID(), DisclosureDir: filepath.Join(opts.StateDir, disclosuresDir),
+		ClockSynced: opts.ClockSynced, Clock: opts.Clock, Log: a.log.With("component", "gate"),
 	})
 	if err != nil {
 		return err
+	}
+	paired, err := a.gate.OwnerRecipients()
+	if err != nil {
+		return err
+	}
+	a.store = &lazyStore{}
+	if err := a.setOwners(append(slices.Clone(cfg.OwnerRecipients), paired...)); err != nil {
+		return err
+	}
+	a.gate.OnOwnersChanged(func(rs []string) {
+		if err := a.setOwners(append(slices.Clone(cfg.OwnerRecipients), rs...)); err != nil {
+			a.log.Error("owners changed but the vault cannot use them", "err", err)
+		}
+	})
+	if len(paired) == 0 {
+		// Recipients from flags or config let the device record at once,
+		// but only a paired owner can sign grants and approve the policy.
+		if err := a.startPairing(); err != nil {
+			return err
+		}
 	}
 	a.rec, err = record.New(record.Config{
 		PreRoll:  time.Duration(cfg.Recording.PreRoll),
@@ -125,7 +162,7 @@ func (a *Agent) open(owners []age.Recipient, family consent.RecipientFamily) (er
 		MaxClip:  time.Duration(cfg.Recording.MaxClip),
 		Segment:  time.Duration(cfg.Recording.Segment),
 		Buffer:   int(cfg.Recording.Buffer),
-	}, vaultStore{a.vault}, a.log.With("component", "recorder"))
+	}, a.store, a.log.With("component", "recorder"))
 	if err != nil {
 		return err
 	}
@@ -133,7 +170,79 @@ func (a *Agent) open(owners []age.Recipient, family consent.RecipientFamily) (er
 	if a.ctl, err = listenControl(opts.StateDir, a, a.log); err != nil {
 		return err
 	}
+	if a.lan, err = listenLAN(cfg.Listen, a); err != nil {
+		return err
+	}
 	return nil
+}
+
+// setOwners makes recipients the owners new clips are encrypted to,
+// opening the vault the first time there are any.
+func (a *Agent) setOwners(recipients []string) error {
+	recipients = dedupe(recipients)
+	if len(recipients) == 0 {
+		return nil
+	}
+	owners, err := consent.ParseRecipients(recipients)
+	if err != nil {
+		return err
+	}
+	family, err := consent.FamilyOf(owners[0])
+	if err != nil {
+		return err
+	}
+	id, _, err := LoadOrCreateIdentity(filepath.Join(a.opts.StateDir, keyFileName), family)
+	if err != nil {
+		return err
+	}
+	rs := slices.Clone(owners)
+	var vaultID age.Identity
+	if a.opts.Config.Vault == VaultDevice {
+		rs = append(rs, id.VaultRecipient(family))
+		vaultID = id.VaultIdentity(family)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.owners = recipients
+	if a.vault != nil {
+		a.vault.SetRecipients(rs)
+		a.gate.SetVaultIdentity(vaultID)
+		return nil
+	}
+	v, err := vault.Open(vault.Options{
+		Dir:        filepath.Join(a.opts.StateDir, clipsDir),
+		DB:         a.db,
+		Recipients: rs,
+		Clock:      a.opts.Clock,
+		Log:        a.log.With("component", "vault"),
+		MaxAge:     time.Duration(a.opts.Config.Retention.MaxAge),
+		MaxBytes:   int64(a.opts.Config.Retention.MaxBytes),
+	})
+	if err != nil {
+		return err
+	}
+	a.vault = v
+	a.store.set(v)
+	a.gate.SetVault(v)
+	a.gate.SetVaultIdentity(vaultID)
+	return nil
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// currentVault returns the vault, nil while unpaired.
+func (a *Agent) currentVault() *vault.Vault {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.vault
 }
 
 // DeviceID returns the device's ID.
@@ -145,6 +254,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.mu.Lock()
+	a.stop = cancel
+	a.mu.Unlock()
 	stopSensors, err := a.startSensors(ctx, cancel)
 	if err != nil {
 		return err
@@ -154,7 +266,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	sub := a.hub.Subscribe(256)
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		if err := a.hub.Run(ctx, a.src); err != nil {
@@ -168,14 +280,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.vault.RunRetention(ctx, time.Duration(a.opts.Config.Retention.Interval))
+		a.runRetention(ctx, time.Duration(a.opts.Config.Retention.Interval))
+	}()
+	go func() {
+		defer wg.Done()
+		a.gate.Run(ctx)
 	}()
 	go a.ctl.serve()
+	go a.lan.serve()
 
 	<-ctx.Done()
+	a.lan.close()
 	a.ctl.close()
 	wg.Wait()
 	sub.Close()
+	if err := a.audit.FlushRefusals(); err != nil {
+		a.log.Error("audit: flushing refusals", "err", err)
+	}
 	if a.hw.resetRequested.Load() {
 		return a.factoryReset(ctx)
 	}
@@ -187,7 +308,40 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// runRetention applies the retention limits every interval once the vault
+// exists.
+func (a *Agent) runRetention(ctx context.Context, interval time.Duration) {
+	for {
+		if v := a.currentVault(); v != nil {
+			if _, err := v.Enforce(); err != nil {
+				a.log.Error("retention", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.opts.Clock.After(interval):
+		}
+	}
+}
+
+// requestReset makes Run stop and erase the device (an owner-signed reset
+// statement; the reset switch goes through sensors.go).
+func (a *Agent) requestReset() {
+	a.hw.resetRequested.Store(true)
+	a.mu.Lock()
+	stop := a.stop
+	a.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
 func (a *Agent) close() {
+	if a.lan != nil {
+		a.lan.close()
+		a.lan = nil
+	}
 	if a.ctl != nil {
 		a.ctl.close()
 		a.ctl = nil
@@ -197,6 +351,9 @@ func (a *Agent) close() {
 	}
 	if a.rec != nil {
 		a.rec.Close()
+	}
+	if a.gate != nil {
+		a.gate.SaveUptime()
 	}
 	if a.db != nil {
 		a.db.Close()
@@ -219,28 +376,99 @@ func (a *Agent) control(req ControlRequest) ControlResponse {
 		a.rec.Trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})
 		return ControlResponse{OK: true}
 	case "clips":
-		clips, err := a.vault.Clips()
+		v := a.currentVault()
+		if v == nil {
+			return ControlResponse{OK: true}
+		}
+		clips, err := v.Clips()
 		if err != nil {
 			return ControlResponse{Error: err.Error()}
 		}
 		return ControlResponse{OK: true, Clips: clipInfos(clips)}
 	case "status":
-		return ControlResponse{OK: true, Status: &StatusInfo{
-			DeviceID: a.id.ID(), Board: a.opts.Board.Name, Version: a.opts.Version,
-			Recording: a.rec.Recording(), StateDir: a.opts.StateDir,
-		}}
+		return ControlResponse{OK: true, Status: a.status()}
+	case "pair-code":
+		a.mu.Lock()
+		pairer, secret := a.pairer, a.secret
+		a.mu.Unlock()
+		if pairer == nil || pairer.Paired() {
+			return ControlResponse{Error: "device: the device is paired; pairing again takes a factory reset"}
+		}
+		if pairer.Locked() {
+			return ControlResponse{Error: "device: pairing is locked after too many failed attempts; restart the agent for a new code"}
+		}
+		qr, _ := secret.QR()
+		return ControlResponse{OK: true, PairCode: secret.Reveal(), PairQR: qr}
+	case "policy":
+		p, approved, err := a.policy()
+		if err != nil {
+			return ControlResponse{Error: err.Error()}
+		}
+		return ControlResponse{OK: true, Policy: &PolicyInfo{Policy: p, Hash: fmt.Sprintf("%x", p.Hash()), Approved: approved}}
+	case "audit":
+		entries, cp, err := a.auditLog()
+		if err != nil {
+			return ControlResponse{Error: err.Error()}
+		}
+		return ControlResponse{OK: true, Audit: &AuditInfo{Checkpoint: string(cp.Marshal()), Entries: entries}}
 	}
-	return ControlResponse{Error: fmt.Sprintf("device: unknown control op %q (valid: trigger, clips, status)", req.Op)}
+	return ControlResponse{Error: fmt.Sprintf("device: unknown control op %q (valid: trigger, clips, status, pair-code, policy, audit)", req.Op)}
+}
+
+func (a *Agent) status() *StatusInfo {
+	a.mu.Lock()
+	paired := len(a.owners) > 0
+	a.mu.Unlock()
+	return &StatusInfo{
+		DeviceID: a.id.ID(), Board: a.opts.Board.Name, Version: a.opts.Version,
+		Recording: a.rec.Recording(), StateDir: a.opts.StateDir, Paired: paired,
+		Listen: a.lan.addr(),
+	}
+}
+
+// policy returns the owner-approved trust policy, or the proposed one
+// before pairing.
+func (a *Agent) policy() (consent.Policy, bool, error) {
+	p, ok, err := a.gate.Policy()
+	if err != nil || ok {
+		return p, ok, err
+	}
+	return a.opts.Config.Legal, false, nil
+}
+
+func (a *Agent) auditLog() ([]audit.Entry, audit.SignedCheckpoint, error) {
+	cp, err := a.audit.Checkpoint()
+	if err != nil {
+		return nil, cp, err
+	}
+	entries, err := a.audit.Entries(0, cp.Size)
+	return entries, cp, err
 }
 
 // PrintBanner tells the person who started the agent where its state lives
-// and how to use it.
+// and how to use it; unpaired, it shows the pairing code and its QR code.
+// This is the one place besides the control socket that shows the code: it
+// goes to the terminal, never to the log.
 func (a *Agent) PrintBanner(w io.Writer, self string) {
 	dir := a.opts.StateDir
+	a.mu.Lock()
+	owners, pairer, secret := len(a.owners), a.pairer, a.secret
+	a.mu.Unlock()
 	fmt.Fprintf(w, "doorward %s running on board %s\n", a.opts.Version, a.opts.Board.Name)
 	fmt.Fprintf(w, "  device id:  %s\n", a.id.ID())
 	fmt.Fprintf(w, "  state:      %s\n", dir)
-	fmt.Fprintf(w, "  clips:      %s (age-encrypted to %d owner recipient(s)", filepath.Join(dir, clipsDir), len(a.owners))
+	fmt.Fprintf(w, "  LAN API:    http://%s\n", a.lan.addr())
+	if owners == 0 && pairer != nil {
+		fmt.Fprintln(w, "  NOT PAIRED: nothing is recorded until an owner pairs.")
+		if qr, err := secret.QR(); err == nil {
+			fmt.Fprint(w, qr)
+		}
+		fmt.Fprintf(w, "  pairing code: %s\n", secret.Reveal())
+		fmt.Fprintf(w, "  pair:       doorwardctl pair --device http://%s --code CODE -i owner.key\n", a.lan.addr())
+		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", self, dir)
+		return
+	}
+	fmt.Fprintf(w, "  clips:      %s (age-encrypted to %d owner recipient(s)", filepath.Join(dir, clipsDir), owners)
 	if a.opts.Config.Vault == VaultDevice {
 		fmt.Fprint(w, " and the device vault key)\n")
 	} else {
@@ -251,13 +479,56 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 	fmt.Fprintln(w, "  stop:       Ctrl-C (the clip in progress is closed first)")
 }
 
-// vaultStore adapts the vault to the recorder's Store interface.
-type vaultStore struct{ *vault.Vault }
+// lazyStore adapts the vault to the recorder's Store interface. Until the
+// device has an owner there is no vault, and the recorder's clips are
+// refused: an unpaired device records nothing.
+type lazyStore struct {
+	mu sync.Mutex
+	v  *vault.Vault
+}
 
-func (s vaultStore) CreatePiece(id string, seq int) (record.Piece, error) {
-	p, err := s.Vault.CreatePiece(id, seq)
+// errUnpaired is why an unpaired device does not record.
+var errUnpaired = errors.New("device: not paired: recording starts once an owner is paired (doorward pair-code shows the code)")
+
+func (s *lazyStore) set(v *vault.Vault) {
+	s.mu.Lock()
+	s.v = v
+	s.mu.Unlock()
+}
+
+func (s *lazyStore) get() (*vault.Vault, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.v == nil {
+		return nil, errUnpaired
+	}
+	return s.v, nil
+}
+
+func (s *lazyStore) BeginClip(start time.Time, trigger string) (string, error) {
+	v, err := s.get()
+	if err != nil {
+		return "", err
+	}
+	return v.BeginClip(start, trigger)
+}
+
+func (s *lazyStore) CreatePiece(id string, seq int) (record.Piece, error) {
+	v, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	p, err := v.CreatePiece(id, seq)
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+func (s *lazyStore) EndClip(id string) error {
+	v, err := s.get()
+	if err != nil {
+		return err
+	}
+	return v.EndClip(id)
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
 )
 
 // ControlRequest is one request on the control socket: a JSON object on one
@@ -30,10 +32,28 @@ type ControlRequest struct {
 
 // ControlResponse is the agent's answer.
 type ControlResponse struct {
-	OK     bool        `json:"ok"`
-	Error  string      `json:"error,omitempty"`
-	Clips  []ClipInfo  `json:"clips,omitempty"`
-	Status *StatusInfo `json:"status,omitempty"`
+	OK       bool        `json:"ok"`
+	Error    string      `json:"error,omitempty"`
+	Clips    []ClipInfo  `json:"clips,omitempty"`
+	Status   *StatusInfo `json:"status,omitempty"`
+	PairCode string      `json:"pair_code,omitempty"`
+	PairQR   string      `json:"pair_qr,omitempty"`
+	Policy   *PolicyInfo `json:"policy,omitempty"`
+	Audit    *AuditInfo  `json:"audit,omitempty"`
+}
+
+// PolicyInfo is the trust policy in force, or the proposed one before
+// pairing (Approved false).
+type PolicyInfo struct {
+	Policy   consent.Policy `json:"policy"`
+	Hash     string         `json:"hash"`
+	Approved bool           `json:"approved"`
+}
+
+// AuditInfo is the whole audit log with a signed checkpoint.
+type AuditInfo struct {
+	Checkpoint string        `json:"checkpoint"`
+	Entries    []audit.Entry `json:"entries"`
 }
 
 // ClipInfo is how commands show a clip.
@@ -57,6 +77,8 @@ type StatusInfo struct {
 	Version   string `json:"version"`
 	Recording bool   `json:"recording"`
 	StateDir  string `json:"state_dir"`
+	Paired    bool   `json:"paired"`
+	Listen    string `json:"listen"`
 }
 
 func clipInfos(clips []vault.Clip) []ClipInfo {

@@ -16,6 +16,8 @@ const (
 	socketName  = "control.sock"
 	keyFileName = "keys/device.key"
 	clipsDir    = "clips"
+	// disclosuresDir holds re-wrapped pieces waiting for their recipient.
+	disclosuresDir = "disclosures"
 )
 
 // DefaultStateDir is the state directory every command uses unless --state

@@ -102,11 +102,20 @@ func (v *Vault) BeginClip(start time.Time, trigger string) (string, error) {
 	return id, nil
 }
 
+// SetRecipients changes who new pieces are encrypted to (an owner was
+// enrolled); pieces already written keep theirs.
+func (v *Vault) SetRecipients(rs []age.Recipient) {
+	v.mu.Lock()
+	v.opts.Recipients = rs
+	v.mu.Unlock()
+}
+
 // CreatePiece opens piece seq of clip id (0: the init segment) for writing.
 // Everything written is encrypted before it reaches the file.
 func (v *Vault) CreatePiece(id string, seq int) (*Piece, error) {
 	v.mu.Lock()
 	ac := v.active[id]
+	recipients := v.opts.Recipients
 	v.mu.Unlock()
 	if ac == nil {
 		return nil, fmt.Errorf("vault: clip %s is not being recorded", id)
@@ -121,7 +130,7 @@ func (v *Vault) CreatePiece(id string, seq int) (*Piece, error) {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
 	p := &Piece{v: v, clip: id, seq: seq, path: path, f: f, cw: countingWriter{w: f}}
-	p.enc, err = age.Encrypt(&p.cw, v.opts.Recipients...)
+	p.enc, err = age.Encrypt(&p.cw, recipients...)
 	if err != nil {
 		f.Close()
 		os.Remove(path + partialSuffix)

@@ -43,8 +43,8 @@ func stateFlag(cmd *cobra.Command, dir *string) {
 
 func newRunCmd() *cobra.Command {
 	var (
-		board, state, configPath, demoKey string
-		owners                            []string
+		board, state, configPath, demoKey, listen string
+		owners                                    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -75,8 +75,8 @@ func newRunCmd() *cobra.Command {
 				owners = append(owners, recipient)
 			}
 			cfg.OwnerRecipients = append(cfg.OwnerRecipients, owners...)
-			if len(cfg.OwnerRecipients) == 0 {
-				return fmt.Errorf("%w; create an owner key with `doorwardctl keygen -o owner.key` and pass the recipient it prints with --owner-recipient (or set owner_recipients in the config)", device.ErrNoOwner)
+			if cmd.Flags().Changed("listen") {
+				cfg.Listen = listen
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
 			agent, err := device.NewAgent(device.Options{
@@ -98,6 +98,7 @@ func newRunCmd() *cobra.Command {
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (every field has a default)")
 	cmd.Flags().StringArrayVar(&owners, "owner-recipient", nil, "age recipient of an owner (repeatable)")
 	cmd.Flags().StringVar(&demoKey, "demo-owner-key", "", "sim board only: use (and create if missing) a demo owner key at this path")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "LAN API address (pairing, grants, legal tokens, notices, audit)")
 	return cmd
 }
 

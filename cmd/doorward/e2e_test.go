@@ -211,8 +211,6 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want []string // substrings of the one error line
 	}{
-		{"no owner", []string{"run", "--board", "sim", "--state", state()},
-			[]string{"no owner recipient", "doorwardctl keygen"}},
 		{"bad recipient", []string{"run", "--board", "sim", "--state", state(), "--owner-recipient", "age1nope"},
 			[]string{"age1nope"}},
 		{"garbage h264", []string{"run", "--board", "sim", "--state", state(), "--owner-recipient", recipient,

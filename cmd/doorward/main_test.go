@@ -99,7 +99,7 @@ type agent struct {
 // on its control socket.
 func startAgent(t testing.TB, state string, env []string, args ...string) *agent {
 	t.Helper()
-	cmd := exec.Command(bins.doorward, append([]string{"run", "--board", "sim", "--state", state}, args...)...)
+	cmd := exec.Command(bins.doorward, append([]string{"run", "--board", "sim", "--state", state, "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	a := &agent{t: t, cmd: cmd, state: state, done: make(chan struct{})}
 	pr, pw := io.Pipe()

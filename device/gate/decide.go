@@ -96,7 +96,7 @@ func (g *Gate) SubmitToken(data []byte) (string, error) {
 		body := NoticeBody{
 			Time: now, Kind: "legal", Authority: c.ID, Recipient: c.Recipient, Basis: c.Basis, Case: c.Case,
 			Issuers: issuers, From: c.Scope.From, Until: c.Scope.Until, Segments: len(refs), Preserve: c.Preserve,
-			Strict: g.opts.VaultIdentity == nil,
+			Strict: g.vaultIdentity() == nil,
 		}
 		releaseAt := now
 		if c.NotifyAfter != nil && c.NotifyAfter.After(now) {
@@ -180,7 +180,7 @@ func (g *Gate) record(tx *bbolt.Tx, now, releaseAt time.Time, policy consent.Pol
 			jobs = append(jobs, Job{
 				ID: fmt.Sprintf("%s-%s", now.UTC().Format("20060102T150405Z"), randomID("")), Authority: authority,
 				Recipient: recipient, Clip: r.Clip.ID, ClipDir: r.Clip.Dir, Created: now,
-				Strict: g.opts.VaultIdentity == nil, Delayed: delayed, Notice: id,
+				Strict: g.vaultIdentity() == nil, Delayed: delayed, Notice: id,
 			})
 			body.Clips = append(body.Clips, r.Clip.ID)
 		}
@@ -254,7 +254,7 @@ func (g *Gate) SubmitGrant(data []byte) (Grant, error) {
 		}
 		body := NoticeBody{
 			Time: now, Kind: "grant", Authority: c.ID, Recipient: c.Recipient, From: c.Scope.From, Until: c.Scope.Until,
-			Segments: len(refs), Strict: g.opts.VaultIdentity == nil,
+			Segments: len(refs), Strict: g.vaultIdentity() == nil,
 		}
 		policy, _, _ := g.policyTx(tx)
 		_, err = g.record(tx, now, now, policy, body, entry, "grant:"+c.ID, c.Recipient, refs, owners)

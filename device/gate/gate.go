@@ -122,6 +122,20 @@ func (g *Gate) SetVault(v *vault.Vault) {
 	g.mu.Unlock()
 }
 
+// SetVaultIdentity sets the identity that opens the vault's copies (nil in
+// strict mode).
+func (g *Gate) SetVaultIdentity(id age.Identity) {
+	g.mu.Lock()
+	g.opts.VaultIdentity = id
+	g.mu.Unlock()
+}
+
+func (g *Gate) vaultIdentity() age.Identity {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.opts.VaultIdentity
+}
+
 // OnOwnersChanged registers fn, called with the owner recipients after a
 // pairing or an enrollment changed them.
 func (g *Gate) OnOwnersChanged(fn func(recipients []string)) {

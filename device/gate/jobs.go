@@ -188,7 +188,7 @@ func (g *Gate) writePiece(dst, src string, strict bool, to age.Recipient) error 
 	if strict {
 		_, err = io.Copy(out, in)
 	} else {
-		err = rewrap.Rewrap(out, in, g.opts.VaultIdentity, to)
+		err = rewrap.Rewrap(out, in, g.vaultIdentity(), to)
 	}
 	if err == nil {
 		err = out.Sync()

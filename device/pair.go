@@ -1,0 +1,76 @@
+package device
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/pairing"
+)
+
+// startPairing makes a one-time pairing code. It lives in RAM (and is shown
+// on the terminal and the 0600 control socket), never in the log.
+func (a *Agent) startPairing() error {
+	secret, err := pairing.NewSecret()
+	if err != nil {
+		return err
+	}
+	policy := a.opts.Config.Legal
+	policyJSON, err := json.Marshal(policy)
+	if err != nil {
+		return err
+	}
+	p, err := pairing.NewPairer(secret, pairing.DeviceInfo{Key: a.id.PublicKey(), ID: a.id.ID()}, policyJSON, policy.Hash(), a.opts.Clock)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.pairer, a.secret = p, secret
+	a.mu.Unlock()
+	a.log.Warn("not paired: nothing is recorded until an owner pairs (the code is on the terminal and `doorward pair-code`)")
+	return nil
+}
+
+// pairHello and pairFinish serve the two pairing calls of the LAN API.
+func (a *Agent) pairHello(h pairing.Hello) (pairing.HelloReply, error) {
+	p := a.currentPairer()
+	if p == nil {
+		return pairing.HelloReply{}, pairing.ErrAlreadyPaired
+	}
+	return p.Hello(h)
+}
+
+func (a *Agent) pairFinish(f pairing.Finish) error {
+	p := a.currentPairer()
+	if p == nil {
+		return pairing.ErrAlreadyPaired
+	}
+	owner, err := p.Finish(f)
+	if err != nil {
+		if p.Locked() {
+			a.log.Warn("pairing locked after too many failures; restart the agent for a new code")
+		}
+		return err
+	}
+	policyJSON, err := json.Marshal(a.opts.Config.Legal)
+	if err != nil {
+		return err
+	}
+	if err := a.gate.InstallOwner(owner, policyJSON); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.pairer = nil
+	a.mu.Unlock()
+	a.log.Info("paired: recording starts now", "owner", consent.KeyID(owner.SigningKey))
+	return nil
+}
+
+func (a *Agent) currentPairer() *pairing.Pairer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pairer
+}
+
+// errPaired is returned by pair-code on a paired device.
+var errPaired = fmt.Errorf("device: the device is paired; pairing again takes a factory reset")

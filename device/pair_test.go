@@ -1,0 +1,129 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/pairing"
+)
+
+// An unpaired agent records nothing, shows its code only on the control
+// socket, and starts recording once an owner pairs over the LAN API.
+func TestUnpairedAgentPairsThenRecords(t *testing.T) {
+	opts := simOptions(t)
+	opts.Config.OwnerRecipients = nil
+	var logs lockedWriter
+	opts.Log = newTestLogger(&logs)
+	a, err := NewAgent(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	resp, err := Call(ctx, opts.StateDir, ControlRequest{Op: "pair-code"})
+	if err != nil || len(resp.PairCode) < 26 || resp.PairQR == "" {
+		t.Fatalf("pair-code: %+v, %v", resp, err)
+	}
+	code := resp.PairCode
+	if strings.Contains(logs.String(), code) || strings.Contains(logs.String(), strings.ReplaceAll(code, "-", "")) {
+		t.Fatal("the pairing code reached the log")
+	}
+	status, _ := Call(ctx, opts.StateDir, ControlRequest{Op: "status"})
+	if status.Status.Paired {
+		t.Fatal("status says paired")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := Trigger(ctx, opts.StateDir, capture.Motion); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if clips, err := ListClips(ctx, opts.StateDir); err != nil || len(clips) != 0 {
+		t.Fatalf("an unpaired agent recorded: %v, %v", clips, err)
+	}
+
+	base := "http://" + status.Status.Listen
+	owner, _ := consent.GenerateOwnerKey(false)
+	post := func(path string, v any) *http.Response {
+		data, _ := json.Marshal(v)
+		r, err := http.Post(base+path, "application/json", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// A wrong code: the device's proof does not check, nothing is installed.
+	wrong, _ := pairing.NewSecret()
+	wc, _ := pairing.NewClient(wrong, owner, policyHasher)
+	r := post("/api/v1/pair/hello", wc.Hello())
+	var reply pairing.HelloReply
+	json.NewDecoder(r.Body).Decode(&reply)
+	r.Body.Close()
+	if _, _, err := wc.CheckReply(reply); err == nil {
+		t.Fatal("a client with the wrong code accepted the device's proof")
+	}
+	// The right code pairs.
+	secret, err := pairing.ParseSecret(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := pairing.NewClient(secret, owner, policyHasher)
+	r = post("/api/v1/pair/hello", c.Hello())
+	reply = pairing.HelloReply{}
+	json.NewDecoder(r.Body).Decode(&reply)
+	r.Body.Close()
+	if _, dev, err := c.CheckReply(reply); err != nil || dev.ID != a.DeviceID() {
+		t.Fatalf("CheckReply: %v (device %q)", err, dev.ID)
+	}
+	fin, _ := c.Finish()
+	r = post("/api/v1/pair/finish", fin)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("finish: %s", r.Status)
+	}
+	// Paired: a second pairing is refused, and the agent records.
+	r = post("/api/v1/pair/hello", c.Hello())
+	r.Body.Close()
+	if r.StatusCode != http.StatusConflict {
+		t.Errorf("hello after pairing: %s, want 409", r.Status)
+	}
+	if err := Trigger(ctx, opts.StateDir, capture.Ring); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		clips, _ := ListClips(ctx, opts.StateDir)
+		if len(clips) == 1 && !clips[0].Recording {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no clip after pairing: %+v", clips)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	entries, _, err := a.auditLog()
+	if err != nil || len(entries) == 0 || entries[0].Kind != "pairing" {
+		t.Errorf("audit after pairing: %+v, %v", entries, err)
+	}
+}
+
+func policyHasher(p []byte) ([32]byte, error) {
+	var pol consent.Policy
+	if err := json.Unmarshal(p, &pol); err != nil {
+		return [32]byte{}, err
+	}
+	return pol.Hash(), nil
+}
