@@ -32,6 +32,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newVersionCmd())
+	root.AddCommand(newIDCmd(), newPairCodeCmd(), newPolicyCmd(), newAuditCmd())
 	root.AddCommand(newBoardsCmd())
 	root.AddCommand(newSelftestCmd())
 	return root

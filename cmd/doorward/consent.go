@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/device"
+)
+
+func newIDCmd() *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:   "id",
+		Short: "Print the device ID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			id, err := device.DeviceID(ctx, state)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), id)
+			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	return cmd
+}
+
+func newPairCodeCmd() *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:   "pair-code",
+		Short: "Show the unpaired agent's one-time pairing code (first line) and its QR code",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			code, qr, err := device.PairCode(ctx, state)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, code)
+			fmt.Fprint(out, qr)
+			fmt.Fprintln(out, "pair with: doorwardctl pair --device URL --code CODE -i owner.key")
+			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	return cmd
+}
+
+func newPolicyCmd() *cobra.Command {
+	var (
+		state  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Show the trust policy for legal-process tokens",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			p, err := device.Policy(ctx, state)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(p)
+			}
+			status := "approved by the owner"
+			if !p.Approved {
+				status = "proposed (not approved: the device is not paired)"
+			}
+			fmt.Fprintf(out, "trust policy %s, hash %s\n", status, p.Hash)
+			if len(p.Policy.Issuers) == 0 {
+				fmt.Fprintln(out, "no legal issuers: the device accepts no legal-process token")
+				return nil
+			}
+			q := p.Policy.WithDefaults()
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ISSUER\tROLE\tKEYS")
+			for _, is := range q.Issuers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", is.Name, is.Role, strings.Join(is.Keys(), " "))
+			}
+			tw.Flush()
+			var quorum []string
+			for role, n := range q.Quorum {
+				quorum = append(quorum, fmt.Sprintf("%s: %d", role, n))
+			}
+			fmt.Fprintf(out, "quorum: %s (and at least 2 distinct issuers)\n", strings.Join(quorum, ", "))
+			fmt.Fprintf(out, "limits: token lifetime %v, scope span %v, owner notified within %v; emergency: lifetime %v, span %v, no notice delay\n",
+				q.MaxTokenLifetime, q.MaxScopeSpan, q.MaxNoticeDelay, q.Emergency.MaxLifetime, q.Emergency.MaxScopeSpan)
+			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newAuditCmd() *cobra.Command {
+	var (
+		state  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Print the decision log (the owner verifies it with doorwardctl audit verify)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			a, err := device.Audit(ctx, state)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(a)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tTIME\tDECISION\tREASON\tSUBJECT")
+			for _, e := range a.Entries {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Local().Format(time.DateTime), e.Kind, e.Reason, strings.Join(e.Subject, " "))
+			}
+			tw.Flush()
+			fmt.Fprintf(out, "\nsigned checkpoint:\n%s", a.Checkpoint)
+			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
