@@ -50,13 +50,13 @@ func formatPolicy(p consent.Policy) string {
 	if len(d.AllowedRecipients) == 0 {
 		b.WriteString("recipients:         x25519 or hybrid\n")
 	} else {
-		fmt.Fprintf(&b, "recipients:         %s only\n", printable(strings.Join(d.AllowedRecipients, ", ")))
+		fmt.Fprintf(&b, "recipients:         %s\n", printable(strings.Join(d.AllowedRecipients, " or ")))
 	}
 	for _, k := range d.RevokedKeys {
 		fmt.Fprintf(&b, "revoked key:        %s\n", printable(k))
 	}
 	if err := p.Validate(); err != nil {
-		fmt.Fprintf(&b, "WARNING:            the policy does not validate: %s\n", printable(err.Error()))
+		fmt.Fprintf(&b, "WARNING:            the policy does not validate: %s\n", printable(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	}
 	h := p.Hash()
 	fmt.Fprintf(&b, "policy hash:        %s\n", hex.EncodeToString(h[:]))

@@ -44,7 +44,13 @@ type APIError struct {
 	Status  int
 	Reason  string
 	Message string
+	// Err is the matching sentinel where one exists (the pairing
+	// package's, for pairing refusals), for errors.Is.
+	Err error
 }
+
+// Unwrap returns Err.
+func (e *APIError) Unwrap() error { return e.Err }
 
 func (e *APIError) Error() string {
 	msg := e.Message
@@ -173,9 +179,12 @@ func (c *Client) PairHello(ctx context.Context, h pairing.Hello) (pairing.HelloR
 	if err != nil {
 		return pairing.HelloReply{}, fmt.Errorf("lanclient: encode hello: %w", err)
 	}
-	raw, err := c.raw(ctx, http.MethodPost, "/api/v1/pair/hello", "", body, []int{http.StatusOK})
+	resp, raw, err := c.send(ctx, http.MethodPost, "/api/v1/pair/hello", "", body)
 	if err != nil {
 		return pairing.HelloReply{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return pairing.HelloReply{}, pairError(resp.StatusCode, raw)
 	}
 	r, err := pairing.DecodeHelloReply(bytes.NewReader(raw))
 	if err != nil {
@@ -203,7 +212,18 @@ func (c *Client) PairFinish(ctx context.Context, f pairing.Finish) (pairing.Resu
 	if resp.StatusCode == http.StatusOK {
 		return pairing.Result{}, fmt.Errorf("lanclient: pairing result does not decode: %q", shorten(raw))
 	}
-	return pairing.Result{}, apiError(resp.StatusCode, raw)
+	return pairing.Result{}, pairError(resp.StatusCode, raw)
+}
+
+// pairError turns a refused pairing request into an *APIError carrying the
+// pairing sentinel its reason code names (pairing.Result.Err), so the
+// owner reads "already paired" or "locked" rather than a status code.
+func pairError(status int, raw []byte) error {
+	if res, err := pairing.DecodeResult(bytes.NewReader(raw)); err == nil && !res.OK && res.Reason != "" {
+		perr := res.Err()
+		return &APIError{Status: status, Reason: clean(res.Reason, 64), Message: clean(perr.Error(), 300), Err: perr}
+	}
+	return apiError(status, raw)
 }
 
 // Grant posts an owner-signed grant (201).
