@@ -1,6 +1,7 @@
 # Doorward. `make run` starts the agent on the sim board; `make test` is what CI runs.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION  := $(VERSION)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
 DIST     := dist
