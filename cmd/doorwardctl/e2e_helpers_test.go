@@ -273,33 +273,47 @@ func (d *device) info() lanclient.Info {
 	return info
 }
 
-// recordClip fires motion and waits until the newest clip is closed with
-// at least minSegs segments.
-func (d *device) recordClip(minSegs int) {
+// clipInfo is what `doorward clips --json` shows of a clip.
+type clipInfo struct {
+	ID        string    `json:"id"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Recording bool      `json:"recording"`
+	Segments  int       `json:"segments"`
+}
+
+// recordClip fires motion and waits until a new clip is closed with at
+// least minSegs segments, and returns it.
+func (d *device) recordClip(minSegs int) clipInfo {
 	d.t.Helper()
+	before := len(d.clips())
 	out, err := exec.Command(d.b.doorward, "trigger", "motion", "--state", d.state).CombinedOutput()
 	if err != nil {
 		d.t.Fatalf("doorward trigger motion: %v\n%s", err, out)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		out, err := exec.Command(d.b.doorward, "clips", "--state", d.state, "--json").Output()
-		if err != nil {
-			d.t.Fatalf("doorward clips: %v", err)
-		}
-		var cs []struct {
-			Recording bool `json:"recording"`
-			Segments  int  `json:"segments"`
-		}
-		if err := json.Unmarshal(out, &cs); err != nil {
-			d.t.Fatalf("clips --json: %v\n%s", err, out)
-		}
-		if len(cs) > 0 && !cs[len(cs)-1].Recording && cs[len(cs)-1].Segments >= minSegs {
-			return
+		cs := d.clips()
+		if len(cs) > before && !cs[len(cs)-1].Recording && cs[len(cs)-1].Segments >= minSegs {
+			return cs[len(cs)-1]
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	d.t.Fatal("no closed clip within 30 s")
+	return clipInfo{}
+}
+
+func (d *device) clips() []clipInfo {
+	d.t.Helper()
+	out, err := exec.Command(d.b.doorward, "clips", "--state", d.state, "--json").Output()
+	if err != nil {
+		d.t.Fatalf("doorward clips: %v", err)
+	}
+	var cs []clipInfo
+	if err := json.Unmarshal(out, &cs); err != nil {
+		d.t.Fatalf("clips --json: %v\n%s", err, out)
+	}
+	return cs
 }
 
 // home is an owner's directory with an owner key.
