@@ -313,15 +313,36 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) runRetention(ctx context.Context, interval time.Duration) {
 	for {
 		if v := a.currentVault(); v != nil {
-			if _, err := v.Enforce(); err != nil {
+			_, err := v.Enforce()
+			held := errors.Is(err, vault.ErrHeldOverLimit)
+			if err != nil && !held {
 				a.log.Error("retention", "err", err)
 			}
+			a.holdFull(held, err)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.opts.Clock.After(interval):
 		}
+	}
+}
+
+// holdFull stops recording while footage on legal hold alone exceeds
+// retention.max_bytes (evidence is never evicted, and the disk must not
+// fill), tells the owners once, and resumes when the holds end.
+func (a *Agent) holdFull(full bool, err error) {
+	if a.store.setPaused(full, err) == full {
+		return // no change
+	}
+	if !full {
+		a.log.Info("recording resumed: legal holds no longer fill the store")
+		return
+	}
+	a.log.Error("recording stopped: footage on legal hold alone exceeds retention.max_bytes; it is never evicted", "err", err)
+	note := "Recording stopped: footage under legal hold alone exceeds the storage limit (retention.max_bytes). It resumes when the holds end or the limit is raised."
+	if nerr := a.gate.NotifyOwners(gate.NoticeBody{Kind: "status", Note: note}, "recording-stopped-legal-hold"); nerr != nil {
+		a.log.Error("notifying the owners", "err", nerr)
 	}
 }
 
@@ -483,8 +504,23 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 // device has an owner there is no vault, and the recorder's clips are
 // refused: an unpaired device records nothing.
 type lazyStore struct {
-	mu sync.Mutex
-	v  *vault.Vault
+	mu     sync.Mutex
+	v      *vault.Vault
+	paused error // non-nil while recording is stopped (legal holds fill the store)
+}
+
+// setPaused stops (err != nil) or resumes recording and reports whether it
+// was paused before.
+func (s *lazyStore) setPaused(paused bool, err error) (was bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was = s.paused != nil
+	if paused {
+		s.paused = err
+	} else {
+		s.paused = nil
+	}
+	return was
 }
 
 // errUnpaired is why an unpaired device does not record.
@@ -509,6 +545,12 @@ func (s *lazyStore) BeginClip(start time.Time, trigger string) (string, error) {
 	v, err := s.get()
 	if err != nil {
 		return "", err
+	}
+	s.mu.Lock()
+	paused := s.paused
+	s.mu.Unlock()
+	if paused != nil {
+		return "", paused
 	}
 	return v.BeginClip(start, trigger)
 }

@@ -172,3 +172,30 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// Footage on legal hold that alone exceeds the store's limit stops new
+// clips (evidence is never evicted) and tells the owners once.
+func TestHoldFullStopsRecording(t *testing.T) {
+	s := &lazyStore{}
+	if s.setPaused(true, errors.New("full")) {
+		t.Fatal("paused before")
+	}
+	if _, err := s.BeginClip(time.Now(), "motion"); err == nil {
+		t.Fatal("no vault: BeginClip must fail")
+	}
+	opts := simOptions(t)
+	a, err := NewAgent(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	a.holdFull(true, errors.New("vault: held"))
+	if _, err := a.store.BeginClip(time.Now(), "motion"); err == nil || !strings.Contains(err.Error(), "held") {
+		t.Errorf("BeginClip while holds fill the store: %v", err)
+	}
+	a.holdFull(true, errors.New("vault: held")) // no second notice
+	a.holdFull(false, nil)
+	if id, err := a.store.BeginClip(time.Now(), "motion"); err != nil || id == "" {
+		t.Errorf("BeginClip after the holds ended: %v", err)
+	}
+}

@@ -111,3 +111,30 @@ func (g *Gate) Notices() ([]Notice, error) {
 	})
 	return out, err
 }
+
+// NotifyOwners records an immediate notice that is not about a disclosure
+// (for example: recording stopped because footage on legal hold fills the
+// store), with its audit leaf, in one transaction.
+func (g *Gate) NotifyOwners(body NoticeBody, reason string) error {
+	owners, err := g.OwnerRecipients()
+	if err != nil || len(owners) == 0 {
+		return err
+	}
+	now := g.clk.Now()
+	body.Time = now
+	ct, err := encryptNotice(body, owners)
+	if err != nil {
+		return err
+	}
+	return g.db.Update(func(tx *bbolt.Tx) error {
+		id, err := tx.Bucket(bucketNotices).NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := put(tx, bucketNotices, u64key(id), Notice{ID: id, Created: now, ReleaseAt: now, Released: true, Body: ct}); err != nil {
+			return err
+		}
+		_, err = g.opts.Audit.AppendTx(tx, audit.Entry{Time: now, Kind: audit.KindPolicyChange, Reason: reason, Details: map[string]string{"notice": body.Note}})
+		return err
+	})
+}
