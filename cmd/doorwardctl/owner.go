@@ -307,11 +307,11 @@ pin file and a summary is printed. Any failure exits 1.`,
 				return fmt.Errorf("audit verify: %w", err)
 			}
 			if err := audit.Verify(s.key, resp.Checkpoint, resp.Entries, prev, resp.Consistency); err != nil {
-				return fmt.Errorf("audit verify: device %s: FAILED: %w", s.id, err)
+				return fmt.Errorf("audit verify: device %s: FAILED: %s", s.id, oneLine(err))
 			}
 			opened, unopened, err := audit.Commitments(resp.Entries)
 			if err != nil {
-				return fmt.Errorf("audit verify: device %s: FAILED: %w", s.id, err)
+				return fmt.Errorf("audit verify: device %s: FAILED: %s", s.id, oneLine(err))
 			}
 			s.pin.LastCheckpoint = string(resp.Checkpoint.Marshal())
 			s.pin.URL = s.client.String()
@@ -355,6 +355,12 @@ pin file and a summary is printed. Any failure exits 1.`,
 	v.MarkFlagRequired("identity")
 	c.AddCommand(v)
 	return c
+}
+
+// oneLine renders err on one line: some verifier errors (the Merkle
+// library's) span several.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func joinUints(xs []uint64) string {
