@@ -204,6 +204,9 @@ Prints the token's jti.`,
 			if err != nil {
 				return err
 			}
+			if _, err := consent.ParseRecipients([]string{recipient}); err != nil {
+				return fmt.Errorf("token issue: --recipient: %w", err)
+			}
 			doc, err := os.ReadFile(order)
 			if err != nil {
 				return fmt.Errorf("token issue: --order: %w", err)
