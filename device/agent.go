@@ -94,7 +94,7 @@ func NewAgent(opts Options) (*Agent, error) {
 			return nil, err
 		}
 	}
-	src, err := openCamera(cfg.Camera, opts.Board, opts.Clock, opts.Log.With("component", "camera"))
+	src, err := OpenCamera(cfg.Camera, opts.Board, opts.Clock, opts.Log.With("component", "camera"))
 	if err != nil {
 		return nil, err
 	}

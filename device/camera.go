@@ -12,10 +12,10 @@ import (
 	"github.com/doorward/doorward/device/clock"
 )
 
-// openCamera opens the board's camera as the config adjusts it: the
+// OpenCamera opens the board's camera as the config adjusts it: the
 // config's source, device, command, size and frame rate where set, the
 // board's otherwise.
-func openCamera(cfg CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) (capture.Source, error) {
+func OpenCamera(cfg CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) (capture.Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -26,7 +26,7 @@ func TestOpenCameraErrors(t *testing.T) {
 		{CameraConfig{Source: "exec", Command: []string{"no-such-camera-tool-xyz"}}, `execsrc: camera.command[0] "no-such-camera-tool-xyz"`},
 		{CameraConfig{Source: "rtsp"}, `device: camera.source "rtsp" is not valid (valid: file, v4l2, exec)`},
 	} {
-		src, err := openCamera(tc.cfg, pi, clk, nil)
+		src, err := OpenCamera(tc.cfg, pi, clk, nil)
 		if err == nil {
 			src.Close()
 		}
@@ -42,7 +42,7 @@ func TestOpenCameraV4L2FromBoard(t *testing.T) {
 	var lb bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&lb, nil))
 	board := boards.Profile{Name: "generic-linux", Camera: boards.Camera{Source: "v4l2", Device: "/dev/doorward-no-such-video", Width: 640, Height: 480, FPS: 15}}
-	src, err := openCamera(CameraConfig{}, board, clocktest.New(time.Unix(0, 0)), log)
+	src, err := OpenCamera(CameraConfig{}, board, clocktest.New(time.Unix(0, 0)), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestOpenCameraExec(t *testing.T) {
 	cmd := []string{ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
 		"-frames:v", "40", "-c:v", "libx264", "-preset", "ultrafast", "-x264-params", "keyint=30", "-f", "h264", "-"}
 	board := boards.Profile{Name: "rpi5", Camera: boards.Camera{Source: "exec", Command: []string{"no-such-rpicam-vid-xyz"}}}
-	src, err := openCamera(CameraConfig{Command: cmd}, board, clock.Real{}, nil)
+	src, err := OpenCamera(CameraConfig{Command: cmd}, board, clock.Real{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

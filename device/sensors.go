@@ -38,8 +38,8 @@ type hardware struct {
 	resetRequested atomic.Bool
 }
 
-// hostPin opens a GPIO line of the board by name.
-func hostPin(name string) (gpio.PinIO, error) {
+// OpenGPIOLine opens a GPIO line of the board by name.
+func OpenGPIOLine(name string) (gpio.PinIO, error) {
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("device: gpio: initialising the GPIO drivers: %w", err)
 	}
@@ -50,9 +50,9 @@ func hostPin(name string) (gpio.PinIO, error) {
 	return p, nil
 }
 
-// resolvePins applies the config's gpio overrides to the board's lines. The
+// ResolvePins applies the config's gpio overrides to the board's lines. The
 // sim board has no GPIO, so overrides are refused there.
-func resolvePins(board boards.Profile, g GPIOConfig) (boards.Pins, error) {
+func ResolvePins(board boards.Profile, g GPIOConfig) (boards.Pins, error) {
 	pins := board.Pins
 	var errs []error
 	for _, f := range []struct {
@@ -95,13 +95,13 @@ func resolvePins(board boards.Profile, g GPIOConfig) (boards.Pins, error) {
 // opened is logged and the LED shows the error pattern; the rest still runs.
 // The returned function stops everything and waits; it may be called twice.
 func (a *Agent) startSensors(ctx context.Context, stop context.CancelFunc) (func(), error) {
-	pins, err := resolvePins(a.opts.Board, a.opts.Config.GPIO)
+	pins, err := ResolvePins(a.opts.Board, a.opts.Config.GPIO)
 	if err != nil || pins == (boards.Pins{}) {
 		return func() {}, err
 	}
 	open := a.hw.openPin
 	if open == nil {
-		open = hostPin
+		open = OpenGPIOLine
 	}
 	g := a.opts.Config.GPIO
 	log := a.log.With("component", "sensors")

@@ -154,7 +154,7 @@ func TestResolvePins(t *testing.T) {
 			`device: config: gpio.reset: line GPIO27 is already the button line of board "rpi5" (valid: a line of its own, or none)`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := resolvePins(tc.board, tc.gpio)
+			got, err := ResolvePins(tc.board, tc.gpio)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Errorf("error %v, want %q", err, tc.err)

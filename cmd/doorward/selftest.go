@@ -12,12 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/host/v3"
 
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
-	"github.com/doorward/doorward/capture/execsrc"
 	"github.com/doorward/doorward/capture/simcam"
 	"github.com/doorward/doorward/capture/v4l2"
 	"github.com/doorward/doorward/device"
@@ -62,12 +59,14 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 			clk := clock.Real{}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
 			cam := selftestCamera(cfg.Camera, profile, clk, log)
-			profile.Pins = selftestPins(profile, cfg.GPIO)
+			if profile.Pins, err = device.ResolvePins(profile, cfg.GPIO); err != nil {
+				return err
+			}
 			checks := selftest.Checks(selftest.Options{
 				Board: profile, Requested: cfg.Board, StateDir: state,
 				CameraSource: cam.name, OpenCamera: cam.open, CameraFPS: cam.fps, Frames: frames,
 				Formats: cam.formats, FormatsWhyNot: cam.whyNoFormats,
-				OpenLine:    openGPIOLine,
+				OpenLine:    func(name string) (selftest.Line, error) { return device.OpenGPIOLine(name) },
 				Interactive: interactive, Prompt: cmd.ErrOrStderr(),
 				PreRollBytes: uint64(cfg.Recording.Buffer),
 				Clock:        clk,
@@ -122,9 +121,8 @@ type selftestCameraSpec struct {
 	whyNoFormats string
 }
 
-// selftestCamera resolves the camera the agent would open: the config's
-// overrides over the board's defaults, the same way device's openCamera
-// does (which is unexported; when device exports it, call it here).
+// selftestCamera describes the camera the agent would open (device.OpenCamera
+// opens it): the config's overrides over the board's defaults.
 func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) selftestCameraSpec {
 	source := cfg.Source
 	if source == "" {
@@ -134,36 +132,20 @@ func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clo
 	if fps == 0 {
 		fps = float64(board.Camera.FPS)
 	}
-	width, height := cfg.Width, cfg.Height
-	if width == 0 || height == 0 {
-		width, height = board.Camera.Width, board.Camera.Height
-	}
-	fail := func(err error) func(context.Context) (capture.Source, error) {
-		return func(context.Context) (capture.Source, error) { return nil, err }
-	}
 	spec := selftestCameraSpec{name: source, fps: fps,
+		open:         func(context.Context) (capture.Source, error) { return device.OpenCamera(cfg, board, clk, log) },
 		whyNoFormats: fmt.Sprintf("camera source %q has no formats to list (only v4l2 devices do)", source)}
 	switch source {
 	case boards.SourceFile:
-		switch {
-		case cfg.File == "" && board.Sim:
+		spec.name = "file " + cfg.File
+		if cfg.File == "" && board.Sim {
 			spec.name = "file (the sim clip)"
 			if cfg.FPS == 0 {
 				spec.fps = simcam.FPS
 			}
-			spec.open = func(context.Context) (capture.Source, error) {
-				return capture.NewFileSource(simcam.Clip(), spec.fps, clk)
-			}
-		case cfg.File == "":
-			spec.open = fail(fmt.Errorf("selftest: camera.file is empty; only the sim board has a built-in test clip (board %q)", board.Name))
-		default:
-			spec.name = "file " + cfg.File
-			if spec.fps == 0 {
-				spec.fps = 30
-			}
-			spec.open = func(context.Context) (capture.Source, error) {
-				return capture.OpenFileSource(cfg.File, spec.fps, clk)
-			}
+		}
+		if spec.fps == 0 {
+			spec.fps = 30
 		}
 	case boards.SourceV4L2:
 		dev := cfg.Device
@@ -172,12 +154,8 @@ func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clo
 		}
 		spec.name = "v4l2 " + dev
 		if dev == "" {
-			spec.open = fail(fmt.Errorf("selftest: camera.device is empty and board %q names no V4L2 device (valid: a device path such as /dev/video0)", board.Name))
 			spec.whyNoFormats = "no V4L2 device configured"
 			break
-		}
-		spec.open = func(context.Context) (capture.Source, error) {
-			return v4l2.New(v4l2.Config{Device: dev, Want: v4l2.Want{Width: width, Height: height, FPS: int(fps)}, Log: log, Clock: clk})
 		}
 		spec.formats = func(context.Context) ([]string, error) { return v4l2Formats(dev) }
 	case boards.SourceExec:
@@ -185,16 +163,9 @@ func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clo
 		if len(cmd) == 0 {
 			cmd = board.Camera.Command
 		}
-		if len(cmd) == 0 {
-			spec.open = fail(fmt.Errorf("selftest: camera.command is empty and board %q has no camera command", board.Name))
-			break
+		if len(cmd) > 0 {
+			spec.name = "exec " + cmd[0]
 		}
-		spec.name = "exec " + cmd[0]
-		spec.open = func(context.Context) (capture.Source, error) {
-			return execsrc.New(execsrc.Config{Command: cmd, Log: log, Clock: clk})
-		}
-	default:
-		spec.open = fail(fmt.Errorf("selftest: camera.source %q is not valid (valid: file, v4l2, exec)", source))
 	}
 	return spec
 }
@@ -216,35 +187,4 @@ func v4l2Formats(path string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// selftestPins returns the board's GPIO lines with the config's overrides.
-func selftestPins(board boards.Profile, g device.GPIOConfig) boards.Pins {
-	pins := board.Pins
-	for _, f := range []struct {
-		set string
-		dst *string
-	}{{g.PIR, &pins.PIR}, {g.Button, &pins.Button}, {g.LED, &pins.LED}, {g.Reset, &pins.Reset}} {
-		switch f.set {
-		case "":
-		case device.GPIONone:
-			*f.dst = ""
-		default:
-			*f.dst = f.set
-		}
-	}
-	return pins
-}
-
-// openGPIOLine opens a line by name through periph's drivers (the GPIO
-// character device; sysfs as a fallback).
-func openGPIOLine(name string) (selftest.Line, error) {
-	if _, err := host.Init(); err != nil {
-		return nil, fmt.Errorf("selftest: initialising the GPIO drivers: %w", err)
-	}
-	p := gpioreg.ByName(name)
-	if p == nil {
-		return nil, fmt.Errorf("selftest: no GPIO line named %q on this board (gpioinfo lists them)", name)
-	}
-	return p, nil
 }
