@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -41,8 +40,7 @@ func newBoardsCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
+				enc := newJSONEncoder(out)
 				return enc.Encode(rows)
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)

@@ -176,7 +176,7 @@ func newTriggerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			ctx, cancel := controlContext(cmd)
 			defer cancel()
 			if err := device.Trigger(ctx, state, kind); err != nil {
 				return err
@@ -199,7 +199,7 @@ func newClipsCmd() *cobra.Command {
 		Short: "List recorded clips",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			ctx, cancel := controlContext(cmd)
 			defer cancel()
 			clips, err := device.ListClips(ctx, state)
 			if err != nil {
@@ -207,8 +207,7 @@ func newClipsCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
+				enc := newJSONEncoder(out)
 				if clips == nil {
 					clips = []device.ClipInfo{}
 				}
@@ -258,4 +257,17 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "doorward %s\n", version)
 		},
 	}
+}
+
+// newJSONEncoder writes indented JSON, as every --json flag prints it.
+func newJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc
+}
+
+// controlContext bounds a command that asks the running agent, so that none
+// may hang.
+func controlContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), 15*time.Second)
 }

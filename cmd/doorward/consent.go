@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +18,7 @@ func newIDCmd() *cobra.Command {
 		Short: "Print the device ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			ctx, cancel := controlContext(cmd)
 			defer cancel()
 			id, err := device.DeviceID(ctx, state)
 			if err != nil {
@@ -41,7 +39,7 @@ func newPairCodeCmd() *cobra.Command {
 		Short: "Show the unpaired agent's one-time pairing code (first line) and its QR code",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			ctx, cancel := controlContext(cmd)
 			defer cancel()
 			code, qr, err := device.PairCode(ctx, state)
 			if err != nil {
@@ -68,7 +66,7 @@ func newPolicyCmd() *cobra.Command {
 		Short: "Show the trust policy for legal-process tokens",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			ctx, cancel := controlContext(cmd)
 			defer cancel()
 			p, err := device.Policy(ctx, state)
 			if err != nil {
@@ -76,8 +74,7 @@ func newPolicyCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
+				enc := newJSONEncoder(out)
 				return enc.Encode(p)
 			}
 			status := "approved by the owner"
@@ -121,7 +118,7 @@ func newAuditCmd() *cobra.Command {
 		Short: "Print the decision log (the owner verifies it with doorwardctl audit verify)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			ctx, cancel := controlContext(cmd)
 			defer cancel()
 			a, err := device.Audit(ctx, state)
 			if err != nil {
@@ -129,8 +126,7 @@ func newAuditCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
+				enc := newJSONEncoder(out)
 				return enc.Encode(a)
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
