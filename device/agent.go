@@ -497,6 +497,9 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 	}
 	fmt.Fprintf(w, "  record:     %s trigger motion --state %s   (or: ring)\n", self, dir)
 	fmt.Fprintf(w, "  list clips: %s clips --state %s\n", self, dir)
+	if pairer != nil {
+		fmt.Fprintf(w, "  pair:       no owner signing key yet; %s pair-code --state %s shows the code for doorwardctl pair\n", self, dir)
+	}
 	fmt.Fprintln(w, "  stop:       Ctrl-C (the clip in progress is closed first)")
 }
 
