@@ -243,17 +243,10 @@ func (d *device) pairCode() string {
 	d.t.Helper()
 	cmd := exec.Command(d.b.doorward, "pair-code", "--state", d.state)
 	out, err := cmd.Output()
-	code, _, _ := strings.Cut(string(out), "\n")
 	if err != nil {
-		// Until the agent has the pair-code command: the code its banner
-		// printed at the latest start.
-		d.t.Logf("doorward pair-code: %v; reading the code from the agent's banner", err)
-		m := regexp.MustCompile(`pairing code: (\S+)`).FindAllStringSubmatch(d.output(), -1)
-		if len(m) == 0 {
-			d.t.Fatalf("no pairing code from doorward pair-code or the banner")
-		}
-		code = m[len(m)-1][1]
+		d.t.Fatalf("doorward pair-code --state %s: %v", d.state, err)
 	}
+	code, _, _ := strings.Cut(string(out), "\n")
 	if !regexp.MustCompile(`^[A-Z2-7]{4}(-[A-Z2-7]{4}){6}$`).MatchString(code) {
 		d.t.Fatalf("doorward pair-code printed %q on its first line, want the code alone", code)
 	}
