@@ -110,14 +110,18 @@ func refuse(w http.ResponseWriter, err error) {
 	}
 }
 
-// body reads a statement body, refusing one over the size limit.
-func body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// body reads a statement body, refusing one over the size limit; the
+// refusal is counted in the audit log like every unauthenticated refusal.
+func (a *Agent) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{"malformed", "device: reading the body: " + err.Error()})
 		return nil, false
 	}
 	if len(data) >= maxBody {
+		if err := a.audit.RecordUnauthenticated(string(consent.ReasonBodyTooLarge)); err != nil {
+			a.log.Error("audit: recording a refusal", "err", err)
+		}
 		writeJSON(w, http.StatusBadRequest, apiError{string(consent.ReasonBodyTooLarge), fmt.Sprintf("device: body over %d bytes", consent.MaxStatementSize)})
 		return nil, false
 	}
@@ -175,7 +179,7 @@ func pairStatus(err error) int {
 }
 
 func (a *Agent) apiGrant(w http.ResponseWriter, r *http.Request) {
-	data, ok := body(w, r)
+	data, ok := a.body(w, r)
 	if !ok {
 		return
 	}
@@ -195,7 +199,7 @@ func (a *Agent) apiGrant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) apiRevoke(w http.ResponseWriter, r *http.Request) {
-	data, ok := body(w, r)
+	data, ok := a.body(w, r)
 	if !ok {
 		return
 	}
@@ -208,7 +212,7 @@ func (a *Agent) apiRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) apiLegal(w http.ResponseWriter, r *http.Request) {
-	data, ok := body(w, r)
+	data, ok := a.body(w, r)
 	if !ok {
 		return
 	}
@@ -230,7 +234,7 @@ func (a *Agent) apiGetPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) apiSetPolicy(w http.ResponseWriter, r *http.Request) {
-	data, ok := body(w, r)
+	data, ok := a.body(w, r)
 	if !ok {
 		return
 	}
@@ -243,7 +247,7 @@ func (a *Agent) apiSetPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) apiEnroll(w http.ResponseWriter, r *http.Request) {
-	data, ok := body(w, r)
+	data, ok := a.body(w, r)
 	if !ok {
 		return
 	}
@@ -256,7 +260,7 @@ func (a *Agent) apiEnroll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) apiReset(w http.ResponseWriter, r *http.Request) {
-	data, ok := body(w, r)
+	data, ok := a.body(w, r)
 	if !ok {
 		return
 	}

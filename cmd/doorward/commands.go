@@ -80,8 +80,14 @@ func newRunCmd() *cobra.Command {
 				cfg.Listen = listen
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			var clockSynced func() bool // nil: the kernel's word (overridden on the sim board)
+			if profile.Sim && os.Getenv("DOORWARD_SIM_CLOCK") == "unsynced" {
+				// Testers of the sim board can see what an unsynchronized
+				// clock does: every legal token is refused as clock-unsynced.
+				clockSynced = func() bool { return false }
+			}
 			agent, err := device.NewAgent(device.Options{
-				Config: cfg, Board: profile, StateDir: state, Version: version, Log: log,
+				Config: cfg, Board: profile, StateDir: state, Version: version, Log: log, ClockSynced: clockSynced,
 			})
 			if err != nil {
 				return err

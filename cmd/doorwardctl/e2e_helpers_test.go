@@ -129,6 +129,7 @@ type device struct {
 	b      e2eBins
 	state  string
 	config string
+	env    []string // extra environment for the agent
 	addr   string
 	url    string
 	cmd    *exec.Cmd
@@ -162,6 +163,7 @@ func (d *device) start() {
 		args = append(args, "--config", d.config)
 	}
 	d.cmd = exec.Command(d.b.doorward, args...)
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.done = make(chan struct{})
 	pr, pw := io.Pipe()
 	d.cmd.Stdout, d.cmd.Stderr = pw, pw

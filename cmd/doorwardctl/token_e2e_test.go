@@ -291,9 +291,7 @@ func TestHostileTokensE2E(t *testing.T) {
 	// Known agent-side gaps that keep a refusal out of the audit log: logged,
 	// not failed, until the agent is fixed; the test fails once a gap is
 	// closed and its entry left behind.
-	gaps := map[string]string{
-		"17 KiB body": "device/api.go body() answers 400 body-too-large before the gate and never calls audit RecordUnauthenticated",
-	}
+	gaps := map[string]string{}
 	if len(cases) < 30 {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}
@@ -358,6 +356,24 @@ func TestHostileTokensE2E(t *testing.T) {
 	twin := rawToken(t, with(func(c *consent.TokenClaims) { c.ID = newJTI() }), court, pros)
 	if got := postLegal(t, d.url, twin); got.status != 202 {
 		t.Errorf("a fresh token after the replay: %+v", got)
+	}
+
+	// An unsynchronized clock refuses every token, and burns nothing: the
+	// sim board reports its clock unsynced when DOORWARD_SIM_CLOCK says so.
+	unsynced := rawToken(t, with(func(c *consent.TokenClaims) { c.ID = newJTI() }), court, pros)
+	d.env = []string{"DOORWARD_SIM_CLOCK=unsynced"}
+	d.restart()
+	before = refusalCount(t, d, owner, string(consent.ReasonClockUnsynced))
+	if got := postLegal(t, d.url, unsynced); got.status != 403 || got.reason != string(consent.ReasonClockUnsynced) {
+		t.Errorf("unsynced clock: %+v", got)
+	}
+	if after := refusalCount(t, d, owner, string(consent.ReasonClockUnsynced)); after != before+1 {
+		t.Errorf("clock-unsynced refusal not in the audit log")
+	}
+	d.env = nil
+	d.restart()
+	if got := postLegal(t, d.url, unsynced); got.status != 202 {
+		t.Errorf("the same token once the clock is synchronized: %+v", got)
 	}
 
 	// Clock set back below the time floor: a token issued a little ahead

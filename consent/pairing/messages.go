@@ -34,9 +34,6 @@ var (
 	ErrUnknownSession = errors.New("pairing: unknown pairing session; start again with hello")
 	// ErrExpired: the session outlived SessionTTL.
 	ErrExpired = errors.New("pairing: pairing session expired; start again with hello")
-	// ErrBusy: MaxSessions sessions are open; Hello refuses until one
-	// finishes or expires.
-	ErrBusy = errors.New("pairing: too many pairing sessions open; try again in a few minutes")
 	// ErrMalformed: a message is not valid (bad JSON, a missing or unknown
 	// field, a wrong size); the wrapping error names the field.
 	ErrMalformed = errors.New("pairing: malformed message")
@@ -116,13 +113,12 @@ var reasons = []struct {
 	{"already_paired", ErrAlreadyPaired},
 	{"unknown_session", ErrUnknownSession},
 	{"expired", ErrExpired},
-	{"busy", ErrBusy},
 	{"malformed", ErrMalformed},
 }
 
 // ResultFor turns the outcome of Pairer.Finish (or Hello) into the Result
 // to send: {ok: true} for nil, otherwise a stable reason code: bad_mac,
-// bad_signature, locked, already_paired, unknown_session, expired, busy,
+// bad_signature, locked, already_paired, unknown_session, expired,
 // malformed, or "refused" for anything else.
 func ResultFor(err error) Result {
 	if err == nil {

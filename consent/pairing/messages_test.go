@@ -168,7 +168,7 @@ func TestDecodersAcceptValid(t *testing.T) {
 
 func TestResultRoundTrip(t *testing.T) {
 	for _, err := range []error{nil, pairing.ErrBadMAC, pairing.ErrBadSignature, pairing.ErrLocked,
-		pairing.ErrAlreadyPaired, pairing.ErrUnknownSession, pairing.ErrExpired, pairing.ErrBusy, pairing.ErrMalformed} {
+		pairing.ErrAlreadyPaired, pairing.ErrUnknownSession, pairing.ErrExpired, pairing.ErrMalformed} {
 		wrapped := err
 		if err != nil {
 			wrapped = errors.Join(errors.New("context"), err)

@@ -127,7 +127,7 @@ func checkPolicy(policy []byte) error {
 // consent.ParseRecipients accepts them, in canonical form, no duplicates),
 // opens a session with a fresh device nonce and returns the reply with the
 // device's MAC over the transcript. It refuses with ErrAlreadyPaired,
-// ErrLocked, ErrBusy (MaxSessions open) or ErrMalformed. A refused Hello
+// ErrLocked or ErrMalformed; with MaxSessions open it evicts the oldest. A refused Hello
 // does not count as a failure: it reveals nothing about the code.
 func (p *Pairer) Hello(h Hello) (HelloReply, error) {
 	p.mu.Lock()
@@ -148,7 +148,13 @@ func (p *Pairer) Hello(h Hello) (HelloReply, error) {
 		}
 	}
 	if len(p.sessions) >= MaxSessions {
-		return HelloReply{}, ErrBusy
+		// Evict the oldest session rather than refuse: anyone on the LAN
+		// can open sessions, and refusing would let a few Hellos every
+		// SessionTTL block pairing. An owner's own exchange takes
+		// milliseconds between Hello and Finish, so eviction costs it
+		// nothing unless the flood is continuous; a failed Finish never
+		// results from eviction alone (ErrUnknownSession, not counted).
+		p.evictOldestLocked()
 	}
 	var rnd [NonceSize + 16]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
@@ -286,4 +292,15 @@ func (p *Pairer) Failures() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.failures
+}
+
+// evictOldestLocked drops the session that expires first.
+func (p *Pairer) evictOldestLocked() {
+	var oldest string
+	for id, s := range p.sessions {
+		if oldest == "" || s.expires.Before(p.sessions[oldest].expires) {
+			oldest = id
+		}
+	}
+	delete(p.sessions, oldest)
 }
