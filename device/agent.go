@@ -58,6 +58,8 @@ type Agent struct {
 	lan   *lanServer
 	hw    hardware // GPIO sensors and LED (sensors.go)
 
+	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
+
 	mu     sync.Mutex
 	vault  *vault.Vault // nil until there is an owner to encrypt to
 	owners []string     // every owner recipient: flags, config and pairing
@@ -129,9 +131,12 @@ func (a *Agent) open() (err error) {
 	if a.audit, err = audit.Open(a.db, a.id, opts.Clock); err != nil {
 		return err
 	}
+	start := time.Now()
+	uptime := func() time.Duration { return time.Since(start) } // monotonic
+	a.clockWatch = newClockWatch(opts.Clock, uptime, opts.ClockSynced, a.log.With("component", "clock"))
 	a.gate, err = gate.Open(gate.Options{
 		DB: a.db, Audit: a.audit, DeviceID: a.id.ID(), DisclosureDir: filepath.Join(opts.StateDir, disclosuresDir),
-		ClockSynced: opts.ClockSynced, Clock: opts.Clock, Log: a.log.With("component", "gate"),
+		ClockSynced: a.clockWatch.trusted, Clock: opts.Clock, Uptime: uptime, Log: a.log.With("component", "gate"),
 	})
 	if err != nil {
 		return err
@@ -313,7 +318,11 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) runRetention(ctx context.Context, interval time.Duration) {
 	for {
 		if v := a.currentVault(); v != nil {
-			_, err := v.Enforce()
+			enforce := v.Enforce
+			if !a.clockWatch.check() {
+				enforce = v.EnforceSize // a clock that jumped must not expire footage
+			}
+			_, err := enforce()
 			held := errors.Is(err, vault.ErrHeldOverLimit)
 			if err != nil && !held {
 				a.log.Error("retention", "err", err)

@@ -15,7 +15,14 @@ import (
 // recorded and segments on legal hold are kept. A clip whose last segment
 // goes is removed whole. It returns the number of segments deleted, and
 // ErrHeldOverLimit when held segments alone exceed MaxBytes.
-func (v *Vault) Enforce() (int, error) {
+func (v *Vault) Enforce() (int, error) { return v.enforce(true) }
+
+// EnforceSize applies MaxBytes alone: the agent uses it while the wall
+// clock cannot be trusted, so that a clock set forward does not expire
+// footage.
+func (v *Vault) EnforceSize() (int, error) { return v.enforce(false) }
+
+func (v *Vault) enforce(byAge bool) (int, error) {
 	now := v.opts.Clock.Now()
 	v.mu.Lock()
 	activeIDs := map[string]bool{}
@@ -36,7 +43,7 @@ func (v *Vault) Enforce() (int, error) {
 			if activeIDs[s.Clip] {
 				return nil
 			}
-			old := v.opts.MaxAge > 0 && now.Sub(s.End) > v.opts.MaxAge
+			old := byAge && v.opts.MaxAge > 0 && now.Sub(s.End) > v.opts.MaxAge
 			full := v.opts.MaxBytes > 0 && total > v.opts.MaxBytes
 			if old || full {
 				doomed = append(doomed, s)
