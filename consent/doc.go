@@ -12,11 +12,15 @@
 // released. The package is pure decision logic: it does no I/O but through
 // its store.
 //
-// This change brings the owner keys on which the rest builds: [OwnerKey] is a
-// standard age identity file (stock "age -d -i owner.key" opens the owner's
-// clips) from which the owner's Ed25519 signing key is derived, and
-// [ParseRecipients] checks the age recipients that clips are encrypted to,
-// keeping to one [RecipientFamily] since age refuses to mix post-quantum and
-// classic recipients. Grants, legal tokens, the trust policy and the audit log
-// come in later changes and are signed and checked with these keys.
+// What is here: the owner keys ([OwnerKey], a standard age identity file
+// from which the owner's Ed25519 signing key is derived; [ParseRecipients]
+// keeps to one [RecipientFamily], since age refuses to mix post-quantum and
+// classic recipients); signed statements ([ParseStatement], [Sign]: JWS JSON
+// with EdDSA only, strict headers and strict payloads); owner statements
+// ([VerifyOwnerStatement]: grants, revocations, policy changes, enrollment,
+// reset, login); the trust [Policy]; and legal-process tokens
+// ([VerifyToken], checking in the order DESIGN.md lists and recording
+// nothing, so that a refusal burns nothing). Every refusal carries a stable
+// [Reason]. Sub-packages hold pairing, the audit log and the header-only age
+// re-wrap; device/gate records the decisions.
 package consent
