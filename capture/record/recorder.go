@@ -80,6 +80,7 @@ type Recorder struct {
 
 	samples []mux.Sample
 	runs    [2][]byte
+	nalus   [][]byte // the NAL units of the frame being stored, from scan
 
 	recording atomic.Bool
 	clips     atomic.Uint64
@@ -229,7 +230,7 @@ func (r *Recorder) handleFrame(f capture.Frame) {
 		r.log.Error("access unit larger than the pre-roll buffer; dropped", "bytes", size, "buffer", len(r.ring.buf))
 		return
 	}
-	writeAVCC(r.ring.buf[off:off+size], f.Data)
+	writeAVCC(r.ring.buf[off:off+size], r.nalus)
 	e := r.ring.push(entry{off: off, size: size, pts: f.PTS, time: f.Time, key: key, params: r.params})
 	if !e.key {
 		e.params = nil
@@ -491,6 +492,7 @@ func (r *Recorder) trim() {
 // and sample boundaries replace) and whether it holds an IDR slice.
 func (r *Recorder) scan(f capture.Frame) (size int, key bool) {
 	var sps, pps []byte
+	r.nalus = r.nalus[:0]
 	for b := f.Data; ; {
 		nalu, rest, ok := capture.NextNALU(b)
 		if !ok {
@@ -506,8 +508,10 @@ func (r *Recorder) scan(f capture.Frame) (size int, key bool) {
 		case capture.NALIDR:
 			key = true
 			size += 4 + len(nalu)
+			r.nalus = append(r.nalus, nalu)
 		default:
 			size += 4 + len(nalu)
+			r.nalus = append(r.nalus, nalu)
 		}
 	}
 	if (sps != nil && string(sps) != string(r.sps)) || (pps != nil && string(pps) != string(r.pps)) {
@@ -531,20 +535,11 @@ func (r *Recorder) scan(f capture.Frame) (size int, key bool) {
 	return size, key
 }
 
-// writeAVCC writes the access unit's NAL units (without SPS, PPS and AUD)
-// with 4-byte length prefixes into dst, which scan sized.
-func writeAVCC(dst, annexB []byte) {
+// writeAVCC writes NAL units (those scan kept: not SPS, PPS or AUD) with
+// 4-byte length prefixes into dst, which scan sized.
+func writeAVCC(dst []byte, nalus [][]byte) {
 	n := 0
-	for b := annexB; ; {
-		nalu, rest, ok := capture.NextNALU(b)
-		if !ok {
-			return
-		}
-		b = rest
-		switch capture.NALType(nalu) {
-		case capture.NALSPS, capture.NALPPS, capture.NALAUD:
-			continue
-		}
+	for _, nalu := range nalus {
 		l := len(nalu)
 		dst[n], dst[n+1], dst[n+2], dst[n+3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
 		n += 4 + copy(dst[n+4:], nalu)
