@@ -2,6 +2,7 @@ package execsrc
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"testing"
@@ -26,24 +27,21 @@ func BenchmarkExecSplitter(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := &Source{
-		cfg:    Config{Command: []string{"bench"}},
-		log:    slog.New(slog.DiscardHandler),
-		clk:    clock.Real{},
-		frames: make(chan capture.Frame, 64),
-		closed: make(chan struct{}),
-		split:  austream.New(0),
+		cfg:   Config{Command: []string{"bench"}},
+		log:   slog.New(slog.DiscardHandler),
+		clk:   clock.Real{},
+		Feed:  capture.NewFeed(64),
+		split: austream.New(0),
 	}
-	stop := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
 		for {
-			select {
-			case <-s.frames:
-			case <-stop:
+			if _, err := s.ReadFrame(ctx); err != nil {
 				return
 			}
 		}
 	}()
-	defer close(stop)
 	r := bytes.NewReader(data)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))

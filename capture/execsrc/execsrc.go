@@ -14,7 +14,6 @@ package execsrc
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -77,17 +75,11 @@ type Source struct {
 	log  *slog.Logger
 	clk  clock.Clock
 
-	frames    chan capture.Frame
-	fatal     chan error // receives the one error that ends the source
-	closed    chan struct{}
-	closeOnce sync.Once
-	done      chan struct{}
+	*capture.Feed // ReadFrame, and the hand-off to it
+	done          chan struct{}
 
 	// Owned by the reader goroutine of the current child.
-	split   *austream.Splitter
-	first   time.Time
-	lastPTS time.Duration
-	started bool
+	split *austream.Splitter
 }
 
 // New checks the config, starts the command and returns the source.
@@ -122,44 +114,18 @@ func New(cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		cfg: cfg, path: path, log: cfg.Log.With("source", "exec", "command", cfg.Command[0]), clk: cfg.Clock,
-		frames: make(chan capture.Frame, 4),
-		fatal:  make(chan error, 1),
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
-		split:  austream.New(cfg.MaxAU),
+		Feed:  capture.NewFeed(4),
+		done:  make(chan struct{}),
+		split: austream.New(cfg.MaxAU),
 	}
 	go s.run()
 	return s, nil
 }
 
-// ReadFrame returns the next access unit. Frame.Time is the wall-clock time
-// at which it was complete; PTS counts from the first frame and strictly
-// increases, also across restarts. It returns ctx.Err() when ctx is done,
-// ErrSourceClosed after Close, and the stream error when the command's
-// output is not H.264.
-func (s *Source) ReadFrame(ctx context.Context) (capture.Frame, error) {
-	select {
-	case <-s.closed:
-		return capture.Frame{}, capture.ErrSourceClosed
-	default:
-	}
-	select {
-	case f := <-s.frames:
-		return f, nil
-	case err := <-s.fatal:
-		s.fatal <- err // keep it for the next call
-		return capture.Frame{}, err
-	case <-s.closed:
-		return capture.Frame{}, capture.ErrSourceClosed
-	case <-ctx.Done():
-		return capture.Frame{}, ctx.Err()
-	}
-}
-
 // Close stops the command (SIGTERM to its process group, SIGKILL after the
 // grace period), reaps it and waits for the source's goroutines.
 func (s *Source) Close() error {
-	s.closeOnce.Do(func() { close(s.closed) })
+	s.Feed.Close()
 	<-s.done
 	return nil
 }
@@ -174,11 +140,11 @@ func (s *Source) run() {
 		status, err := s.runChild(restarts)
 		if err != nil {
 			s.log.Error("camera command failed; not restarting", "err", err)
-			s.fatal <- err
+			s.Fail(err)
 			return
 		}
 		select {
-		case <-s.closed:
+		case <-s.Closed():
 			return
 		default:
 		}
@@ -188,7 +154,7 @@ func (s *Source) run() {
 		restarts++
 		s.log.Warn("camera command exited; restarting", "status", status, "restart", restarts, "in", backoff)
 		select {
-		case <-s.closed:
+		case <-s.Closed():
 			return
 		case <-s.clk.After(backoff):
 		}
@@ -264,7 +230,7 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 		exited = true
 	}
 	select {
-	case <-s.closed:
+	case <-s.Closed():
 		stop()
 	case rerr := <-readDone:
 		readDone <- rerr
@@ -276,7 +242,7 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 			select {
 			case waitErr = <-waitDone:
 				exited = true
-			case <-s.closed:
+			case <-s.Closed():
 				stop()
 			case <-graceTimer(s.cfg.KillGrace):
 				stop()
@@ -343,25 +309,7 @@ func (s *Source) readStream(r io.Reader) error {
 }
 
 // emit hands one access unit to ReadFrame; false when the source closed.
-func (s *Source) emit(au austream.AU) bool {
-	now := s.clk.Now()
-	var pts time.Duration
-	if !s.started {
-		s.first, s.started = now, true
-	} else {
-		// Wall-clock arrival times can stall (a burst of access units in
-		// one read) or step back (a clock change): keep PTS increasing.
-		pts = max(now.Sub(s.first), s.lastPTS+time.Millisecond)
-	}
-	s.lastPTS = pts
-	f := capture.Frame{Data: bytes.Clone(au.Data), PTS: pts, Time: now, Key: au.Key}
-	select {
-	case s.frames <- f:
-		return true
-	case <-s.closed:
-		return false
-	}
-}
+func (s *Source) emit(au austream.AU) bool { return s.Put(au.Data, au.Key, s.clk.Now()) }
 
 // forwardStderr logs the child's stderr lines (ffmpeg ends progress lines
 // with \r), rate-limited, and keeps draining after a line too long to scan

@@ -19,12 +19,9 @@
 package v4l2
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"syscall"
 	"time"
 
@@ -97,17 +94,11 @@ type Source struct {
 	log *slog.Logger
 	clk clock.Clock
 
-	frames    chan capture.Frame
-	fatal     chan error
-	closed    chan struct{}
-	closeOnce sync.Once
-	done      chan struct{}
+	*capture.Feed // ReadFrame, and the hand-off to it
+	done          chan struct{}
 
 	// Owned by the run goroutine.
-	split   *austream.Splitter
-	first   time.Time
-	lastPTS time.Duration
-	started bool
+	split *austream.Splitter
 }
 
 // New opens the device, negotiates the mode and starts streaming. A device
@@ -138,11 +129,9 @@ func New(cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		cfg: cfg, log: cfg.Log.With("source", "v4l2", "device", cfg.Device), clk: cfg.Clock,
-		frames: make(chan capture.Frame, 4),
-		fatal:  make(chan error, 1),
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
-		split:  austream.New(cfg.MaxAU),
+		Feed:  capture.NewFeed(4),
+		done:  make(chan struct{}),
+		split: austream.New(cfg.MaxAU),
 	}
 	dev, err := s.connect()
 	var noH264 *NoH264Error
@@ -153,32 +142,10 @@ func New(cfg Config) (*Source, error) {
 	return s, nil
 }
 
-// ReadFrame returns the next access unit. It returns ctx.Err() when ctx is
-// done, ErrSourceClosed after Close, and the error that stopped the source
-// (a camera that lost its H.264 format, a stream that is not Annex-B).
-func (s *Source) ReadFrame(ctx context.Context) (capture.Frame, error) {
-	select {
-	case <-s.closed:
-		return capture.Frame{}, capture.ErrSourceClosed
-	default:
-	}
-	select {
-	case f := <-s.frames:
-		return f, nil
-	case err := <-s.fatal:
-		s.fatal <- err
-		return capture.Frame{}, err
-	case <-s.closed:
-		return capture.Frame{}, capture.ErrSourceClosed
-	case <-ctx.Done():
-		return capture.Frame{}, ctx.Err()
-	}
-}
-
 // Close stops streaming, closes the device and waits for the source's
 // goroutine (at most about one second, the driver wait).
 func (s *Source) Close() error {
-	s.closeOnce.Do(func() { close(s.closed) })
+	s.Feed.Close()
 	<-s.done
 	return nil
 }
@@ -246,7 +213,7 @@ func (s *Source) run(dev Device, err error) {
 			}
 			if fatal := (*NoH264Error)(nil); errors.As(err, &fatal) || errors.Is(err, austream.ErrNoStartCode) || errors.Is(err, austream.ErrTooLarge) {
 				s.log.Error("camera stopped", "err", err)
-				s.fatal <- err
+				s.Fail(err)
 				return
 			}
 			s.log.Warn("camera lost; reconnecting", "err", err, "backoff_max", s.cfg.MaxBackoff)
@@ -255,7 +222,7 @@ func (s *Source) run(dev Device, err error) {
 			var noH264 *NoH264Error
 			if errors.As(err, &noH264) {
 				s.log.Error("camera stopped", "err", err)
-				s.fatal <- err
+				s.Fail(err)
 				return
 			}
 			if lastErr == "" {
@@ -264,7 +231,7 @@ func (s *Source) run(dev Device, err error) {
 			lastErr = err.Error()
 		}
 		select {
-		case <-s.closed:
+		case <-s.Closed():
 			return
 		case <-s.clk.After(backoff):
 		}
@@ -280,7 +247,7 @@ func (s *Source) stream(dev Device) error {
 	stalls := 0
 	for {
 		select {
-		case <-s.closed:
+		case <-s.Closed():
 			return nil
 		default:
 		}
@@ -322,19 +289,4 @@ func (s *Source) stream(dev Device) error {
 }
 
 // emit hands one access unit to ReadFrame; false when the source closed.
-func (s *Source) emit(au austream.AU, now time.Time) bool {
-	var pts time.Duration
-	if !s.started {
-		s.first, s.started = now, true
-	} else {
-		pts = max(now.Sub(s.first), s.lastPTS+time.Millisecond)
-	}
-	s.lastPTS = pts
-	f := capture.Frame{Data: bytes.Clone(au.Data), PTS: pts, Time: now, Key: au.Key}
-	select {
-	case s.frames <- f:
-		return true
-	case <-s.closed:
-		return false
-	}
-}
+func (s *Source) emit(au austream.AU, now time.Time) bool { return s.Put(au.Data, au.Key, now) }
