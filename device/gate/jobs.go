@@ -148,7 +148,7 @@ func (g *Gate) runJob(j Job) error {
 	type piece struct{ src, name string }
 	pieces := []piece{{v.InitPath(clip), fmt.Sprintf("%06d-init.mp4.age", 0)}}
 	for _, seq := range j.Segments {
-		pieces = append(pieces, piece{v.SegmentPath(clip, seq), fmt.Sprintf("%06d-%s", seq, vault.SegmentName(seq))})
+		pieces = append(pieces, piece{v.SegmentPath(clip, seq), vault.SegmentName(seq)})
 	}
 	var files []string
 	var missing int
