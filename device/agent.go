@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -490,10 +491,14 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 	fmt.Fprintf(w, "  LAN API:    http://%s\n", a.lan.addr())
 	if owners == 0 && pairer != nil {
 		fmt.Fprintln(w, "  NOT PAIRED: nothing is recorded until an owner pairs.")
-		if qr, err := secret.QR(); err == nil {
-			fmt.Fprint(w, qr)
+		if isTerminal(w) {
+			// Only to a person at a terminal: under systemd, stdout goes
+			// to the journal, which is a log.
+			if qr, err := secret.QR(); err == nil {
+				fmt.Fprint(w, qr)
+			}
+			fmt.Fprintf(w, "  pairing code: %s\n", secret.Reveal())
 		}
-		fmt.Fprintf(w, "  pairing code: %s\n", secret.Reveal())
 		fmt.Fprintf(w, "  pair:       doorwardctl pair --device http://%s --code CODE -i owner.key\n", a.lan.addr())
 		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", self, dir)
 		return
@@ -510,6 +515,16 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 		fmt.Fprintf(w, "  pair:       no owner signing key yet; %s pair-code --state %s shows the code for doorwardctl pair\n", self, dir)
 	}
 	fmt.Fprintln(w, "  stop:       Ctrl-C (the clip in progress is closed first)")
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // lazyStore adapts the vault to the recorder's Store interface. Until the
