@@ -72,6 +72,9 @@ func (g *Gate) SubmitToken(data []byte) (string, error) {
 		if verr != nil {
 			return nil
 		}
+		if verr = checkRecipientFamily(tok.Claims.Recipient, owners); verr != nil {
+			return nil
+		}
 		c := tok.Claims
 		if err := put(tx, bucketSeen, []byte(c.ID), seenToken{Accepted: now, Expires: time.Unix(int64(c.Expiry), 0)}); err != nil {
 			return err
@@ -137,6 +140,27 @@ func tokenJTI(data []byte) string {
 		return ""
 	}
 	return s.Claims.ID
+}
+
+// checkRecipientFamily refuses a recipient that would downgrade the
+// footage: clips of post-quantum (hybrid) owners are never re-wrapped for a
+// classic X25519 recipient.
+func checkRecipientFamily(recipient string, owners []string) error {
+	to, err := consent.ParseRecipients([]string{recipient})
+	if err != nil {
+		return &consent.Error{Reason: consent.ReasonBadRecipient, Detail: err.Error()}
+	}
+	ownerRs, err := consent.ParseRecipients(owners)
+	if err != nil || len(ownerRs) == 0 {
+		return err
+	}
+	want, _ := consent.FamilyOf(ownerRs[0])
+	got, _ := consent.FamilyOf(to[0])
+	if want == consent.PostQuantum && got != consent.PostQuantum {
+		return &consent.Error{Reason: consent.ReasonRecipientTypeNotAllowed,
+			Detail: "the footage is encrypted post-quantum (hybrid); the recipient must be hybrid too (age1pq1...), never a classic X25519 key"}
+	}
+	return nil
 }
 
 // scoped returns the segments a scope releases: video only (the device
@@ -227,6 +251,9 @@ func (g *Gate) SubmitGrant(data []byte) (Grant, error) {
 		c := st.Claims.(*consent.GrantClaims)
 		if tx.Bucket(bucketGrants).Get([]byte(c.ID)) != nil {
 			verr = consent.ErrReplayed
+			return nil
+		}
+		if verr = checkRecipientFamily(c.Recipient, owners); verr != nil {
 			return nil
 		}
 		grant = Grant{

@@ -44,7 +44,8 @@ type fixture struct {
 	db      *bbolt.DB
 	clk     *clocktest.Fake
 	owner   *consent.OwnerKey
-	vaultID *age.X25519Identity
+	vaultID age.Identity
+	vaultR  age.Recipient
 	devKey  ed25519.PrivateKey
 	devID   string
 	vault   *vault.Vault
@@ -65,7 +66,10 @@ func (f *fixture) kidOf(k ed25519.PrivateKey) string { return consent.KeyID(pubO
 
 // newFixture builds a paired device whose vault holds one real clip of
 // the sim camera, 10:00:00 to about 10:00:20, in 4 s segments.
-func newFixture(t *testing.T, strict bool) *fixture {
+func newFixture(t *testing.T, strict bool) *fixture { return newFixtureOf(t, strict, false) }
+
+// newFixtureOf is newFixture with post-quantum (hybrid) owners when pq.
+func newFixtureOf(t *testing.T, strict, pq bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), clk: clocktest.New(t0.Add(time.Hour)), synced: true}
 	var err error
@@ -73,17 +77,27 @@ func newFixture(t *testing.T, strict bool) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.db.Close() })
-	if f.owner, err = consent.GenerateOwnerKey(false); err != nil {
+	if f.owner, err = consent.GenerateOwnerKey(pq); err != nil {
 		t.Fatal(err)
 	}
-	if f.vaultID, err = age.GenerateX25519Identity(); err != nil {
-		t.Fatal(err)
+	if pq {
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.vaultID, f.vaultR = id, id.Recipient()
+	} else {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.vaultID, f.vaultR = id, id.Recipient()
 	}
 	f.devKey = newKey(t)
 	f.devID = pairing.DeviceID(pubOf(f.devKey))
 	recipients := []age.Recipient{f.owner.Recipient()}
 	if !strict {
-		recipients = append(recipients, f.vaultID.Recipient())
+		recipients = append(recipients, f.vaultR)
 	}
 	if f.vault, err = vault.Open(vault.Options{Dir: filepath.Join(f.dir, "clips"), DB: f.db, Recipients: recipients, Clock: f.clk}); err != nil {
 		t.Fatal(err)
@@ -468,4 +482,31 @@ func (f *fixture) entries() []audit.Entry {
 		f.t.Fatal(err)
 	}
 	return es
+}
+
+// Post-quantum footage is never re-wrapped for a classic recipient: the
+// grant is refused at once; a hybrid recipient gets the footage.
+func TestNoPostQuantumDowngrade(t *testing.T) {
+	f := newFixtureOf(t, false, true)
+	classic, _ := age.GenerateX25519Identity()
+	_, err := f.gate.SubmitGrant(f.grant(classic.Recipient().String(), t0, t0.Add(5*time.Second), nil))
+	if consent.ReasonOf(err) != consent.ReasonRecipientTypeNotAllowed {
+		t.Fatalf("grant to a classic recipient of hybrid footage: %v", err)
+	}
+	hybrid, _ := age.GenerateHybridIdentity()
+	if _, err := f.gate.SubmitGrant(f.grant(hybrid.Recipient().String(), t0, t0.Add(5*time.Second), nil)); err != nil {
+		t.Fatal(err)
+	}
+	f.runJobs()
+	jobs, _ := f.gate.Jobs()
+	if len(jobs) != 1 || len(jobs[0].Files) != 3 {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	data, err := openDisclosure(t, filepath.Join(f.dir, "disclosures", jobs[0].ID), hybrid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := capturetest.ProbeBytes(t, data, false); p.Codec != "h264" || !p.FirstKey {
+		t.Errorf("disclosed: %+v", p)
+	}
 }

@@ -163,6 +163,11 @@ func (g *Gate) runJob(j Job) error {
 			missing++ // deleted by retention before the job ran (no legal hold)
 			continue
 		}
+		if errors.Is(err, rewrap.ErrDowngrade) || errors.Is(err, rewrap.ErrRecipientType) || errors.Is(err, rewrap.ErrWrongIdentity) {
+			// Retrying cannot help: disclose nothing rather than part.
+			os.RemoveAll(dir)
+			return g.finishJob(j, nil, err.Error())
+		}
 		if err != nil {
 			return err
 		}
