@@ -26,8 +26,13 @@ func (a *Agent) startPairing() error {
 	}
 	a.mu.Lock()
 	a.pairer, a.secret = p, secret
+	recording := len(a.owners) > 0
 	a.mu.Unlock()
-	a.log.Warn("not paired: nothing is recorded until an owner pairs (the code is on the terminal and `doorward pair-code`)")
+	if recording {
+		a.log.Info("no paired owner yet: recording for the given recipients; pair to sign grants and approve the trust policy (`doorward pair-code` shows the code)")
+	} else {
+		a.log.Warn("not paired: nothing is recorded until an owner pairs (`doorward pair-code` shows the code)")
+	}
 	return nil
 }
 
