@@ -312,16 +312,15 @@ func (g *Gate) Revoke(data []byte) (string, error) {
 	var grantID string
 	var verr error
 	err := g.db.Update(func(tx *bbolt.Tx) error {
-		keys, err := g.ownerKeys(tx)
-		if err != nil {
-			return err
-		}
-		st, err := consent.VerifyOwnerStatement(data, consent.KindRevoke, keys, now, g.opts.DeviceID)
+		st, err := g.ownerStatement(tx, data, consent.KindRevoke, now)
 		if err != nil {
 			verr = err
 			return nil
 		}
 		c := st.Claims.(*consent.RevokeClaims)
+		if err := markSeen(tx, consent.KindRevoke, c.ID, now); err != nil {
+			return err
+		}
 		var grant Grant
 		ok, err := get(tx, bucketGrants, []byte(c.Grant), &grant)
 		if err != nil {
@@ -374,16 +373,15 @@ func (g *Gate) SetPolicy(data []byte) (consent.Policy, error) {
 	var p consent.Policy
 	var verr error
 	err := g.db.Update(func(tx *bbolt.Tx) error {
-		keys, err := g.ownerKeys(tx)
-		if err != nil {
-			return err
-		}
-		st, err := consent.VerifyOwnerStatement(data, consent.KindPolicy, keys, now, g.opts.DeviceID)
+		st, err := g.ownerStatement(tx, data, consent.KindPolicy, now)
 		if err != nil {
 			verr = err
 			return nil
 		}
 		c := st.Claims.(*consent.PolicyClaims)
+		if err := markSeen(tx, consent.KindPolicy, c.ID, now); err != nil {
+			return err
+		}
 		p = c.Policy
 		old, _, _ := g.policyTx(tx)
 		if err := put(tx, bucketPolicy, keyPolicy, p); err != nil {
@@ -409,11 +407,7 @@ func (g *Gate) Enroll(data []byte) (Owner, error) {
 	var o Owner
 	var verr error
 	err := g.db.Update(func(tx *bbolt.Tx) error {
-		keys, err := g.ownerKeys(tx)
-		if err != nil {
-			return err
-		}
-		st, err := consent.VerifyOwnerStatement(data, consent.KindEnroll, keys, now, g.opts.DeviceID)
+		st, err := g.ownerStatement(tx, data, consent.KindEnroll, now)
 		if err != nil {
 			verr = err
 			return nil
@@ -431,6 +425,9 @@ func (g *Gate) Enroll(data []byte) (Owner, error) {
 		if _, err := consent.ParseRecipients(all); err != nil {
 			verr = &consent.Error{Reason: consent.ReasonRecipientTypeNotAllowed, Detail: err.Error()}
 			return nil
+		}
+		if err := markSeen(tx, consent.KindEnroll, c.ID, now); err != nil {
+			return err
 		}
 		o = Owner{KeyID: consent.KeyID(pub), SigningKey: c.Key, Recipients: []string{c.Recipient}, Enrolled: now, EnrolledBy: st.KeyID}
 		if err := put(tx, bucketOwner, []byte(o.KeyID), o); err != nil {
@@ -456,14 +453,13 @@ func (g *Gate) VerifyReset(data []byte) error {
 	now := g.clk.Now()
 	var verr error
 	err := g.db.Update(func(tx *bbolt.Tx) error {
-		keys, err := g.ownerKeys(tx)
-		if err != nil {
-			return err
-		}
-		st, err := consent.VerifyOwnerStatement(data, consent.KindReset, keys, now, g.opts.DeviceID)
+		st, err := g.ownerStatement(tx, data, consent.KindReset, now)
 		if err != nil {
 			verr = err
 			return nil
+		}
+		if err := markSeen(tx, consent.KindReset, jtiOf(st), now); err != nil {
+			return err
 		}
 		_, err = g.opts.Audit.AppendTx(tx, audit.Entry{Time: now, Kind: audit.KindFactoryReset, Subject: []string{st.Claims.(*consent.ResetClaims).ID},
 			Details: map[string]string{"signer": st.KeyID}})
@@ -478,8 +474,50 @@ func (g *Gate) VerifyReset(data []byte) error {
 	return nil
 }
 
+// ownerStatement verifies an owner-signed statement of kind in tx and
+// refuses one whose jti was accepted before; the caller records it with
+// markSeen once it acts on it, in the same transaction.
+func (g *Gate) ownerStatement(tx *bbolt.Tx, data []byte, kind string, now time.Time) (*consent.OwnerStatement, error) {
+	keys, err := g.ownerKeys(tx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := consent.VerifyOwnerStatement(data, kind, keys, now, g.opts.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	if tx.Bucket(bucketStatements).Get([]byte(kind+"/"+jtiOf(st))) != nil {
+		return nil, consent.ErrReplayed
+	}
+	return st, nil
+}
+
+func markSeen(tx *bbolt.Tx, kind, jti string, now time.Time) error {
+	v, _ := now.UTC().MarshalText()
+	return tx.Bucket(bucketStatements).Put([]byte(kind+"/"+jti), v)
+}
+
+func jtiOf(st *consent.OwnerStatement) string {
+	switch c := st.Claims.(type) {
+	case *consent.RevokeClaims:
+		return c.ID
+	case *consent.PolicyClaims:
+		return c.ID
+	case *consent.EnrollClaims:
+		return c.ID
+	case *consent.ResetClaims:
+		return c.ID
+	case *consent.GrantClaims:
+		return c.ID
+	case *consent.LoginClaims:
+		return c.ID
+	}
+	return ""
+}
+
 // VerifyLogin checks an owner's login statement (the bearer of owner-only
-// LAN API calls).
+// LAN API calls). Each login is good for one request: a bearer sniffed on
+// the LAN cannot be used again.
 func (g *Gate) VerifyLogin(data []byte) error {
 	var keys consent.KeySet
 	err := g.db.View(func(tx *bbolt.Tx) error {
@@ -493,6 +531,25 @@ func (g *Gate) VerifyLogin(data []byte) error {
 	if len(keys) == 0 {
 		return ErrNotPaired
 	}
-	_, err = consent.VerifyOwnerStatement(data, consent.KindLogin, keys, g.clk.Now(), g.opts.DeviceID)
-	return err
+	now := g.clk.Now()
+	st, err := consent.VerifyOwnerStatement(data, consent.KindLogin, keys, now, g.opts.DeviceID)
+	if err != nil {
+		return err
+	}
+	c := st.Claims.(*consent.LoginClaims)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.logins == nil {
+		g.logins = map[string]time.Time{}
+	}
+	for jti, exp := range g.logins {
+		if now.After(exp) {
+			delete(g.logins, jti)
+		}
+	}
+	if _, used := g.logins[c.ID]; used {
+		return consent.ErrReplayed
+	}
+	g.logins[c.ID] = c.Expiry.Time()
+	return nil
 }

@@ -68,6 +68,7 @@ type Gate struct {
 	vault      *vault.Vault
 	wake       chan struct{}
 	onOwners   func([]string)
+	logins     map[string]time.Time // login jtis used, until they expire
 }
 
 // Open creates the gate's buckets and loads its accumulated uptime.

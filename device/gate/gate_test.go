@@ -510,3 +510,58 @@ func TestNoPostQuantumDowngrade(t *testing.T) {
 		t.Errorf("disclosed: %+v", p)
 	}
 }
+
+func (f *fixture) ownerSigned(kind string, claims any) []byte {
+	f.t.Helper()
+	data, err := consent.Sign(kind, claims, f.owner.SigningKey(), consent.KeyID(f.owner.SigningPublicKey()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return data
+}
+
+func (f *fixture) baseClaims() consent.Claims {
+	now := f.clk.Now()
+	return consent.Claims{ID: consent.NewJTI(), Audience: f.devID, IssuedAt: consent.NewNumericDate(now), Expiry: consent.NewNumericDate(now.Add(10 * time.Minute))}
+}
+
+// A sniffed owner statement cannot be replayed: an older policy statement
+// cannot roll the policy back, and a login bearer serves one request.
+func TestOwnerStatementsAreSingleUse(t *testing.T) {
+	f := newFixture(t, false)
+	strict := f.policy
+	strict.MaxNoticeDelay = consent.Duration(24 * time.Hour)
+	first := f.ownerSigned(consent.KindPolicy, consent.PolicyClaims{Claims: f.baseClaims(), Policy: strict})
+	if _, err := f.gate.SetPolicy(first); err != nil {
+		t.Fatal(err)
+	}
+	second := f.ownerSigned(consent.KindPolicy, consent.PolicyClaims{Claims: f.baseClaims(), Policy: f.policy})
+	if _, err := f.gate.SetPolicy(second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.gate.SetPolicy(first); !errors.Is(err, consent.ErrReplayed) {
+		t.Fatalf("replayed policy statement: %v", err)
+	}
+	if p, _, _ := f.gate.Policy(); p.Hash() != f.policy.Hash() {
+		t.Error("a replayed statement rolled the policy back")
+	}
+	login := f.ownerSigned(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()})
+	if err := f.gate.VerifyLogin(login); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.gate.VerifyLogin(login); !errors.Is(err, consent.ErrReplayed) {
+		t.Fatalf("login used twice: %v", err)
+	}
+	stranger, _ := consent.GenerateOwnerKey(false)
+	forged, _ := consent.Sign(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()}, stranger.SigningKey(), consent.KeyID(stranger.SigningPublicKey()))
+	if err := f.gate.VerifyLogin(forged); consent.ReasonOf(err) == "" {
+		t.Errorf("a stranger's login: %v", err)
+	}
+	reset := f.ownerSigned(consent.KindReset, consent.ResetClaims{Claims: f.baseClaims()})
+	if err := f.gate.VerifyReset(reset); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.gate.VerifyReset(reset); !errors.Is(err, consent.ErrReplayed) {
+		t.Fatalf("replayed reset: %v", err)
+	}
+}

@@ -11,13 +11,17 @@ import (
 
 // Buckets in the agent's state database (DESIGN.md "State on the device").
 var (
-	bucketOwner   = []byte("owner")
-	bucketPolicy  = []byte("policy")
-	bucketGrants  = []byte("grants")
-	bucketSeen    = []byte("tokens_seen")
-	bucketNotices = []byte("notices")
-	bucketJobs    = []byte("disclosure_jobs")
-	bucketMeta    = []byte("meta")
+	bucketOwner  = []byte("owner")
+	bucketPolicy = []byte("policy")
+	bucketGrants = []byte("grants")
+	bucketSeen   = []byte("tokens_seen")
+	// bucketStatements holds the jti of every accepted owner statement
+	// (revocations, policy changes, enrollments, resets), so a sniffed one
+	// cannot be replayed, for instance to roll a policy back.
+	bucketStatements = []byte("statements_seen")
+	bucketNotices    = []byte("notices")
+	bucketJobs       = []byte("disclosure_jobs")
+	bucketMeta       = []byte("meta")
 )
 
 var (
@@ -27,7 +31,7 @@ var (
 )
 
 func createBuckets(tx *bbolt.Tx) error {
-	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketSeen, bucketNotices, bucketJobs, bucketMeta} {
+	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketSeen, bucketStatements, bucketNotices, bucketJobs, bucketMeta} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
