@@ -52,21 +52,10 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the agent until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := device.DefaultConfig()
-			if configPath != "" {
-				var err error
-				if cfg, err = device.LoadConfig(configPath); err != nil {
-					return err
-				}
-			}
-			if cmd.Flags().Changed("board") || cfg.Board == "" {
-				cfg.Board = board
-			}
-			profile, err := resolveBoard(cfg.Board)
+			cfg, profile, _, err := loadConfig(cmd, configPath, board)
 			if err != nil {
 				return err
 			}
-			cfg.Board = profile.Name
 			out := cmd.OutOrStdout()
 			if demoKey != "" {
 				recipient, err := demoOwner(out, demoKey, profile)
@@ -107,6 +96,27 @@ func newRunCmd() *cobra.Command {
 	cmd.Flags().StringVar(&demoKey, "demo-owner-key", "", "sim board only: use (and create if missing) a demo owner key at this path")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "LAN API address (pairing, grants, legal tokens, notices, audit)")
 	return cmd
+}
+
+// loadConfig reads the config file (defaults without one) and resolves the
+// board: the --board flag when given, else the file's, else auto. It also
+// returns what was asked for ("auto" or a name), which selftest reports.
+func loadConfig(cmd *cobra.Command, path, board string) (cfg device.Config, profile boards.Profile, requested string, err error) {
+	cfg = device.DefaultConfig()
+	if path != "" {
+		if cfg, err = device.LoadConfig(path); err != nil {
+			return cfg, profile, "", err
+		}
+	}
+	if cmd.Flags().Changed("board") || cfg.Board == "" {
+		cfg.Board = board
+	}
+	requested = cfg.Board
+	if profile, err = resolveBoard(cfg.Board); err != nil {
+		return cfg, profile, requested, err
+	}
+	cfg.Board = profile.Name
+	return cfg, profile, requested, nil
 }
 
 // resolveBoard loads the named profile; "auto" detects a Raspberry Pi from

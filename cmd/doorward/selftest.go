@@ -42,17 +42,7 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 			if frames < 2 || frames > 10000 {
 				return fmt.Errorf("selftest: --frames %d is out of range (valid: 2 to 10000)", frames)
 			}
-			cfg := device.DefaultConfig()
-			if configPath != "" {
-				var err error
-				if cfg, err = device.LoadConfig(configPath); err != nil {
-					return err
-				}
-			}
-			if cmd.Flags().Changed("board") || cfg.Board == "" {
-				cfg.Board = board
-			}
-			profile, err := resolveBoard(cfg.Board)
+			cfg, profile, requested, err := loadConfig(cmd, configPath, board)
 			if err != nil {
 				return err
 			}
@@ -63,7 +53,7 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 				return err
 			}
 			checks := selftest.Checks(selftest.Options{
-				Board: profile, Requested: cfg.Board, StateDir: state,
+				Board: profile, Requested: requested, StateDir: state,
 				CameraSource: cam.name, OpenCamera: cam.open, CameraFPS: cam.fps, Frames: frames,
 				Formats: cam.formats, FormatsWhyNot: cam.whyNoFormats,
 				OpenLine:    func(name string) (selftest.Line, error) { return device.OpenGPIOLine(name) },
