@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/device/clock"
 )
 
 // DeviceID returns the ID of the device with state directory dir: from
@@ -59,14 +62,42 @@ func Policy(ctx context.Context, dir string) (*PolicyInfo, error) {
 	return resp.Policy, nil
 }
 
-// Audit returns the running agent's audit log and a signed checkpoint.
+// Audit returns the audit log: from the running agent with a signed
+// checkpoint, or, when none runs, the entries read from its database (a
+// checkpoint is signed only by the running agent).
 func Audit(ctx context.Context, dir string) (*AuditInfo, error) {
 	resp, err := Call(ctx, dir, ControlRequest{Op: "audit"})
-	if errors.Is(err, ErrNoAgent) {
-		return nil, fmt.Errorf("%w with state %s: start it to read its audit log (doorward run --state %s)", ErrNoAgent, dir, dir)
+	if err == nil {
+		return resp.Audit, nil
 	}
+	if !errors.Is(err, ErrNoAgent) {
+		return nil, err
+	}
+	path := filepath.Join(dir, keyFileName)
+	f, err := readIdentityFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("device: no device key in %s: %w", dir, err)
+	}
+	id, err := f.identity(path)
 	if err != nil {
 		return nil, err
 	}
-	return resp.Audit, nil
+	db, err := openDBReadOnly(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	log, err := audit.Open(db, id, clock.Real{})
+	if err != nil {
+		return nil, err
+	}
+	size, err := log.Size()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := log.Entries(0, size)
+	if err != nil {
+		return nil, err
+	}
+	return &AuditInfo{Entries: entries}, nil
 }

@@ -135,6 +135,10 @@ func newAuditCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Local().Format(time.DateTime), e.Kind, e.Reason, strings.Join(e.Subject, " "))
 			}
 			tw.Flush()
+			if a.Checkpoint == "" {
+				fmt.Fprintln(out, "\n(no agent running: entries read from the database; only the running agent signs a checkpoint)")
+				return nil
+			}
 			fmt.Fprintf(out, "\nsigned checkpoint:\n%s", a.Checkpoint)
 			return nil
 		},

@@ -44,4 +44,8 @@ func TestPairingModeCommands(t *testing.T) {
 	if _, stderr, code := run(t, bins.doorward, "pair-code", "--state", state); code == 0 || !strings.Contains(stderr, "no agent is running") {
 		t.Errorf("pair-code without an agent: exit %d, %q", code, stderr)
 	}
+	// The audit log reads from the database of a stopped agent too.
+	if out := mustRun(t, bins.doorward, "audit", "--state", state); !strings.Contains(out, "DECISION") || !strings.Contains(out, "no agent running") {
+		t.Errorf("offline audit printed %q", out)
+	}
 }

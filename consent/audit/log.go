@@ -70,16 +70,30 @@ func Open(db *bbolt.DB, signer Signer, clk clock.Clock) (*Log, error) {
 	if len(signer.PublicKey()) != ed25519.PublicKeySize {
 		return nil, errors.New("audit: signer has no Ed25519 public key")
 	}
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketLeaves, bucketNodes, bucketMeta, bucketRefusals, bucketOpenings} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+	all := [][]byte{bucketLeaves, bucketNodes, bucketMeta, bucketRefusals, bucketOpenings}
+	var err error
+	if db.IsReadOnly() {
+		// A reader of a stopped agent's database: the log must exist.
+		err = db.View(func(tx *bbolt.Tx) error {
+			for _, b := range all {
+				if tx.Bucket(b) == nil {
+					return fmt.Errorf("bucket %s missing: no audit log in this database yet", b)
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	} else {
+		err = db.Update(func(tx *bbolt.Tx) error {
+			for _, b := range all {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("audit: create buckets: %w", err)
+		return nil, fmt.Errorf("audit: opening the log: %w", err)
 	}
 	l := &Log{db: db, signer: signer, clk: clk, rf: compact.RangeFactory{Hash: hasher.HashChildren}}
 	if err := l.loadRefusals(); err != nil {
