@@ -38,6 +38,9 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; \
+	elif [ "$$CI" = true ]; then echo "staticcheck missing: .ci/run installs it"; exit 1; \
+	else echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2): skipped"; fi
 
 test: lint cross qemu-smoke
 	$(GO) test -race -count=1 -timeout 15m ./...

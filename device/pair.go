@@ -2,7 +2,6 @@ package device
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/pairing"
@@ -76,6 +75,3 @@ func (a *Agent) currentPairer() *pairing.Pairer {
 	defer a.mu.Unlock()
 	return a.pairer
 }
-
-// errPaired is returned by pair-code on a paired device.
-var errPaired = fmt.Errorf("device: the device is paired; pairing again takes a factory reset")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Paths inside a state directory.
@@ -57,7 +58,7 @@ func prepareStateDir(dir string) error {
 func openDB(dir string) (*bbolt.DB, error) {
 	path := filepath.Join(dir, dbName)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s is locked)", ErrAgentRunning, path)
 	}
 	if err != nil {
@@ -73,7 +74,7 @@ func openDBReadOnly(dir string) (*bbolt.DB, error) {
 		return nil, fmt.Errorf("device: no agent state in %s (start one with: doorward run --state %s): %w", dir, dir, unwrapPath(err))
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w, but it does not answer on %s", ErrAgentRunning, filepath.Join(dir, socketName))
 	}
 	if err != nil {

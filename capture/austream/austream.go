@@ -173,7 +173,7 @@ func (s *Splitter) compact() {
 		return
 	}
 	s.ready, s.next = s.ready[:0], 0
-	keep := len(s.buf)
+	var keep int // bytes before it are no longer needed
 	switch {
 	case s.curStart >= 0:
 		keep = s.curStart

@@ -72,7 +72,6 @@ type Recorder struct {
 
 	sps, pps     []byte
 	params       *mux.Params
-	badPS        bool
 	warnedBuffer bool
 
 	clip  *clip

@@ -53,8 +53,6 @@ func (r *ring) bySeq(seq uint64) (*entry, bool) {
 
 func (r *ring) newest() *entry { return r.at(r.n - 1) }
 
-func (r *ring) bytes(e *entry) []byte { return r.buf[e.off : e.off+e.size] }
-
 func (r *ring) dropOldest() {
 	if r.n == 0 {
 		return

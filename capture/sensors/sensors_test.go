@@ -39,7 +39,6 @@ func noLeaks(t *testing.T) {
 type sink struct {
 	mu     sync.Mutex
 	events []capture.Event
-	resets []time.Time
 }
 
 func (s *sink) event(ev capture.Event) {

@@ -135,9 +135,6 @@ func TestCrashRecovery(t *testing.T) {
 	os.WriteFile(config, []byte("recording:\n  pre_roll: 1s\n  post_roll: 60s\n"), 0o600)
 	args := []string{"--owner-recipient", recipient, "--config", config}
 
-	type kill struct {
-		at time.Time
-	}
 	var kills []time.Time
 	for _, after := range []time.Duration{8500 * time.Millisecond, 11200 * time.Millisecond, 14700 * time.Millisecond} {
 		a := startAgent(t, state, nil, args...)

@@ -200,7 +200,6 @@ func TestGrantE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := len(waitJobs(t, d, owner))
 	grantJWS := func(c consent.Claims, key *consent.OwnerKey) []byte {
 		pub, _, _ := ed25519.GenerateKey(rand.Reader)
 		jws, err := consent.Sign(consent.KindGrant, consent.GrantClaims{
@@ -218,7 +217,7 @@ func TestGrantE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCtl(t, b, owner.dir, "revoke", "--device", d.url, "-i", owner.key, res.JTI)
-	before = len(waitJobs(t, d, owner))
+	before := len(waitJobs(t, d, owner))
 	if _, err := s.client.Grant(ctx, revokedJWS); lanclient.ReasonOf(err) == "" {
 		t.Errorf("a revoked grant sent again: %v; want a refusal", err)
 	}

@@ -10,7 +10,6 @@ package gate
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -348,5 +347,3 @@ func nonce() []byte {
 	rand.Read(b)
 	return b
 }
-
-func fmtKey(pub ed25519.PublicKey) string { return consent.FormatIssuerKey(pub) }
