@@ -1,7 +1,6 @@
 package capture_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/capture/capturetest"
 )
 
 // chanSource yields the frames sent on c; closing c makes it fail with
@@ -71,24 +71,6 @@ func seq(from, to int) []int {
 	return s
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // Inside a synctest bubble, the test ends only when every goroutine has
 // returned: a Run that outlives its context would fail it as a deadlock.
 func TestHubFanOut(t *testing.T) {
@@ -128,8 +110,8 @@ func TestHubFanOut(t *testing.T) {
 
 func TestHubSlowSubscriberSkipsToKeyframe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs syncBuffer
-		hub := capture.NewHub(slog.New(slog.NewTextHandler(&logs, nil)))
+		log, logs := capturetest.NewLogger(slog.LevelInfo)
+		hub := capture.NewHub(log)
 		fast, slow := hub.Subscribe(100), hub.Subscribe(3)
 		src := chanSource{make(chan capture.Frame)}
 		ctx, cancel := context.WithCancel(context.Background())

@@ -1,14 +1,12 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -149,28 +147,6 @@ func TestStaleSocketAndOfflineClips(t *testing.T) {
 	if err != nil || len(clips) != 0 {
 		t.Errorf("offline clips: %v, %v", clips, err)
 	}
-}
-
-func newTestLogger(w *lockedWriter) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// lockedWriter collects log output from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  bytes.Buffer
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Footage on legal hold that alone exceeds the store's limit stops new

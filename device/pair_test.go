@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/pairing"
 )
@@ -19,8 +21,8 @@ import (
 func TestUnpairedAgentPairsThenRecords(t *testing.T) {
 	opts := simOptions(t)
 	opts.Config.OwnerRecipients = nil
-	var logs lockedWriter
-	opts.Log = newTestLogger(&logs)
+	var logs *capturetest.LogBuffer
+	opts.Log, logs = capturetest.NewLogger(slog.LevelDebug)
 	a, err := NewAgent(opts)
 	if err != nil {
 		t.Fatal(err)

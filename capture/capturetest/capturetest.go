@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -188,4 +190,34 @@ func MakeStream(tb testing.TB, width, height, fps, seconds int, bitrate string) 
 	}
 	streams.Store(spec, path)
 	return path
+}
+
+// LogBuffer collects log output written from several goroutines, for
+// assertions on what a component logged.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Count reports how many times s was logged.
+func (l *LogBuffer) Count(s string) int { return strings.Count(l.String(), s) }
+
+// NewLogger returns a text logger at level that writes into a new LogBuffer.
+func NewLogger(level slog.Level) (*slog.Logger, *LogBuffer) {
+	lb := &LogBuffer{}
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: level})), lb
 }

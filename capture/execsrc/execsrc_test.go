@@ -1,7 +1,6 @@
 package execsrc_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,30 +20,7 @@ import (
 	"github.com/doorward/doorward/device/clock/clocktest"
 )
 
-// logBuf collects log output for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) count(s string) int { return strings.Count(l.String(), s) }
-
-func newLog() (*slog.Logger, *logBuf) {
-	lb := &logBuf{}
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
-}
+func newLog() (*slog.Logger, *capturetest.LogBuffer) { return capturetest.NewLogger(slog.LevelDebug) }
 
 // ffmpegCmd writes a live 30 fps H.264 test pattern with a keyframe every
 // 30 frames; with pidFile the shell records the pid ffmpeg then runs as.
@@ -156,7 +131,7 @@ func TestFFmpegFramesAndClose(t *testing.T) {
 	if _, err := src.ReadFrame(context.Background()); !errors.Is(err, capture.ErrSourceClosed) {
 		t.Errorf("ReadFrame after Close: %v, want ErrSourceClosed", err)
 	}
-	if lb.count("camera command started") != 1 {
+	if lb.Count("camera command started") != 1 {
 		t.Errorf("log:\n%s", lb)
 	}
 }
@@ -191,7 +166,7 @@ func TestFFmpegRestartAfterKill(t *testing.T) {
 			t.Fatalf("PTS went from %v to %v", last, f.PTS)
 		}
 		last = f.PTS
-		if f.Key && lb.count("camera command restarted") == 1 {
+		if f.Key && lb.Count("camera command restarted") == 1 {
 			break
 		}
 	}
@@ -199,7 +174,7 @@ func TestFFmpegRestartAfterKill(t *testing.T) {
 	if newPid == pid {
 		t.Fatalf("same pid after restart")
 	}
-	if n := lb.count("camera command exited; restarting"); n != 1 {
+	if n := lb.Count("camera command exited; restarting"); n != 1 {
 		t.Errorf("logged %d exits, want 1:\n%s", n, lb)
 	}
 	if !strings.Contains(lb.String(), "signal: killed") {
@@ -279,10 +254,10 @@ func TestRestartBackoff(t *testing.T) {
 	defer src.Close()
 	waitFor := func(what string, n int) {
 		t.Helper()
-		for i := 0; i < 500 && lb.count(what) < n; i++ {
+		for i := 0; i < 500 && lb.Count(what) < n; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if got := lb.count(what); got != n {
+		if got := lb.Count(what); got != n {
 			t.Fatalf("%q logged %d times, want %d:\n%s", what, got, n, lb)
 		}
 	}
@@ -300,7 +275,7 @@ func TestRestartBackoff(t *testing.T) {
 		waitWaiter()
 		clk.Advance(wait - time.Millisecond)
 		time.Sleep(50 * time.Millisecond)
-		if got := lb.count("camera command restarted"); got != i {
+		if got := lb.Count("camera command restarted"); got != i {
 			t.Fatalf("restarted %d times before the %v backoff ran out", got, wait)
 		}
 		clk.Advance(time.Millisecond)

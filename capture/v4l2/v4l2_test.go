@@ -6,41 +6,19 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/blackjack/webcam"
 
 	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/capture/v4l2"
 	"github.com/doorward/doorward/capture/v4l2/v4l2test"
 	"github.com/doorward/doorward/device/clock/clocktest"
 )
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) count(s string) int { return strings.Count(l.String(), s) }
-
-func newLog() (*slog.Logger, *logBuf) {
-	lb := &logBuf{}
-	return slog.New(slog.NewTextHandler(lb, nil)), lb
-}
+func newLog() (*slog.Logger, *capturetest.LogBuffer) { return capturetest.NewLogger(slog.LevelInfo) }
 
 func newClock() *clocktest.Fake { return clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
@@ -201,12 +179,12 @@ func TestParameterSetsInOwnBuffers(t *testing.T) {
 }
 
 // waitLog polls until s appears n times in the log.
-func waitLog(t *testing.T, lb *logBuf, s string, n int) {
+func waitLog(t *testing.T, lb *capturetest.LogBuffer, s string, n int) {
 	t.Helper()
-	for i := 0; i < 500 && lb.count(s) < n; i++ {
+	for i := 0; i < 500 && lb.Count(s) < n; i++ {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := lb.count(s); got != n {
+	if got := lb.Count(s); got != n {
 		t.Fatalf("%q logged %d times, want %d:\n%s", s, got, n, lb)
 	}
 }
@@ -278,10 +256,10 @@ func TestReconnectWithBackoff(t *testing.T) {
 		t.Errorf("PTS gap %v over a 7.5 s outage", d)
 	}
 	waitLog(t, lb, "camera back", 1)
-	if n := lb.count("unavailable"); n != 0 {
+	if n := lb.Count("unavailable"); n != 0 {
 		t.Errorf("retries logged %d times:\n%s", n, lb)
 	}
-	if n := lb.count("level=WARN"); n != 1 {
+	if n := lb.Count("level=WARN"); n != 1 {
 		t.Errorf("%d warnings for one outage, want 1:\n%s", n, lb)
 	}
 }

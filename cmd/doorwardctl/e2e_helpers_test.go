@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -63,22 +62,7 @@ func e2e(t *testing.T) e2eBins {
 // ctl runs doorwardctl in dir with stdin (may be empty).
 func ctl(t *testing.T, b e2eBins, dir, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(b.doorwardctl, args...)
-	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout.String(), stderr.String(), 0}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run doorwardctl: %v", err)
-	}
-	t.Logf("$ doorwardctl %s\n%s%s[exit %d]", strings.Join(args, " "), r.stdout, r.stderr, r.code)
-	return r
+	return runCtl(t, b.doorwardctl, dir, stdin, args...)
 }
 
 // mustCtl runs doorwardctl and fails the test unless it exits 0.

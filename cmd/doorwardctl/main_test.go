@@ -35,8 +35,16 @@ type result struct {
 // doorwardctl runs the binary in dir as a user would type the command.
 func doorwardctl(t *testing.T, bin, dir string, args ...string) result {
 	t.Helper()
+	return runCtl(t, bin, dir, "", args...)
+}
+
+// runCtl runs doorwardctl in dir with stdin (may be empty) and returns what
+// it printed and its exit code; it logs the exchange like a terminal.
+func runCtl(t *testing.T, bin, dir, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
