@@ -103,9 +103,8 @@ disclosures the device started.`,
 			return nil
 		},
 	}
+	ownerFlags(c, &deviceURL, &ownerPath)
 	fl := c.Flags()
-	fl.StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
-	fl.StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
 	fl.StringVar(&to, "to", "", "the grantee's age `RECIPIENT` (age1... or age1pq1...)")
 	fl.StringVar(&from, "from", "", "start of the footage (`T`)")
 	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
@@ -114,7 +113,7 @@ disclosures the device started.`,
 	fl.StringVar(&expires, "expires", "24h", "the grant expires after `DURATION`")
 	fl.IntVar(&uses, "uses", 1, "how many times the grant may be used")
 	fl.StringVar(&grantee, "grantee", "", "the grantee's Ed25519 `KEY` (ed25519:...)")
-	for _, f := range []string{"device", "identity", "to", "from", "until"} {
+	for _, f := range []string{"to", "from", "until"} {
 		c.MarkFlagRequired(f)
 	}
 	return c
@@ -150,9 +149,6 @@ under it end.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
-	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
-	c.MarkFlagRequired("device")
-	c.MarkFlagRequired("identity")
+	ownerFlags(c, &deviceURL, &ownerPath)
 	return c
 }

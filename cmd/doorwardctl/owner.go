@@ -106,11 +106,8 @@ A notice a token delayed appears once it is released.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
-	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	ownerFlags(c, &deviceURL, &ownerPath)
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-	c.MarkFlagRequired("device")
-	c.MarkFlagRequired("identity")
 	return c
 }
 
@@ -206,11 +203,8 @@ signed with your owner key. The change is an audit leaf on the device.`,
 			return nil
 		},
 	}
-	set.Flags().StringVar(&setDevice, "device", "", "the device's LAN `URL`")
-	set.Flags().StringVarP(&setOwner, "identity", "i", "", "your owner key `FILE`")
+	ownerFlags(set, &setDevice, &setOwner)
 	set.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	set.MarkFlagRequired("device")
-	set.MarkFlagRequired("identity")
 	c.AddCommand(show, set)
 	return c
 }
@@ -349,10 +343,7 @@ pin file and a summary is printed. Any failure exits 1.`,
 			return nil
 		},
 	}
-	v.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
-	v.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
-	v.MarkFlagRequired("device")
-	v.MarkFlagRequired("identity")
+	ownerFlags(v, &deviceURL, &ownerPath)
 	c.AddCommand(v)
 	return c
 }

@@ -184,12 +184,9 @@ NEW_OWNER.key's pin file.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
-	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your enrolled owner key `FILE`")
+	ownerFlags(c, &deviceURL, &ownerPath)
 	c.Flags().StringVar(&newPath, "new", "", "the new owner key `FILE` to enroll")
-	for _, f := range []string{"device", "identity", "new"} {
-		c.MarkFlagRequired(f)
-	}
+	c.MarkFlagRequired("new")
 	return c
 }
 
@@ -228,10 +225,7 @@ of clips you already hold stay readable with your key. Asks first unless
 			return nil
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
-	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE`")
+	ownerFlags(c, &deviceURL, &ownerPath)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	c.MarkFlagRequired("device")
-	c.MarkFlagRequired("identity")
 	return c
 }

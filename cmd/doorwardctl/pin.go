@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/lanclient"
@@ -237,4 +239,13 @@ func printable(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// ownerFlags adds the two flags every owner command takes, both required:
+// --device URL and -i owner.key.
+func ownerFlags(c *cobra.Command, deviceURL, ownerPath *string) {
+	c.Flags().StringVar(deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVarP(ownerPath, "identity", "i", "", "your owner key `FILE`")
+	c.MarkFlagRequired("device")
+	c.MarkFlagRequired("identity")
 }
