@@ -527,77 +527,73 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// lazyStore adapts the vault to the recorder's Store interface. Until the
-// device has an owner there is no vault, and the recorder's clips are
-// refused: an unpaired device records nothing.
+// lazyStore is the recorder's Store: the vault once there is an owner to
+// encrypt to. Until then clips are refused: an unpaired device records
+// nothing. While footage on legal hold fills the store, new clips are
+// refused too (paused); clips in progress finish.
 type lazyStore struct {
 	mu     sync.Mutex
-	v      *vault.Vault
-	paused error // non-nil while recording is stopped (legal holds fill the store)
-}
-
-// setPaused stops (err != nil) or resumes recording and reports whether it
-// was paused before.
-func (s *lazyStore) setPaused(paused bool, err error) (was bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	was = s.paused != nil
-	if paused {
-		s.paused = err
-	} else {
-		s.paused = nil
-	}
-	return was
+	s      record.Store
+	paused error
 }
 
 // errUnpaired is why an unpaired device does not record.
 var errUnpaired = errors.New("device: not paired: recording starts once an owner is paired (doorward pair-code shows the code)")
 
-func (s *lazyStore) set(v *vault.Vault) {
-	s.mu.Lock()
-	s.v = v
-	s.mu.Unlock()
+// setPaused stops (paused) or resumes new clips and reports whether they
+// were stopped before.
+func (l *lazyStore) setPaused(paused bool, err error) (was bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was = l.paused != nil
+	l.paused = nil
+	if paused {
+		l.paused = err
+	}
+	return was
 }
 
-func (s *lazyStore) get() (*vault.Vault, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.v == nil {
+func (l *lazyStore) set(v *vault.Vault) {
+	l.mu.Lock()
+	l.s = record.StoreOf(v)
+	l.mu.Unlock()
+}
+
+func (l *lazyStore) get() (record.Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s == nil {
 		return nil, errUnpaired
 	}
-	return s.v, nil
+	return l.s, nil
 }
 
-func (s *lazyStore) BeginClip(start time.Time, trigger string) (string, error) {
-	v, err := s.get()
-	if err != nil {
-		return "", err
-	}
-	s.mu.Lock()
-	paused := s.paused
-	s.mu.Unlock()
+func (l *lazyStore) BeginClip(start time.Time, trigger string) (string, error) {
+	l.mu.Lock()
+	paused := l.paused
+	l.mu.Unlock()
 	if paused != nil {
 		return "", paused
 	}
-	return v.BeginClip(start, trigger)
+	s, err := l.get()
+	if err != nil {
+		return "", err
+	}
+	return s.BeginClip(start, trigger)
 }
 
-func (s *lazyStore) CreatePiece(id string, seq int) (record.Piece, error) {
-	v, err := s.get()
+func (l *lazyStore) CreatePiece(id string, seq int) (record.Piece, error) {
+	s, err := l.get()
 	if err != nil {
 		return nil, err
 	}
-	p, err := v.CreatePiece(id, seq)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return s.CreatePiece(id, seq)
 }
 
-func (s *lazyStore) EndClip(id string) error {
-	v, err := s.get()
+func (l *lazyStore) EndClip(id string) error {
+	s, err := l.get()
 	if err != nil {
 		return err
 	}
-	return v.EndClip(id)
+	return s.EndClip(id)
 }

@@ -92,7 +92,7 @@ func BenchmarkPipeline(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.PostRoll = 24 * time.Hour
 	cfg.MaxClip = 24 * time.Hour
-	r, err := New(cfg, benchStore{v}, slog.New(slog.DiscardHandler))
+	r, err := New(cfg, StoreOf(v), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,16 +125,6 @@ func BenchmarkPipeline(b *testing.B) {
 	if b.N > 300 && r.ClipsStarted() != 1 {
 		b.Fatalf("clips started: %d", r.ClipsStarted())
 	}
-}
-
-type benchStore struct{ *vault.Vault }
-
-func (s benchStore) CreatePiece(id string, seq int) (Piece, error) {
-	p, err := s.Vault.CreatePiece(id, seq)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // BenchmarkAgeRaw age-encrypts the same bytes to the same recipients, one

@@ -60,6 +60,27 @@ type Piece interface {
 	Abort() error
 }
 
+// TypedStore is a Store whose CreatePiece returns its own concrete piece
+// type, as the vault's does (*vault.Piece).
+type TypedStore[P Piece] interface {
+	BeginClip(start time.Time, trigger string) (id string, err error)
+	CreatePiece(id string, seq int) (P, error)
+	EndClip(id string) error
+}
+
+// StoreOf adapts a TypedStore to Store.
+func StoreOf[P Piece](s TypedStore[P]) Store { return storeOf[P]{s} }
+
+type storeOf[P Piece] struct{ TypedStore[P] }
+
+func (a storeOf[P]) CreatePiece(id string, seq int) (Piece, error) {
+	p, err := a.TypedStore.CreatePiece(id, seq)
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return p, nil
+}
+
 // Recorder is the clip state machine. Run owns all of its state.
 type Recorder struct {
 	cfg   Config

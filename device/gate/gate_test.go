@@ -136,7 +136,7 @@ func newFixtureOf(t *testing.T, strict, pq bool) *fixture {
 }
 
 func (f *fixture) recordClip() {
-	r, err := record.New(record.DefaultConfig(), recStore{f.vault}, slog.New(slog.DiscardHandler))
+	r, err := record.New(record.DefaultConfig(), record.StoreOf(f.vault), slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -159,16 +159,6 @@ func (f *fixture) recordClip() {
 	if len(clips) != 1 || clips[0].Segments != 3 {
 		f.t.Fatalf("recorded clips: %+v", clips)
 	}
-}
-
-type recStore struct{ *vault.Vault }
-
-func (s recStore) CreatePiece(id string, seq int) (record.Piece, error) {
-	p, err := s.Vault.CreatePiece(id, seq)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 func (f *fixture) grant(to string, from, until time.Time, mut func(*consent.GrantClaims)) []byte {
