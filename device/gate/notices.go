@@ -48,6 +48,19 @@ func (g *Gate) commitToNotice(tx *bbolt.Tx, id uint64, e audit.Entry) error {
 // back), and opens its audit commitments. It returns how many it released.
 func (g *Gate) ReleaseNotices() (int, error) {
 	now, up := g.clk.Now(), g.uptime()
+	due := func(n Notice) bool { return !n.Released && (!now.Before(n.ReleaseAt) || up >= n.ReleaseUptime) }
+	// Look first: most calls find nothing due, and a write transaction
+	// costs an fsync.
+	anyDue := false
+	if err := g.db.View(func(tx *bbolt.Tx) error {
+		notices, err := list[Notice](tx, bucketNotices)
+		for _, n := range notices {
+			anyDue = anyDue || due(n)
+		}
+		return err
+	}); err != nil || !anyDue {
+		return 0, err
+	}
 	released := 0
 	err := g.db.Update(func(tx *bbolt.Tx) error {
 		released = 0
@@ -56,7 +69,7 @@ func (g *Gate) ReleaseNotices() (int, error) {
 			return err
 		}
 		for _, n := range notices {
-			if n.Released || (now.Before(n.ReleaseAt) && up < n.ReleaseUptime) {
+			if !due(n) {
 				continue
 			}
 			for _, p := range n.Pending {
