@@ -116,6 +116,49 @@ func TestUnpairedAgentPairsThenRecords(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Owner-only reads: no bearer, a stranger's, a reused one are refused.
+	get := func(auth string) int {
+		req, _ := http.NewRequest("GET", base+"/api/v1/notices", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Doorward "+auth)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	login := func(k *consent.OwnerKey) string {
+		now := time.Now()
+		jws, err := consent.Sign(consent.KindLogin, consent.LoginClaims{Claims: consent.Claims{
+			ID: consent.NewJTI(), Audience: a.DeviceID(), IssuedAt: consent.NewNumericDate(now), Expiry: consent.NewNumericDate(now.Add(time.Minute)),
+		}}, k.SigningKey(), consent.KeyID(k.SigningPublicKey()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(jws)
+	}
+	stranger, _ := consent.GenerateOwnerKey(false)
+	bearer := login(owner)
+	for name, c := range map[string]struct {
+		auth string
+		want int
+	}{
+		"no bearer": {"", http.StatusUnauthorized}, "garbage": {"not-a-statement", http.StatusUnauthorized},
+		"stranger": {login(stranger), http.StatusUnauthorized},
+	} {
+		if got := get(c.auth); got != c.want {
+			t.Errorf("notices with %s: %d, want %d", name, got, c.want)
+		}
+	}
+	if got := get(bearer); got != http.StatusOK {
+		t.Errorf("notices with the owner's login: %d", got)
+	}
+	if got := get(bearer); got != http.StatusUnauthorized {
+		t.Errorf("the same login again: %d, want 401 (single use)", got)
+	}
+
 	entries, _, err := a.auditLog()
 	if err != nil || len(entries) == 0 || entries[0].Kind != "pairing" {
 		t.Errorf("audit after pairing: %+v, %v", entries, err)

@@ -555,3 +555,54 @@ func TestOwnerStatementsAreSingleUse(t *testing.T) {
 		t.Fatalf("replayed reset: %v", err)
 	}
 }
+
+// Enrollment adds an owner device only when an enrolled owner signs it,
+// once, and never mixes classic and post-quantum owners.
+func TestEnrollRefusals(t *testing.T) {
+	f := newFixture(t, false)
+	phone, _ := consent.GenerateOwnerKey(false)
+	enroll := func(rcpt string) []byte {
+		return f.ownerSigned(consent.KindEnroll, consent.EnrollClaims{
+			Claims: f.baseClaims(), Key: consent.FormatIssuerKey(phone.SigningPublicKey()), Recipient: rcpt,
+		})
+	}
+	pq, _ := consent.GenerateOwnerKey(true)
+	if _, err := f.gate.Enroll(enroll(pq.RecipientString())); consent.ReasonOf(err) != consent.ReasonRecipientTypeNotAllowed {
+		t.Fatalf("post-quantum phone beside a classic owner: %v", err)
+	}
+	stranger, _ := consent.GenerateOwnerKey(false)
+	forged, _ := consent.Sign(consent.KindEnroll, consent.EnrollClaims{
+		Claims: f.baseClaims(), Key: consent.FormatIssuerKey(stranger.SigningPublicKey()), Recipient: stranger.RecipientString(),
+	}, stranger.SigningKey(), consent.KeyID(stranger.SigningPublicKey()))
+	if _, err := f.gate.Enroll(forged); consent.ReasonOf(err) == "" {
+		t.Fatalf("self-signed enrollment: %v", err)
+	}
+	ok := enroll(phone.RecipientString())
+	o, err := f.gate.Enroll(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.gate.Enroll(ok); !errors.Is(err, consent.ErrReplayed) {
+		t.Fatalf("replayed enrollment: %v", err)
+	}
+	owners, _ := f.gate.Owners()
+	if len(owners) != 2 || o.KeyID != consent.KeyID(phone.SigningPublicKey()) {
+		t.Fatalf("owners %+v", owners)
+	}
+	// The enrolled phone can now sign, and its recipient gets notices.
+	grantee, _ := age.GenerateX25519Identity()
+	g, err := consent.Sign(consent.KindGrant, consent.GrantClaims{
+		Claims: f.baseClaims(), Grantee: consent.FormatIssuerKey(pubOf(newKey(t))), Recipient: grantee.Recipient().String(),
+		Scope: consent.Scope{From: t0, Until: t0.Add(time.Second), Media: []string{"video"}}, Uses: 1,
+	}, phone.SigningKey(), consent.KeyID(phone.SigningPublicKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.gate.SubmitGrant(g); err != nil {
+		t.Fatalf("grant signed by the enrolled phone: %v", err)
+	}
+	notices, _ := f.gate.Notices()
+	if _, err := DecryptNotice(notices[len(notices)-1].Body, phone.Identity()); err != nil {
+		t.Errorf("the enrolled phone cannot read the notice: %v", err)
+	}
+}
