@@ -35,19 +35,7 @@ func simOptions(t *testing.T) Options {
 
 func TestAgentControlSocket(t *testing.T) {
 	opts := simOptions(t)
-	a, err := NewAgent(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	a, ctx := runAgent(t, opts)
 
 	info, err := os.Stat(filepath.Join(opts.StateDir, socketName))
 	if err != nil || info.Mode().Perm() != 0o600 {
@@ -89,6 +77,26 @@ func TestAgentControlSocket(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// runAgent starts an agent and stops it when the test ends, checking that
+// Run returns cleanly. The context is done when the agent stops.
+func runAgent(t *testing.T, opts Options) (*Agent, context.Context) {
+	t.Helper()
+	a, err := NewAgent(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return a, ctx
 }
 
 func TestAgentRefusals(t *testing.T) {

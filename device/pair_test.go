@@ -2,7 +2,6 @@ package device
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -23,19 +22,7 @@ func TestUnpairedAgentPairsThenRecords(t *testing.T) {
 	opts.Config.OwnerRecipients = nil
 	var logs *capturetest.LogBuffer
 	opts.Log, logs = capturetest.NewLogger(slog.LevelDebug)
-	a, err := NewAgent(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	a, ctx := runAgent(t, opts)
 	resp, err := Call(ctx, opts.StateDir, ControlRequest{Op: "pair-code"})
 	if err != nil || len(resp.PairCode) < 26 || resp.PairQR == "" {
 		t.Fatalf("pair-code: %+v, %v", resp, err)
