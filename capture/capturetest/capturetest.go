@@ -5,6 +5,7 @@ package capturetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/doorward/doorward/capture"
 )
 
 // Tool returns the path of an outside tool (ffprobe, age, ...). Without it
@@ -220,4 +224,21 @@ func (l *LogBuffer) Count(s string) int { return strings.Count(l.String(), s) }
 func NewLogger(level slog.Level) (*slog.Logger, *LogBuffer) {
 	lb := &LogBuffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: level})), lb
+}
+
+// ReadFrames reads n frames from src, failing the test on an error or when
+// they do not all arrive within timeout.
+func ReadFrames(t testing.TB, src capture.Source, n int, timeout time.Duration) []capture.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []capture.Frame
+	for len(out) < n {
+		f, err := src.ReadFrame(ctx)
+		if err != nil {
+			t.Fatalf("ReadFrame after %d frames: %v", len(out), err)
+		}
+		out = append(out, f)
+	}
+	return out
 }

@@ -75,17 +75,7 @@ func waitGone(t *testing.T, pid int) {
 
 func read(t *testing.T, src capture.Source, n int) []capture.Frame {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []capture.Frame
-	for len(out) < n {
-		f, err := src.ReadFrame(ctx)
-		if err != nil {
-			t.Fatalf("ReadFrame after %d frames: %v", len(out), err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return capturetest.ReadFrames(t, src, n, 20*time.Second)
 }
 
 func checkFrames(t *testing.T, frames []capture.Frame, prevPTS time.Duration) {

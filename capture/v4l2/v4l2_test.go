@@ -93,17 +93,7 @@ func TestMJPEGOnlyCameraPointsAtExec(t *testing.T) {
 
 func read(t *testing.T, src capture.Source, n int) []capture.Frame {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out []capture.Frame
-	for len(out) < n {
-		f, err := src.ReadFrame(ctx)
-		if err != nil {
-			t.Fatalf("ReadFrame after %d frames: %v", len(out), err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return capturetest.ReadFrames(t, src, n, 10*time.Second)
 }
 
 func TestReplayFrames(t *testing.T) {

@@ -37,7 +37,7 @@ import (
 // takes.
 const issuerKeyPrefix = "DOORWARD-ISSUER-KEY-1:"
 
-func writeIssuerKey(path string, key ed25519.PrivateKey, force bool) (err error) {
+func writeIssuerKey(path string, key ed25519.PrivateKey, force bool) error {
 	if path == "" || path == "-" {
 		return errors.New("issuer keygen: -o needs a file name; the key is never written to stdout")
 	}
@@ -45,29 +45,14 @@ func writeIssuerKey(path string, key ed25519.PrivateKey, force bool) (err error)
 	fmt.Fprintf(&b, "# doorward issuer key: keep it private\n# created: %s\n# public key: %s\n%s%s\n",
 		time.Now().UTC().Format(time.RFC3339), consent.FormatIssuerKey(key.Public().(ed25519.PublicKey)),
 		issuerKeyPrefix, base64.StdEncoding.EncodeToString(key.Seed()))
-	if force {
-		return writeFileAtomic(path, b.Bytes(), 0o600)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := writeSecretFile(path, b.Bytes(), force)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("issuer keygen: %s already exists and may hold a signing key; choose another -o, or pass --force to replace it", path)
 	}
 	if err != nil {
 		return fmt.Errorf("issuer keygen: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-		}
-	}()
-	if _, err := f.Write(b.Bytes()); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 func readIssuerKey(path string) (ed25519.PrivateKey, error) {

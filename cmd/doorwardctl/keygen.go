@@ -1,12 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -57,41 +56,20 @@ files encrypted to it from version 1.3 on.`,
 
 // writeOwnerKey writes key to path with mode 0600. Without force an
 // existing file is never touched; with force it is replaced atomically.
-func writeOwnerKey(path string, key *consent.OwnerKey, force bool) (err error) {
+func writeOwnerKey(path string, key *consent.OwnerKey, force bool) error {
 	if path == "" || path == "-" {
 		return errors.New("keygen: -o needs a file name; the key is never written to stdout")
 	}
-	var f *os.File
-	if force {
-		f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // mode 0600
-	} else {
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	var b bytes.Buffer
+	if _, err := key.WriteTo(&b); err != nil {
+		return fmt.Errorf("keygen: %s: %w", path, err)
 	}
+	err := writeSecretFile(path, b.Bytes(), force)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("keygen: %s already exists and may hold a key that opens your clips; choose another -o, or pass --force to replace it", path)
 	}
 	if err != nil {
 		return fmt.Errorf("keygen: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := key.WriteTo(f); err != nil {
-		return fmt.Errorf("keygen: %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("keygen: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("keygen: %w", err)
-	}
-	if force {
-		if err := os.Rename(f.Name(), path); err != nil {
-			return fmt.Errorf("keygen: %w", err)
-		}
 	}
 	return nil
 }

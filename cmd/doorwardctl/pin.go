@@ -109,6 +109,32 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	return os.Rename(f.Name(), path)
 }
 
+// writeSecretFile writes a key file with mode 0600 and fsyncs it. Without
+// force an existing file is never touched (the error wraps fs.ErrExist);
+// with force it is replaced atomically.
+func writeSecretFile(path string, data []byte, force bool) (err error) {
+	if force {
+		return writeFileAtomic(path, data, 0o600)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // loadOwner reads an owner key file written by keygen.
 func loadOwner(path string) (*consent.OwnerKey, error) {
 	if path == "" {
