@@ -120,10 +120,6 @@ type FragmentWriter struct {
 	buf  []byte
 }
 
-// SetSequence sets the sequence number the next fragment gets (mfhd); the
-// first fragment of a file should be 1.
-func (fw *FragmentWriter) SetSequence(n uint32) { fw.seq = n }
-
 // WriteFragment writes one moof + mdat: the boxes describing samples, which
 // start at decodeTime (in Timescale units), followed by payload, the
 // samples' AVCC bytes in order. The payload slices together must hold

@@ -11,6 +11,7 @@ package gate
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +98,7 @@ func Open(opts Options) (*Gate, error) {
 			return err
 		}
 		if v := tx.Bucket(bucketMeta).Get(keyUptime); len(v) == 8 {
-			g.uptimeBase = time.Duration(u64of(v))
+			g.uptimeBase = time.Duration(binary.BigEndian.Uint64(v))
 		}
 		return nil
 	})
@@ -105,14 +106,6 @@ func Open(opts Options) (*Gate, error) {
 		return nil, fmt.Errorf("gate: %w", err)
 	}
 	return g, nil
-}
-
-func u64of(b []byte) uint64 {
-	var n uint64
-	for _, c := range b {
-		n = n<<8 | uint64(c)
-	}
-	return n
 }
 
 // SetVault attaches the vault once the device records.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -87,7 +88,7 @@ func (g *Gate) runJobs(ctx context.Context) error {
 // authorityActive reports whether the grant behind a job may still
 // disclose (tokens, once accepted, stay valid for their jobs).
 func (g *Gate) authorityActive(tx *bbolt.Tx, authority string) (bool, string, error) {
-	jti, ok := cutPrefix(authority, "grant:")
+	jti, ok := strings.CutPrefix(authority, "grant:")
 	if !ok {
 		return true, "", nil
 	}
@@ -103,13 +104,6 @@ func (g *Gate) authorityActive(tx *bbolt.Tx, authority string) (bool, string, er
 		return false, "grant expired", nil
 	}
 	return true, "", nil
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
 }
 
 // runJob writes one clip's pieces for the job's recipient: the init
