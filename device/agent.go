@@ -138,6 +138,7 @@ func (a *Agent) open() (err error) {
 	a.gate, err = gate.Open(gate.Options{
 		DB: a.db, Audit: a.audit, DeviceID: a.id.ID(), DisclosureDir: filepath.Join(opts.StateDir, disclosuresDir),
 		ClockSynced: a.clockWatch.trusted, Clock: opts.Clock, Uptime: uptime, Log: a.log.With("component", "gate"),
+		HoldMargin: time.Duration(cfg.Retention.HoldMargin),
 	})
 	if err != nil {
 		return err

@@ -125,6 +125,9 @@ type RetentionConfig struct {
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	// Interval is how often retention runs.
 	Interval Duration `yaml:"interval"`
+	// HoldMargin is how long after a preserving token expires its legal
+	// hold still keeps the footage from retention.
+	HoldMargin Duration `yaml:"hold_margin"`
 }
 
 // LogConfig sets the agent's logging.
@@ -161,9 +164,10 @@ func DefaultConfig() Config {
 			Buffer:   16 * MiB,
 		},
 		Retention: RetentionConfig{
-			MaxAge:   Duration(7 * day),
-			MaxBytes: 4 * GiB,
-			Interval: Duration(10 * time.Minute),
+			MaxAge:     Duration(7 * day),
+			MaxBytes:   4 * GiB,
+			Interval:   Duration(10 * time.Minute),
+			HoldMargin: Duration(30 * day),
 		},
 		Vault: VaultDevice,
 		Log:   LogConfig{Level: "info", Format: "text"},
@@ -470,6 +474,7 @@ func (c Config) problems() []error {
 	durRange("retention.max_age", ret.MaxAge, time.Hour, 0)
 	sizeRange("retention.max_bytes", ret.MaxBytes, 64*MiB, 0)
 	durRange("retention.interval", ret.Interval, 10*time.Second, 24*time.Hour)
+	durRange("retention.hold_margin", ret.HoldMargin, 0, 365*day)
 
 	g := c.GPIO
 	lines := map[string]string{}

@@ -26,9 +26,10 @@ func TestConfigDefaults(t *testing.T) {
 			Buffer:   16 << 20,
 		},
 		Retention: RetentionConfig{
-			MaxAge:   Duration(7 * 24 * time.Hour),
-			MaxBytes: 4 << 30,
-			Interval: Duration(10 * time.Minute),
+			MaxAge:     Duration(7 * 24 * time.Hour),
+			MaxBytes:   4 << 30,
+			Interval:   Duration(10 * time.Minute),
+			HoldMargin: Duration(30 * 24 * time.Hour),
 		},
 		Vault: "device",
 		Log:   LogConfig{Level: "info", Format: "text"},
@@ -460,4 +461,14 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("round trip changed the config:\n%+v\n%+v", c, back)
 		}
 	})
+}
+
+func TestHoldMarginRange(t *testing.T) {
+	if _, err := ParseConfig([]byte("retention:\n  hold_margin: 0s\n")); err != nil {
+		t.Errorf("hold_margin 0s: %v", err)
+	}
+	_, err := ParseConfig([]byte("retention:\n  hold_margin: 400d\n"))
+	if err == nil || !strings.Contains(err.Error(), "retention.hold_margin") || !strings.Contains(err.Error(), "365d") {
+		t.Errorf("hold_margin 400d: %v", err)
+	}
 }

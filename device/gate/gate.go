@@ -47,7 +47,7 @@ type Options struct {
 	// synchronized (the sim board may override it).
 	ClockSynced func() bool
 	// HoldMargin is how long past a preserving token's expiry its legal
-	// hold lasts.
+	// hold lasts (retention.hold_margin).
 	HoldMargin time.Duration
 	Clock      clock.Clock
 	// Uptime returns the monotonic time since the agent started; the
@@ -88,9 +88,6 @@ func Open(opts Options) (*Gate, error) {
 	if opts.Uptime == nil {
 		start := time.Now()
 		opts.Uptime = func() time.Duration { return time.Since(start) }
-	}
-	if opts.HoldMargin == 0 {
-		opts.HoldMargin = 30 * 24 * time.Hour
 	}
 	g := &Gate{opts: opts, log: opts.Log, db: opts.DB, clk: opts.Clock, vault: opts.Vault, wake: make(chan struct{}, 1)}
 	err := g.db.Update(func(tx *bbolt.Tx) error {
