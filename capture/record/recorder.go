@@ -19,6 +19,7 @@ import (
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/mux"
+	"github.com/doorward/doorward/device/events"
 )
 
 // Config sets the recorder's timing and memory.
@@ -28,6 +29,10 @@ type Config struct {
 	MaxClip  time.Duration // a longer recording is split into clips of at most this length
 	Segment  time.Duration // target length of each encrypted media segment
 	Buffer   int           // bytes of RAM for the pre-roll ring
+
+	// Events receives clip-started and clip-closed (nil: no events). They
+	// are published once per clip, never per frame.
+	Events *events.Bus
 }
 
 // DefaultConfig is what the agent uses unless configured otherwise.
@@ -120,6 +125,7 @@ type clip struct {
 	segStart time.Time
 	segPTS   time.Duration
 	segBytes int
+	kept     int // the last media segment committed
 
 	pending    uint64 // first frame not yet written
 	pendingPTS time.Duration
@@ -324,6 +330,7 @@ func (r *Recorder) startClip(e *entry, trigger string, deadline time.Time) bool 
 	r.recording.Store(true)
 	r.clips.Add(1)
 	r.log.Info("recording", "clip", id, "trigger", trigger, "preroll", deadline.Sub(e.time)-r.cfg.PostRoll)
+	r.cfg.Events.Publish(events.Event{Kind: events.ClipStarted, Time: e.time, Clip: id, Trigger: trigger})
 	return r.openSegment(e)
 }
 
@@ -358,6 +365,7 @@ func (r *Recorder) commitSegment() bool {
 		r.fail(fmt.Errorf("committing segment %d: %w", c.segSeq, err))
 		return false
 	}
+	c.kept = c.segSeq
 	return true
 }
 
@@ -376,7 +384,8 @@ func (r *Recorder) endClip(next *entry) {
 		r.log.Error("cannot close clip", "clip", c.id, "err", err)
 	}
 	if ok {
-		r.log.Info("clip closed", "clip", c.id, "duration", c.lastEnd.Sub(c.start).Round(time.Millisecond), "segments", c.segSeq)
+		r.log.Info("clip closed", "clip", c.id, "duration", c.lastEnd.Sub(c.start).Round(time.Millisecond), "segments", c.kept)
+		r.closed(c, "")
 	}
 }
 
@@ -389,6 +398,16 @@ func (r *Recorder) fail(err error) {
 	r.clip = nil
 	r.recording.Store(false)
 	_ = r.store.EndClip(c.id)
+	r.closed(c, "recording failed: "+err.Error())
+}
+
+// closed publishes clip-closed for c. Segment is the last media segment
+// kept; 0 means the clip had none and the store discarded it.
+func (r *Recorder) closed(c *clip, note string) {
+	if c.kept == 0 && note == "" {
+		note = "no complete segment: discarded"
+	}
+	r.cfg.Events.Publish(events.Event{Kind: events.ClipClosed, Time: c.lastEnd, Clip: c.id, Segment: c.kept, Trigger: c.trigger, Note: note})
 }
 
 // flush writes the pending frames before next (or all of them when next is

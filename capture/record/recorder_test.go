@@ -13,6 +13,7 @@ import (
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/capture/simcam"
+	"github.com/doorward/doorward/device/events"
 )
 
 // memStore keeps a clip's pieces in memory, in plaintext: a test double for
@@ -303,5 +304,50 @@ func probe(t *testing.T, data []byte, want float64) {
 	}
 	if fps := float64(p.Frames) / p.Duration; p.Frames == 0 || fps < 29 || fps > 31 {
 		t.Errorf("%d frames decoded in %.2f s", p.Frames, p.Duration)
+	}
+}
+
+// busEvents drains what sub has queued.
+func busEvents(sub *events.Sub) []events.Event {
+	var out []events.Event
+	for {
+		select {
+		case e := <-sub.C():
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func TestRecorderPublishesClipEvents(t *testing.T) {
+	bus := events.New()
+	sub := bus.Subscribe("test", 64)
+	defer sub.Close()
+	cfg := DefaultConfig()
+	cfg.Events = bus
+	r, st := newTestRecorder(t, cfg)
+	frames := simFrames(t, 30*30, t0)
+	for i, f := range frames {
+		if i == 3*30 {
+			r.handleEvent(capture.Event{Kind: capture.Ring, Time: f.Time})
+		}
+		r.handleFrame(f)
+	}
+	r.finish()
+	if len(st.order) != 1 {
+		t.Fatalf("clips = %d, want 1", len(st.order))
+	}
+	id := st.order[0]
+	got := busEvents(sub)
+	if len(got) != 2 {
+		t.Fatalf("events = %+v, want clip-started and clip-closed only (nothing per frame or segment)", got)
+	}
+	if e := got[0]; e.Kind != events.ClipStarted || e.Clip != id || e.Trigger != "ring" || !e.Time.Equal(st.clips[id].start) {
+		t.Errorf("first event %+v, want clip-started of %s by ring at %v", e, id, st.clips[id].start)
+	}
+	segs := st.segments(id)
+	if e := got[1]; e.Kind != events.ClipClosed || e.Clip != id || e.Segment != len(segs) || e.Note != "" || !e.Time.Equal(segs[len(segs)-1].end) {
+		t.Errorf("last event %+v, want clip-closed of %s after segment %d at %v", e, id, len(segs), segs[len(segs)-1].end)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/events"
 )
 
 // File names inside a clip directory.
@@ -40,6 +41,9 @@ type Options struct {
 	Log        *slog.Logger
 	MaxAge     time.Duration // segments older than this are deleted (0: no limit)
 	MaxBytes   int64         // the oldest segments are deleted above this (0: no limit)
+	// Events receives segment-committed once a media segment is durable
+	// and indexed (nil: no events).
+	Events *events.Bus
 }
 
 // Vault is the encrypted clip store. It is safe for concurrent use.
@@ -231,7 +235,13 @@ func (p *Piece) Commit(start, end time.Time) error {
 		os.Remove(p.path + partialSuffix)
 		return fmt.Errorf("vault: writing %s: %w", filepath.Base(p.path), err)
 	}
-	return p.v.index(p.clip, p.seq, start, end, p.cw.n)
+	if err := p.v.index(p.clip, p.seq, start, end, p.cw.n); err != nil {
+		return err
+	}
+	if p.seq > 0 {
+		p.v.opts.Events.Publish(events.Event{Kind: events.SegmentCommitted, Time: p.v.opts.Clock.Now(), Clip: p.clip, Segment: p.seq, Bytes: p.cw.n})
+	}
+	return nil
 }
 
 // release returns the write buffer to the vault's pool.

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/device/clock/clocktest"
+	"github.com/doorward/doorward/device/events"
 )
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -283,5 +284,74 @@ func TestRetentionMaxBytesSparesActiveClip(t *testing.T) {
 	clips, _ = v.Clips()
 	if len(clips) != 1 || clips[0].ID != b || clips[0].Segments != 4 {
 		t.Errorf("active clip evicted: %+v", clips)
+	}
+}
+
+func TestSegmentCommittedEvent(t *testing.T) {
+	f := newFixture(t)
+	bus := events.New()
+	sub := bus.Subscribe("test", 16)
+	defer sub.Close()
+	v, err := Open(Options{
+		Dir: filepath.Join(f.dir, "clips"), DB: f.db, Recipients: []age.Recipient{f.owner.Recipient()},
+		Clock: f.clk, Events: bus,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.BeginClip(t0, "ring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := 0; seq <= 2; seq++ {
+		p, err := v.CreatePiece(id, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write(bytes.Repeat([]byte{'x'}, 5000*(seq+1))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-sub.C():
+			t.Fatalf("event %+v before piece %d was committed", e, seq)
+		default:
+		}
+		if err := p.Commit(t0, t0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if seq == 0 {
+			select {
+			case e := <-sub.C():
+				t.Fatalf("event %+v for the init segment, want none", e)
+			default:
+			}
+			continue
+		}
+		var e events.Event
+		select {
+		case e = <-sub.C():
+		default:
+			t.Fatalf("no segment-committed event for segment %d", seq)
+		}
+		// By the time the event is out, the piece is in place and indexed.
+		clips, err := v.Clips()
+		if err != nil || len(clips) != 1 || clips[0].Segments != seq {
+			t.Fatalf("index at the event for segment %d: %+v, %v", seq, clips, err)
+		}
+		st, err := os.Stat(filepath.Join(clips[0].Path, SegmentName(seq)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != events.SegmentCommitted || e.Clip != id || e.Segment != seq || e.Bytes != st.Size() || !e.Time.Equal(t0) {
+			t.Errorf("event %+v, want segment-committed of %s segment %d with %d bytes at %v", e, id, seq, st.Size(), t0)
+		}
+		if err := p.Commit(t0, t0); err == nil {
+			t.Error("committing a piece twice succeeded")
+		}
+		select {
+		case e := <-sub.C():
+			t.Errorf("event %+v for a failed commit", e)
+		default:
+		}
 	}
 }
