@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/doorward/doorward/device/schema"
 )
 
 // Paths inside a state directory.
@@ -64,6 +66,12 @@ func openDB(dir string) (*bbolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device: opening %s: %w", path, err)
 	}
+	// Bring a database written by an earlier release to this one's
+	// layout before any package reads it.
+	if _, err := schema.Migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("device: %s: %w", path, err)
+	}
 	return db, nil
 }
 
@@ -79,6 +87,10 @@ func openDBReadOnly(dir string) (*bbolt.DB, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("device: opening %s: %w", path, err)
+	}
+	if err := schema.Check(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("device: %s: %w", path, err)
 	}
 	return db, nil
 }

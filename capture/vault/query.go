@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/device/schema"
 )
 
-var bucketHolds = []byte("holds")
+var bucketHolds = schema.Holds
 
 // Ref names one stored media segment and the clip it belongs to.
 type Ref struct {

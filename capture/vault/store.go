@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/device/schema"
 )
 
-// Bucket names in the agent's state database.
+// Bucket names in the agent's state database; device/schema names them.
 var (
-	bucketClips    = []byte("clips")
-	bucketSegments = []byte("segments")
+	bucketClips    = schema.Clips
+	bucketSegments = schema.Segments
 )
 
 // Clip is a clip's index record.

@@ -14,15 +14,16 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/schema"
 )
 
-// Buckets, all the package's own.
+// Buckets, all the package's own; device/schema names them.
 var (
-	bucketLeaves   = []byte("audit_leaves")   // u64 index → canonical entry
-	bucketNodes    = []byte("audit_nodes")    // level byte ‖ u64 index → hash
-	bucketMeta     = []byte("audit_meta")     // keySize → u64 tree size
-	bucketRefusals = []byte("audit_refusals") // reason → u64 minute ‖ u64 count
-	bucketOpenings = []byte("audit_openings") // u64 commitment index → u64 opening index
+	bucketLeaves   = schema.AuditLeaves   // u64 index → canonical entry
+	bucketNodes    = schema.AuditNodes    // level byte ‖ u64 index → hash
+	bucketMeta     = schema.AuditMeta     // keySize → u64 tree size
+	bucketRefusals = schema.AuditRefusals // reason → u64 minute ‖ u64 count
+	bucketOpenings = schema.AuditOpenings // u64 commitment index → u64 opening index
 	keySize        = []byte("size")
 )
 

@@ -7,21 +7,20 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/device/schema"
 )
 
-// Buckets in the agent's state database (DESIGN.md "State on the device").
+// Buckets in the agent's state database; device/schema names them.
 var (
-	bucketOwner  = []byte("owner")
-	bucketPolicy = []byte("policy")
-	bucketGrants = []byte("grants")
-	bucketSeen   = []byte("tokens_seen")
-	// bucketStatements holds the jti of every accepted owner statement
-	// (revocations, policy changes, enrollments, resets), so a sniffed one
-	// cannot be replayed, for instance to roll a policy back.
-	bucketStatements = []byte("statements_seen")
-	bucketNotices    = []byte("notices")
-	bucketJobs       = []byte("disclosure_jobs")
-	bucketMeta       = []byte("meta")
+	bucketOwner      = schema.Owner
+	bucketPolicy     = schema.Policy
+	bucketGrants     = schema.Grants
+	bucketSeen       = schema.TokensSeen
+	bucketStatements = schema.StatementsSeen
+	bucketNotices    = schema.Notices
+	bucketJobs       = schema.Jobs
+	bucketMeta       = schema.Meta
 )
 
 var (

@@ -1,0 +1,156 @@
+// Package schema is the one owner of the agent's state database layout:
+// the name of every bbolt bucket, whichever package keeps its records
+// there (the gate, the audit log, the vault, the uplink's outbox), and the
+// schema version stored in the meta bucket. The agent calls Migrate right
+// after opening state.db, before any package reads it; Migrate brings a
+// database written by any earlier release to the current layout in one
+// transaction, and refuses one written by a newer release.
+//
+// It is a leaf package: it imports no other package of this project, so
+// the packages that own records can all import it.
+package schema
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+)
+
+// Version is the layout this code reads and writes. A database without a
+// version is version 0, the layout of the releases before schema versions.
+//
+//	0  the releases before schema versions (bf67351 and earlier)
+//	1  meta holds schema_version; every bucket below exists
+const Version = 1
+
+// Buckets of the agent's state database (DESIGN.md "State on the device").
+var (
+	// Meta holds small device-wide values: the schema version, the time
+	// floor and the accumulated uptime.
+	Meta = []byte("meta")
+
+	// The gate's (device/gate).
+	Owner  = []byte("owner")  // kid → enrolled owner
+	Policy = []byte("policy") // "current" → trust policy the owner approved
+	Grants = []byte("grants") // jti → accepted grant
+	// TokensSeen holds the jti of every accepted legal token.
+	TokensSeen = []byte("tokens_seen")
+	// StatementsSeen holds "<kind>/<jti>" of every accepted owner
+	// statement, so a sniffed one cannot be replayed.
+	StatementsSeen = []byte("statements_seen")
+	Notices        = []byte("notices")         // u64 id → owner notice
+	Jobs           = []byte("disclosure_jobs") // job id → disclosure job
+
+	// The vault's (capture/vault).
+	Clips    = []byte("clips")    // clip id → clip record
+	Segments = []byte("segments") // "<clip>/<seq>" → segment record
+	Holds    = []byte("holds")    // "<clip>/<seq>" → legal hold
+
+	// The audit log's (consent/audit).
+	AuditLeaves   = []byte("audit_leaves")   // u64 index → canonical entry
+	AuditNodes    = []byte("audit_nodes")    // level ‖ u64 index → hash
+	AuditMeta     = []byte("audit_meta")     // tree size
+	AuditRefusals = []byte("audit_refusals") // aggregated refusals
+	AuditOpenings = []byte("audit_openings") // commitment index → opening index
+
+	// The uplink's (uplink): messages stored before they are published.
+	Outbox = []byte("outbox")
+)
+
+// All lists every bucket of the current layout.
+func All() [][]byte {
+	return [][]byte{
+		Meta, Owner, Policy, Grants, TokensSeen, StatementsSeen, Notices, Jobs,
+		Clips, Segments, Holds,
+		AuditLeaves, AuditNodes, AuditMeta, AuditRefusals, AuditOpenings,
+		Outbox,
+	}
+}
+
+// KeyVersion is the key of the schema version in Meta (8 bytes, big-endian).
+var KeyVersion = []byte("schema_version")
+
+// ErrNewer is returned (wrapped) for a database written by a newer release.
+var ErrNewer = errors.New("schema: the state database was written by a newer release")
+
+// step upgrades a database of version n-1 to version n (steps[n-1]).
+type step func(tx *bbolt.Tx) error
+
+var steps = []step{
+	// 0 → 1: the layout did not change; create whatever bucket is
+	// missing (an agent that never paired has no vault buckets).
+	createAll,
+}
+
+func createAll(tx *bbolt.Tx) error {
+	for _, b := range All() {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return fmt.Errorf("bucket %s: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// VersionOf returns the schema version of the database tx reads: 0 when
+// none is recorded.
+func VersionOf(tx *bbolt.Tx) (int, error) {
+	b := tx.Bucket(Meta)
+	if b == nil {
+		return 0, nil
+	}
+	v := b.Get(KeyVersion)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("schema: %s in bucket %s is %d bytes, want 8", KeyVersion, Meta, len(v))
+	}
+	return int(binary.BigEndian.Uint64(v)), nil
+}
+
+// Migrate brings db to Version in one transaction and returns the version
+// it found. A database of the current version is left as it is (no write
+// transaction); one of a newer version is refused with ErrNewer.
+func Migrate(db *bbolt.DB) (from int, err error) {
+	if err := db.View(func(tx *bbolt.Tx) error {
+		from, err = VersionOf(tx)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case from > Version:
+		return from, fmt.Errorf("%w (schema %d; this release reads up to %d): run the newer release, or restore a backup made for this one", ErrNewer, from, Version)
+	case from == Version:
+		return from, nil
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		from, err = VersionOf(tx) // again, under the write lock
+		if err != nil || from >= Version {
+			return err
+		}
+		for v := from; v < Version; v++ {
+			if err := steps[v](tx); err != nil {
+				return fmt.Errorf("schema: upgrading from version %d to %d: %w", v, v+1, err)
+			}
+		}
+		return tx.Bucket(Meta).Put(KeyVersion, binary.BigEndian.AppendUint64(nil, Version))
+	})
+	return from, err
+}
+
+// Check reports whether a database opened read-only (by a command reading
+// a stopped agent's state) has a layout this code reads: any version up to
+// Version. Older ones read as the current one, since Migrate only ever
+// adds.
+func Check(db *bbolt.DB) error {
+	return db.View(func(tx *bbolt.Tx) error {
+		v, err := VersionOf(tx)
+		if err == nil && v > Version {
+			err = fmt.Errorf("%w (schema %d; this release reads up to %d)", ErrNewer, v, Version)
+		}
+		return err
+	})
+}
