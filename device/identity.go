@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/atomicfile"
 )
 
 // identityFileVersion is the version of the device.key format this code
@@ -184,48 +185,15 @@ func (f *identityFile) identity(path string) (*Identity, error) {
 	return id, nil
 }
 
-// writeIdentityFile replaces path atomically: a 0600 temporary file in the
-// same directory, fsynced, renamed over path, then the directory fsynced so
-// the rename survives a power cut.
-func writeIdentityFile(path string, f *identityFile) (err error) {
+// writeIdentityFile replaces path atomically with mode 0600 (see
+// atomicfile: the rename and the directory survive a power cut).
+func writeIdentityFile(path string, f *identityFile) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("device: encode key file: %w", err)
 	}
-	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("device: write key file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("device: write key file: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("device: write key file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("device: sync key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("device: write key file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("device: install key file: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("device: sync key directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("device: sync key directory: %w", err)
 	}
 	return nil
 }

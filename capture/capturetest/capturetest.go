@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/device/atomicfile"
 )
 
 // Tool returns the path of an outside tool (ffprobe, age, ...). Without it
@@ -179,16 +180,22 @@ func MakeStream(tb testing.TB, width, height, fps, seconds int, bitrate string) 
 	}
 	path := filepath.Join(os.TempDir(), "doorward-test-"+spec+".h264")
 	if _, err := os.Stat(path); err != nil {
-		tmp := path + fmt.Sprintf(".%d.tmp", os.Getpid())
-		out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+		f, err := atomicfile.Create(path, 0o644)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Abort()
+		var stderr bytes.Buffer
+		cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
 			"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", width, height, fps), "-t", fmt.Sprint(seconds),
 			"-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "main", "-bf", "0",
 			"-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
-			"-x264-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0", fps, fps), "-f", "h264", tmp).CombinedOutput()
-		if err != nil {
-			tb.Fatalf("ffmpeg: %v\n%s", err, out)
+			"-x264-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0", fps, fps), "-f", "h264", "pipe:1")
+		cmd.Stdout, cmd.Stderr = f, &stderr
+		if err := cmd.Run(); err != nil {
+			tb.Fatalf("ffmpeg: %v\n%s", err, stderr.Bytes())
 		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := f.Commit(); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 	"go.etcd.io/bbolt"
 
+	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/events"
 )
@@ -26,7 +27,7 @@ import (
 const (
 	InitName      = "init.mp4.age"
 	segmentSuffix = ".m4s.age"
-	partialSuffix = ".partial"
+	partialSuffix = atomicfile.PartialSuffix
 )
 
 // SegmentName is the file name of media segment seq (1-based).
@@ -133,7 +134,7 @@ func (v *Vault) CreatePiece(id string, seq int) (*Piece, error) {
 		name = SegmentName(seq)
 	}
 	path := filepath.Join(v.opts.Dir, ac.rec.Dir, name)
-	f, err := os.OpenFile(path+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o600)
+	f, err := atomicfile.CreatePartial(path, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
@@ -143,8 +144,8 @@ func (v *Vault) CreatePiece(id string, seq int) (*Piece, error) {
 	p.cw.w = p.buf
 	p.enc, err = age.Encrypt(&p.cw, recipients...)
 	if err != nil {
-		f.Close()
-		os.Remove(path + partialSuffix)
+		f.Abort()
+		p.release()
 		return nil, fmt.Errorf("vault: %w", err)
 	}
 	return p, nil
@@ -184,8 +185,8 @@ type Piece struct {
 	clip string
 	seq  int
 	path string
-	f    *os.File
-	buf  *bufio.Writer // ciphertext on its way to f, in few large writes
+	f    *atomicfile.File // written as <path>.partial until Commit
+	buf  *bufio.Writer    // ciphertext on its way to f, in few large writes
 	cw   countingWriter
 	enc  io.WriteCloser
 	done bool
@@ -219,20 +220,11 @@ func (p *Piece) Commit(start, end time.Time) error {
 		err = p.buf.Flush()
 	}
 	if err == nil {
-		err = p.f.Sync()
+		err = p.f.Commit() // fsync, rename over the final name, fsync the directory
 	}
-	if cerr := p.f.Close(); err == nil {
-		err = cerr
-	}
+	p.f.Abort() // removes the .partial if anything above failed
 	p.release()
-	if err == nil {
-		err = os.Rename(p.path+partialSuffix, p.path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(p.path))
-	}
 	if err != nil {
-		os.Remove(p.path + partialSuffix)
 		return fmt.Errorf("vault: writing %s: %w", filepath.Base(p.path), err)
 	}
 	if err := p.v.index(p.clip, p.seq, start, end, p.cw.n); err != nil {
@@ -259,9 +251,9 @@ func (p *Piece) Abort() error {
 		return nil
 	}
 	p.done = true
-	p.f.Close()
+	err := p.f.Abort()
 	p.release()
-	return os.Remove(p.path + partialSuffix)
+	return err
 }
 
 func (v *Vault) index(id string, seq int, start, end time.Time, size int64) error {
@@ -321,15 +313,6 @@ func (v *Vault) TotalBytes() int64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.total
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // recover removes what an interrupted run left behind.

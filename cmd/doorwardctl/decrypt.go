@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/device/atomicfile"
 )
 
 func newDecryptCmd(stdout io.Writer) *cobra.Command {
@@ -80,30 +81,18 @@ func explainDecrypt(err error, files []string, dir string) error {
 	return fmt.Errorf("decrypt: no identity in %s matches clip %s (it is encrypted to %s); use the owner key of the device that recorded it", strings.Join(files, ", "), dir, kind)
 }
 
-// writeAtomically writes name.partial (mode 0600: it is plaintext video),
-// fsyncs it and renames it to name only if write succeeded.
-func writeAtomically(name string, write func(io.Writer) error) (err error) {
-	tmp := name + ".partial"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// writeAtomically writes name (mode 0600: it is plaintext video) through a
+// temporary file that becomes name only if write succeeded.
+func writeAtomically(name string, write func(io.Writer) error) error {
+	f, err := atomicfile.Create(name, 0o600)
 	if err != nil {
 		return fmt.Errorf("decrypt: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer f.Abort()
 	if err := write(f); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("decrypt: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("decrypt: %w", err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("decrypt: %w", err)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/lanclient"
 )
 
@@ -225,7 +226,7 @@ Prints the token's jti.`,
 			if err != nil {
 				return fmt.Errorf("token issue: %w", err)
 			}
-			if err := writeFileAtomic(out, tok, 0o600); err != nil {
+			if err := atomicfile.WriteFile(out, tok, 0o600); err != nil {
 				return fmt.Errorf("token issue: %w", err)
 			}
 			fmt.Fprintln(stdout, claims.ID)
@@ -288,7 +289,7 @@ Signing a token twice with one key is refused.`,
 			if st, err := os.Stat(args[0]); err == nil && dst == args[0] {
 				mode = st.Mode().Perm()
 			}
-			if err := writeFileAtomic(dst, signed, mode); err != nil {
+			if err := atomicfile.WriteFile(dst, signed, mode); err != nil {
 				return fmt.Errorf("token cosign: %w", err)
 			}
 			fmt.Fprintf(stdout, "cosigned token %s (%d signatures) into %s\n", sum.Claims.ID, len(sum.KeyIDs)+1, filepath.Clean(dst))

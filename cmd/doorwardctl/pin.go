@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/lanclient"
 )
 
@@ -78,61 +78,27 @@ func (p pinFile) save(path string) error {
 	if err != nil {
 		return fmt.Errorf("pins: %w", err)
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 }
 
-// writeFileAtomic writes data to a temporary file in path's directory,
-// fsyncs it and renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
+// writeSecretFile writes a key file with mode 0600. Without force an
+// existing file is never touched (the error wraps fs.ErrExist): the name is
+// claimed with an exclusive create first; either way the content is
+// installed atomically.
+func writeSecretFile(path string, data []byte, force bool) error {
+	if !force {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			return err
 		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-// writeSecretFile writes a key file with mode 0600 and fsyncs it. Without
-// force an existing file is never touched (the error wraps fs.ErrExist);
-// with force it is replaced atomically.
-func writeSecretFile(path string, data []byte, force bool) (err error) {
-	if force {
-		return writeFileAtomic(path, data, 0o600)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
+		f.Close()
+		if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 			os.Remove(path)
+			return err
 		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
+		return nil
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // loadOwner reads an owner key file written by keygen.
