@@ -29,6 +29,7 @@ import (
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/austream"
+	"github.com/doorward/doorward/device/backoff"
 	"github.com/doorward/doorward/device/clock"
 )
 
@@ -63,6 +64,9 @@ func OpenWebcam(path string) (Device, error) {
 const (
 	DefaultMinBackoff = 500 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
+	// BackoffJitter is the random fraction taken off each wait (see
+	// device/backoff).
+	BackoffJitter = 0.2
 	// DefaultStallTimeouts is how many one-second waits without a frame
 	// count as a lost camera.
 	DefaultStallTimeouts = 5
@@ -195,7 +199,7 @@ func (s *Source) apply(dev Device, m Mode) error {
 // changes (streaming, lost, unavailable, back) are logged once each.
 func (s *Source) run(dev Device, err error) {
 	defer close(s.done)
-	backoff := s.cfg.MinBackoff
+	wait := backoff.New(backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff, Jitter: BackoffJitter, Clock: s.clk})
 	lastErr := ""
 	for {
 		if dev != nil {
@@ -205,7 +209,7 @@ func (s *Source) run(dev Device, err error) {
 				s.log.Info("camera streaming")
 			}
 			lastErr = ""
-			backoff = s.cfg.MinBackoff
+			wait.Reset()
 			err = s.stream(dev)
 			dev.Close()
 			if err == nil {
@@ -233,9 +237,8 @@ func (s *Source) run(dev Device, err error) {
 		select {
 		case <-s.Closed():
 			return
-		case <-s.clk.After(backoff):
+		case <-s.clk.After(wait.Next()):
 		}
-		backoff = min(2*backoff, s.cfg.MaxBackoff)
 		dev, err = s.connect()
 	}
 }

@@ -202,8 +202,9 @@ func waitOpens(t *testing.T, o *v4l2test.Opener, n int) {
 }
 
 // The camera is unplugged mid-stream (ENODEV), stays away for three
-// attempts, and comes back: the source backs off 0.5, 1, 2, 4 s, logs the
-// loss and the return once each, and carries on with a keyframe.
+// attempts, and comes back: the source backs off 0.5, 1, 2, 4 s (less up to
+// BackoffJitter of each), logs the loss and the return once each, and
+// carries on with a keyframe.
 func TestReconnectWithBackoff(t *testing.T) {
 	first := v4l2test.H264Camera()
 	first.VanishAfter = 15
@@ -227,12 +228,13 @@ func TestReconnectWithBackoff(t *testing.T) {
 	opener.Unplug(3)
 	for i, wait := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second} {
 		waitWaiter(t, clk)
-		clk.Advance(wait - time.Millisecond)
+		shortest := time.Duration(float64(wait) * (1 - v4l2.BackoffJitter))
+		clk.Advance(shortest - time.Millisecond)
 		time.Sleep(20 * time.Millisecond)
 		if got := opener.Opens(); got != 1+i {
 			t.Fatalf("%d opens before the %v backoff ran out, want %d", got, wait, 1+i)
 		}
-		clk.Advance(time.Millisecond)
+		clk.Advance(wait - shortest + time.Millisecond)
 		waitOpens(t, opener, 2+i)
 	}
 	after := read(t, src, 3)
