@@ -80,8 +80,8 @@ func PlaceHoldsTx(tx *bbolt.Tx, refs []Ref, until time.Time, reason string) erro
 		key := segmentKey(r.Segment.Clip, r.Segment.Seq)
 		if old := b.Get(key); old != nil {
 			var h hold
-			if json.Unmarshal(old, &h) == nil && h.Until.After(until) {
-				continue
+			if json.Unmarshal(old, &h) != nil || h.Until.After(until) {
+				continue // a longer hold, or a damaged record (held for good)
 			}
 		}
 		data, err := json.Marshal(hold{Until: until, Reason: reason})
@@ -95,15 +95,24 @@ func PlaceHoldsTx(tx *bbolt.Tx, refs []Ref, until time.Time, reason string) erro
 	return nil
 }
 
-// heldUntil returns when the segment's hold ends (zero if none).
+// heldForever is what a hold record that does not parse counts as: held
+// (fail closed: a damaged record must never free evidence).
+var heldForever = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// heldUntil returns when the segment's hold ends (zero if none; far in
+// the future for a record that does not parse).
 func heldUntil(tx *bbolt.Tx, s Segment) time.Time {
 	b := tx.Bucket(bucketHolds)
 	if b == nil {
 		return time.Time{}
 	}
-	var h hold
-	if data := b.Get(segmentKey(s.Clip, s.Seq)); data == nil || json.Unmarshal(data, &h) != nil {
+	data := b.Get(segmentKey(s.Clip, s.Seq))
+	if data == nil {
 		return time.Time{}
+	}
+	var h hold
+	if err := json.Unmarshal(data, &h); err != nil || h.Until.IsZero() {
+		return heldForever
 	}
 	return h.Until
 }

@@ -11,10 +11,15 @@ import (
 )
 
 // Enforce deletes the segments older than MaxAge and then, oldest first, as
-// many as needed to bring the store under MaxBytes. Segments of clips being
-// recorded and segments on legal hold are kept. A clip whose last segment
-// goes is removed whole. It returns the number of segments deleted, and
-// ErrHeldOverLimit when held segments alone exceed MaxBytes.
+// many as needed to bring the store under MaxBytes. The store is the clips
+// and the state database (state.db: the index and the audit log), so
+// whatever the log takes comes out of the oldest footage, never out of the
+// free space recording needs. Segments of clips being recorded and segments
+// on legal hold are kept; holds are checked again in the transaction that
+// deletes, so a hold placed meanwhile wins. A clip whose last segment goes
+// is removed whole. It returns the number of segments deleted, and
+// ErrHeldOverLimit when held segments alone exceed MaxBytes (the database
+// does not count there: the log never stops recording).
 func (v *Vault) Enforce() (int, error) { return v.enforce(true) }
 
 // EnforceSize applies MaxBytes alone: the agent uses it while the wall
@@ -31,6 +36,7 @@ func (v *Vault) enforce(byAge bool) (int, error) {
 	}
 	total := v.total
 	v.mu.Unlock()
+	total += v.dbBytes()
 
 	var doomed []Segment
 	var held int64
@@ -63,19 +69,33 @@ func (v *Vault) enforce(byAge bool) (int, error) {
 		return 0, overLimit
 	}
 
+	if v.beforeDelete != nil {
+		v.beforeDelete()
+	}
 	// Index first, files after: a crash in between leaves files that the
 	// next Open removes as unindexed, never index entries without files.
+	// The choice above was made in another transaction: each segment is
+	// looked up and its hold checked again here.
 	var files, dirs []string
 	var freed int64
+	var deleted int
 	err = v.opts.DB.Update(func(tx *bbolt.Tx) error {
-		files, dirs, freed = nil, nil, 0
+		files, dirs, freed, deleted = nil, nil, 0, 0
 		for _, s := range doomed {
-			c, err := deleteSegment(tx, s)
+			cur, ok, err := getSegment(tx, s.Clip, s.Seq)
 			if err != nil {
 				return err
 			}
+			if !ok || heldUntil(tx, cur).After(now) {
+				continue // gone meanwhile, or put on hold meanwhile
+			}
+			c, err := deleteSegment(tx, cur, now)
+			if err != nil {
+				return err
+			}
+			deleted++
 			files = append(files, filepath.Join(v.opts.Dir, c.Dir, SegmentName(s.Seq)))
-			freed += s.Size
+			freed += cur.Size
 			if c.Segments == 0 {
 				if err := deleteClip(tx, c.ID); err != nil {
 					return err
@@ -101,8 +121,23 @@ func (v *Vault) enforce(byAge bool) (int, error) {
 		os.RemoveAll(d)
 	}
 	removeEmptyDirs(v.opts.Dir)
-	v.log.Info("retention deleted old footage", "segments", len(doomed), "clips", len(dirs), "bytes", freed)
-	return len(doomed), overLimit
+	if deleted > 0 {
+		v.log.Info("retention deleted old footage", "segments", deleted, "clips", len(dirs), "bytes", freed)
+	}
+	return deleted, overLimit
+}
+
+// dbBytes is the size of the state database file (0 if it cannot be
+// read: retention then falls back to counting the clips alone).
+func (v *Vault) dbBytes() int64 {
+	if v.opts.DB == nil || v.opts.DB.Path() == "" {
+		return 0
+	}
+	st, err := os.Stat(v.opts.DB.Path())
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
 
 // RunRetention enforces the limits now and then every interval until ctx is

@@ -131,14 +131,31 @@ func clipSegments(tx *bbolt.Tx, id string) ([]Segment, error) {
 	return out, nil
 }
 
+// getSegment reads a segment's record; ok is false when there is none.
+func getSegment(tx *bbolt.Tx, clip string, seq int) (Segment, bool, error) {
+	var s Segment
+	data := tx.Bucket(bucketSegments).Get(segmentKey(clip, seq))
+	if data == nil {
+		return s, false, nil
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, false, fmt.Errorf("vault: segment record %s: %w", segmentKey(clip, seq), err)
+	}
+	return s, true, nil
+}
+
 // deleteSegment removes a segment's record and brings its clip's record up
 // to date. It returns the updated clip (Segments is 0 when none are left;
-// the caller then deletes the clip).
-func deleteSegment(tx *bbolt.Tx, s Segment) (Clip, error) {
+// the caller then deletes the clip). The segment's hold record goes only
+// when it has ended by now: a hold in force (or one that does not parse)
+// belongs to an authority and outlives whatever removed the segment.
+// Retention never gets here for a held segment; crash recovery does, for
+// a segment whose file is gone.
+func deleteSegment(tx *bbolt.Tx, s Segment, now time.Time) (Clip, error) {
 	if err := tx.Bucket(bucketSegments).Delete(segmentKey(s.Clip, s.Seq)); err != nil {
 		return Clip{}, err
 	}
-	if b := tx.Bucket(bucketHolds); b != nil {
+	if b := tx.Bucket(bucketHolds); b != nil && !heldUntil(tx, s).After(now) {
 		if err := b.Delete(segmentKey(s.Clip, s.Seq)); err != nil {
 			return Clip{}, err
 		}

@@ -41,10 +41,14 @@ type Options struct {
 	Clock      clock.Clock
 	Log        *slog.Logger
 	MaxAge     time.Duration // segments older than this are deleted (0: no limit)
-	MaxBytes   int64         // the oldest segments are deleted above this (0: no limit)
+	MaxBytes   int64         // the oldest segments are deleted above this, counting state.db too (0: no limit)
 	// Events receives segment-committed once a media segment is durable
 	// and indexed (nil: no events).
 	Events *events.Bus
+
+	// repairHook, for tests, runs at the end of crash recovery's repair
+	// transaction; an error rolls it back.
+	repairHook func() error
 }
 
 // Vault is the encrypted clip store. It is safe for concurrent use.
@@ -57,6 +61,10 @@ type Vault struct {
 	mu     sync.Mutex
 	active map[string]*activeClip
 	total  int64 // bytes of every indexed piece
+
+	// beforeDelete, for tests, runs between retention's choice and its
+	// write transaction.
+	beforeDelete func()
 }
 
 type activeClip struct {
@@ -381,7 +389,13 @@ func (v *Vault) recover() error {
 		v.log.Warn("removed unfinished pieces left by an interrupted run", "count", partials)
 	}
 	// Index entries whose files are gone, and clips still marked recording.
+	// As in retention: index first, files after the transaction commits,
+	// so a rollback never leaves index entries naming removed files.
+	now := v.opts.Clock.Now()
+	var doomedDirs []string
+	var total int64
 	err = v.opts.DB.Update(func(tx *bbolt.Tx) error {
+		doomedDirs, total = nil, 0
 		var missing []Segment
 		if err := forEachSegment(tx, func(s Segment) error {
 			c, err := getClip(tx, s.Clip)
@@ -397,7 +411,7 @@ func (v *Vault) recover() error {
 		}
 		for _, s := range missing {
 			v.log.Error("index names a segment whose file is missing; dropping the entry", "clip", s.Clip, "segment", s.Seq)
-			if _, err := deleteSegment(tx, s); err != nil {
+			if _, err := deleteSegment(tx, s, now); err != nil {
 				return err
 			}
 		}
@@ -417,15 +431,24 @@ func (v *Vault) recover() error {
 				if err := deleteClip(tx, c.ID); err != nil {
 					return err
 				}
-				os.RemoveAll(filepath.Join(v.opts.Dir, c.Dir))
+				doomedDirs = append(doomedDirs, filepath.Join(v.opts.Dir, c.Dir))
 				continue
 			}
-			v.total += c.Size
+			total += c.Size
+		}
+		if v.opts.repairHook != nil {
+			return v.opts.repairHook()
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("vault: repairing index: %w", err)
+	}
+	v.total += total
+	for _, d := range doomedDirs {
+		if err := os.RemoveAll(d); err != nil {
+			v.log.Warn("could not remove a clip left without segments", "dir", d, "err", err)
+		}
 	}
 	removeEmptyDirs(v.opts.Dir)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,74 @@ func TestRefusalWriteFailure(t *testing.T) {
 	}
 	if _, err := f.log.Append(sample(0)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Append without buckets: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestAuthenticatedRefusals (issue 8, finding 1): a statement refused
+// after its signature verified gets one leaf at once; its repeats in the
+// same minute are counted and logged as one aggregate when the minute is
+// over; the counts survive a crash; distinct statements are bounded.
+func TestAuthenticatedRefusals(t *testing.T) {
+	f := newFixture(t)
+	stmt := Refusal{Kind: KindTokenRefused, Reason: "replayed", Subject: "jti-1", Statement: [32]byte{1}}
+	for range 1000 {
+		if err := f.log.RecordRefusal(stmt); err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(10 * time.Millisecond)
+	}
+	es, _ := f.log.Entries(0, 1)
+	if size, _ := f.log.Size(); size != 1 || es[0].Kind != KindTokenRefused || es[0].Reason != "replayed" ||
+		es[0].Subject[0] != "jti-1" || es[0].Details[DetailStatement] != "01"+strings.Repeat("00", 31) {
+		t.Fatalf("after 1000 replays in 10 s: %d leaves, first %+v; want the one refusal leaf", size, es)
+	}
+	if p := f.log.PendingRefusals()["replayed"]; p != 999 {
+		t.Fatalf("pending repeats %d, want 999", p)
+	}
+	// Crash within the minute: the repeats written at least once a second survive.
+	f.db.Close()
+	f.db = openDB(t, f.path)
+	var err error
+	if f.log, err = Open(f.db, f.sig, f.clk); err != nil {
+		t.Fatal(err)
+	}
+	if p := f.log.PendingRefusals()["replayed"]; p < 900 || p > 999 {
+		t.Fatalf("after a crash %d repeats counted, want 900 to 999", p)
+	}
+	// The next minute: the aggregate, then the new minute's first leaf.
+	f.clk.Advance(time.Minute)
+	if err := f.log.RecordRefusal(stmt); err != nil {
+		t.Fatal(err)
+	}
+	es, _ = f.log.Entries(0, 3)
+	if len(es) != 3 || es[1].Kind != KindRefusalsAggregate || es[1].Details[DetailRefused] != "token-refused" ||
+		es[1].Details[DetailStatement] != es[0].Details[DetailStatement] || es[1].Subject[0] != "jti-1" || es[2].Kind != KindTokenRefused {
+		t.Fatalf("after the minute: %+v", es)
+	}
+	// A statement refused once adds exactly its one leaf, no aggregate.
+	f.clk.Advance(2 * time.Minute)
+	f.log.FlushRefusals() // the aggregate of nothing: no leaf
+	size, _ := f.log.Size()
+	if size != 3 {
+		t.Fatalf("a single refusal left %d leaves, want 3", size)
+	}
+	// Distinct statements: at most maxStatements keys, the rest as "other".
+	for i := range maxStatements + 20 {
+		if err := f.log.RecordRefusal(Refusal{Kind: KindGrantRefused, Reason: "expired", Statement: [32]byte{byte(i), 2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		f.log.RecordRefusal(Refusal{Kind: KindGrantRefused, Reason: "expired", Statement: [32]byte{0xff, 0xff}})
+	}
+	size2, _ := f.log.Size()
+	if added := size2 - size; added != maxStatements+1 {
+		t.Fatalf("%d distinct statements added %d leaves, want %d (the rest counted as other)", maxStatements+25, added, maxStatements+1)
+	}
+	if _, err := f.verify(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.log.RecordRefusal(Refusal{Kind: KindOpening, Reason: "x"}); !errors.Is(err, ErrBadEntry) {
+		t.Fatalf("refusal of kind opening: %v", err)
 	}
 }

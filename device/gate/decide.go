@@ -124,7 +124,7 @@ func (g *Gate) SubmitToken(data []byte) (string, error) {
 		return "", fmt.Errorf("gate: recording token: %w", err)
 	}
 	if verr != nil {
-		return "", g.refused(audit.KindTokenRefused, tokenJTI(data), verr)
+		return "", g.refused(audit.KindTokenRefused, tokenJTI(data), data, verr)
 	}
 	g.log.Info("legal token accepted", "jti", tok.Claims.ID, "basis", tok.Claims.Basis, "disclosures", len(jobs))
 	g.poke()
@@ -291,7 +291,7 @@ func (g *Gate) SubmitGrant(data []byte) (Grant, error) {
 		return Grant{}, fmt.Errorf("gate: recording grant: %w", err)
 	}
 	if verr != nil {
-		return Grant{}, g.refused(audit.KindGrantRefused, "", verr)
+		return Grant{}, g.refused(audit.KindGrantRefused, "", data, verr)
 	}
 	g.log.Info("grant accepted", "jti", grant.JTI, "recipient", grant.Recipient)
 	g.poke()
@@ -344,7 +344,7 @@ func (g *Gate) Revoke(data []byte) (string, error) {
 		return "", fmt.Errorf("gate: recording revocation: %w", err)
 	}
 	if verr != nil {
-		return "", g.refused(audit.KindRevoke, "", verr)
+		return "", g.refused(audit.KindRevoke, "", data, verr)
 	}
 	g.log.Info("grant revoked", "jti", grantID)
 	return grantID, nil
@@ -395,7 +395,7 @@ func (g *Gate) SetPolicy(data []byte) (consent.Policy, error) {
 		return p, fmt.Errorf("gate: recording policy: %w", err)
 	}
 	if verr != nil {
-		return p, g.refused(audit.KindPolicyChange, "", verr)
+		return p, g.refused(audit.KindPolicyChange, "", data, verr)
 	}
 	return p, nil
 }
@@ -441,7 +441,7 @@ func (g *Gate) Enroll(data []byte) (Owner, error) {
 		return o, fmt.Errorf("gate: recording enrollment: %w", err)
 	}
 	if verr != nil {
-		return o, g.refused(audit.KindEnroll, "", verr)
+		return o, g.refused(audit.KindEnroll, "", data, verr)
 	}
 	g.ownersChanged()
 	return o, nil
@@ -469,7 +469,7 @@ func (g *Gate) VerifyReset(data []byte) error {
 		return fmt.Errorf("gate: recording reset: %w", err)
 	}
 	if verr != nil {
-		return g.refused(audit.KindFactoryReset, "", verr)
+		return g.refused(audit.KindFactoryReset, "", data, verr)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ package gate
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -264,28 +266,43 @@ func (g *Gate) ownersChanged() {
 	}
 }
 
-// refused records a refusal in the audit log and returns err: refusals
-// with a valid signature get a leaf of their own; unauthenticated ones are
-// aggregated per minute, so a flood cannot bloat the log.
-func (g *Gate) refused(kind audit.Kind, subject string, err error) error {
+// refused records a refusal of the statement data in the audit log and
+// returns err. Neither kind is one leaf per attempt, since both can be
+// replayed in a loop by anyone on the LAN: unauthenticated refusals are
+// counted per reason and minute; authenticated ones (a signature verified)
+// get one leaf per (reason, statement) and minute, repeats counted (see
+// audit.Log.RecordRefusal).
+func (g *Gate) refused(kind audit.Kind, subject string, data []byte, err error) error {
 	reason := string(consent.ReasonOf(err))
 	if reason == "" {
 		return err // an internal error, not a decision
 	}
+	var aerr error
 	if consent.Unauthenticated(err) {
-		if aerr := g.opts.Audit.RecordUnauthenticated(reason); aerr != nil {
-			g.log.Error("audit: recording a refusal", "err", aerr)
-		}
-		return err
+		aerr = g.opts.Audit.RecordUnauthenticated(reason)
+	} else {
+		aerr = g.opts.Audit.RecordRefusal(audit.Refusal{Kind: kind, Reason: reason, Subject: subject, Statement: statementHash(data)})
 	}
-	e := audit.Entry{Time: g.clk.Now(), Kind: kind, Reason: reason}
-	if subject != "" {
-		e.Subject = []string{subject}
-	}
-	if _, aerr := g.opts.Audit.Append(e); aerr != nil {
+	if aerr != nil {
 		g.log.Error("audit: recording a refusal", "err", aerr)
 	}
 	return err
+}
+
+// statementHash is the SHA-256 of a statement's signed payload, which
+// every replay and re-encoding of the statement shares (the payload's
+// base64url is strict, so one payload has one encoding). Data that is not
+// a JWS (it verified, so this does not happen) hashes whole.
+func statementHash(data []byte) [32]byte {
+	var env struct {
+		Payload string `json:"payload"`
+	}
+	if json.Unmarshal(data, &env) == nil {
+		if p, err := base64.RawURLEncoding.DecodeString(env.Payload); err == nil && len(p) > 0 {
+			return sha256.Sum256(p)
+		}
+	}
+	return sha256.Sum256(data)
 }
 
 // encryptNotice age-encrypts a notice body to the owners.

@@ -39,7 +39,7 @@ type issuer struct {
 }
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	db      *bbolt.DB
 	clk     *clocktest.Fake
@@ -60,16 +60,16 @@ type devSigner struct{ key ed25519.PrivateKey }
 
 func (s devSigner) Sign(m []byte) []byte             { return ed25519.Sign(s.key, m) }
 func (s devSigner) PublicKey() ed25519.PublicKey     { return s.key.Public().(ed25519.PublicKey) }
-func newKey(t *testing.T) ed25519.PrivateKey         { _, k, _ := ed25519.GenerateKey(rand.Reader); return k }
+func newKey(t testing.TB) ed25519.PrivateKey         { _, k, _ := ed25519.GenerateKey(rand.Reader); return k }
 func pubOf(k ed25519.PrivateKey) ed25519.PublicKey   { return k.Public().(ed25519.PublicKey) }
 func (f *fixture) kidOf(k ed25519.PrivateKey) string { return consent.KeyID(pubOf(k)) }
 
 // newFixture builds a paired device whose vault holds one real clip of
 // the sim camera, 10:00:00 to about 10:00:20, in 4 s segments.
-func newFixture(t *testing.T, strict bool) *fixture { return newFixtureOf(t, strict, false) }
+func newFixture(t testing.TB, strict bool) *fixture { return newFixtureOf(t, strict, false) }
 
 // newFixtureOf is newFixture with post-quantum (hybrid) owners when pq.
-func newFixtureOf(t *testing.T, strict, pq bool) *fixture {
+func newFixtureOf(t testing.TB, strict, pq bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), clk: clocktest.New(t0.Add(time.Hour)), synced: true}
 	var err error
