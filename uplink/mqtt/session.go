@@ -1,0 +1,405 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/doorward/doorward/uplink/wire"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Broker is the broker's URL: tcp://, tls:// (or ssl://, mqtts://),
+	// ws:// or wss://.
+	Broker string
+	// TLS is used for tls:// and wss:// brokers; nil uses the system roots
+	// and no client certificate.
+	TLS *tls.Config
+	// Username and Password are optional MQTT credentials.
+	Username, Password string
+	// ClientID identifies the session at the broker; the persistent
+	// session is kept under it.
+	ClientID string
+	// DeviceID names the topic root doorward/v1/<DeviceID>/.
+	DeviceID string
+	// Outbox queues outgoing messages durably.
+	Outbox *Outbox
+	// Inbound receives every message on the device's cmd topic, one at a
+	// time, in order; nil drops them.
+	Inbound func(ctx context.Context, payload []byte)
+	// Log receives connection state changes, once per change.
+	Log *slog.Logger
+	// MinBackoff and MaxBackoff bound the reconnect delay (defaults 1s and
+	// 2m); each failure doubles it, with jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// KeepAlive is the MQTT keepalive (default 60s).
+	KeepAlive time.Duration
+	// Window is how many messages may wait for their PUBACK at once
+	// (default 64).
+	Window int
+}
+
+// Session is the device's MQTT session: it connects with a last will
+// (offline, retained, on status), announces online, drains the outbox in
+// order, hands cmd messages to Inbound, and reconnects with backoff.
+type Session struct {
+	opts Options
+	log  *slog.Logger
+	kick chan struct{}
+
+	mu        sync.Mutex
+	connected bool
+}
+
+// Status payloads on doorward/v1/<id>/status.
+const (
+	Online  = "online"
+	Offline = "offline"
+)
+
+// New checks opts and returns a session; Run connects it.
+func New(opts Options) (*Session, error) {
+	if opts.Outbox == nil {
+		return nil, errors.New("mqtt: no outbox")
+	}
+	if err := wire.CheckDeviceID(opts.DeviceID); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	if err := CheckBroker(opts.Broker); err != nil {
+		return nil, err
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = opts.DeviceID
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(2*time.Minute, opts.MinBackoff)
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = 60 * time.Second
+	}
+	if opts.Window <= 0 {
+		opts.Window = 64
+	}
+	return &Session{opts: opts, log: opts.Log, kick: make(chan struct{}, 1)}, nil
+}
+
+// CheckBroker reports whether u is a broker URL the session can use.
+func CheckBroker(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return fmt.Errorf("mqtt: broker %q is not a URL (valid: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or wss://...)", u)
+	}
+	switch p.Scheme {
+	case "tcp", "mqtt", "tls", "ssl", "mqtts", "ws", "wss":
+		return nil
+	}
+	return fmt.Errorf("mqtt: broker %q: scheme %q is not supported (valid: tcp, tls, ws, wss)", u, p.Scheme)
+}
+
+// TLSConfig builds a client TLS configuration from PEM files: ca (the
+// broker's CA; empty: the system roots) and an optional client certificate
+// and key.
+func TLSConfig(ca, cert, key string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt: ca %s: no PEM certificate in it", ca)
+		}
+	}
+	if (cert == "") != (key == "") {
+		return nil, fmt.Errorf("mqtt: cert and key go together (cert %q, key %q)", cert, key)
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: client certificate %s / key %s: %w", cert, key, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// Topic returns the device's topic under doorward/v1/<id>/.
+func (s *Session) Topic(sub string) string { return wire.Topic(s.opts.DeviceID, sub) }
+
+// Publish queues body (JSON) durably for topic (under the device's root)
+// and wakes the sender. It never waits for the broker: the message goes out
+// when the session is connected, in order, and is deleted on its PUBACK.
+func (s *Session) Publish(sub string, class Class, retained bool, body []byte) (uint64, error) {
+	id, err := s.opts.Outbox.Put(s.Topic(sub), class, retained, body)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return id, nil
+}
+
+// Outbox returns the session's outbox.
+func (s *Session) Outbox() *Outbox { return s.opts.Outbox }
+
+// Connected reports whether the session is connected now.
+func (s *Session) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+func (s *Session) setConnected(c bool) {
+	s.mu.Lock()
+	s.connected = c
+	s.mu.Unlock()
+}
+
+// Run keeps the session connected until ctx is done, then publishes
+// offline and disconnects. It returns nil after a clean stop.
+func (s *Session) Run(ctx context.Context) error {
+	delay := s.opts.MinBackoff
+	var down time.Time // when the broker was lost (zero: never connected yet)
+	var failures int
+	announced := false // the current outage was logged
+	for ctx.Err() == nil {
+		c, lost, stop, err := s.connect(ctx)
+		if err != nil {
+			failures++
+			if !announced {
+				announced = true // once per outage, not per attempt
+				s.log.Warn("mqtt: cannot reach the broker; retrying with backoff (events stay queued)", "broker", s.opts.Broker, "err", err)
+			} else {
+				s.log.Debug("mqtt: still cannot reach the broker", "attempt", failures, "err", err)
+			}
+			if down.IsZero() {
+				down = time.Now()
+			}
+			// Exponential delay with jitter (half fixed, half random).
+			wait := delay/2 + rand.N(delay/2+1)
+			delay = min(2*delay, s.opts.MaxBackoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			continue
+		}
+		delay, announced = s.opts.MinBackoff, false
+		args := []any{"broker", s.opts.Broker, "queued", s.opts.Outbox.Stats().Queued}
+		if !down.IsZero() {
+			args = append(args, "down_for", time.Since(down).Round(time.Millisecond), "attempts", failures)
+		}
+		s.log.Info("mqtt: connected", args...)
+		failures = 0
+		s.setConnected(true)
+		err = s.drain(ctx, c, lost)
+		s.setConnected(false)
+		if ctx.Err() != nil {
+			s.goodbye(c)
+			stop()
+			return nil
+		}
+		c.Disconnect(0)
+		stop()
+		down, announced = time.Now(), true
+		s.log.Warn("mqtt: connection lost; reconnecting with backoff (events stay queued)", "broker", s.opts.Broker, "err", err)
+	}
+	return nil
+}
+
+// connect makes one connection attempt: a fresh client each time, so
+// nothing of a dead connection lingers, on a persistent session (clean
+// session off) so the broker keeps the cmd subscription and its queue.
+//
+// stop ends the connection's inbound handler and waits for it.
+func (s *Session) connect(ctx context.Context) (c paho.Client, lost <-chan error, stop func(), err error) {
+	lostc := make(chan error, 1)
+	inbound := make(chan []byte, 16)
+	connCtx, cancel := context.WithCancel(ctx)
+	o := paho.NewClientOptions().
+		AddBroker(s.opts.Broker).
+		SetClientID(s.opts.ClientID).
+		SetCleanSession(false).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(s.opts.KeepAlive).
+		SetPingTimeout(10*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
+		SetOrderMatters(true).
+		SetBinaryWill(s.Topic("status"), []byte(Offline), 1, true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case lostc <- err:
+			default:
+			}
+		})
+	if s.opts.TLS != nil {
+		o.SetTLSConfig(s.opts.TLS)
+	}
+	if s.opts.Username != "" {
+		o.SetUsername(s.opts.Username)
+		o.SetPassword(s.opts.Password)
+	}
+	c = paho.NewClient(o)
+	if err := wait(ctx, c.Connect()); err != nil {
+		cancel()
+		c.Disconnect(0)
+		return nil, nil, nil, fmt.Errorf("mqtt: connecting to %s: %w", s.opts.Broker, err)
+	}
+	// A persistent session may deliver queued cmd messages as soon as we
+	// subscribe; they are handed on in order by one goroutine per
+	// connection (see drain).
+	err = wait(ctx, c.Subscribe(s.Topic("cmd"), 1, func(_ paho.Client, m paho.Message) {
+		select {
+		case inbound <- m.Payload():
+		case <-connCtx.Done():
+		}
+	}))
+	if err == nil {
+		err = wait(ctx, c.Publish(s.Topic("status"), 1, true, []byte(Online)))
+	}
+	if err != nil {
+		cancel()
+		c.Disconnect(0)
+		return nil, nil, nil, fmt.Errorf("mqtt: %s: %w", s.opts.Broker, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.handleInbound(connCtx, inbound)
+	}()
+	return c, lostc, func() { cancel(); <-done }, nil
+}
+
+// handleInbound hands cmd messages to Inbound until the connection ends.
+func (s *Session) handleInbound(ctx context.Context, in <-chan []byte) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-in:
+			if s.opts.Inbound != nil {
+				s.opts.Inbound(ctx, p)
+			}
+		}
+	}
+}
+
+// drain publishes the outbox in order, up to Window messages at a time,
+// and deletes each one its PUBACK acknowledges. A new connection starts
+// from the oldest queued message again: a message whose PUBACK was lost is
+// sent twice, and its id lets the receiver drop the copy.
+func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) error {
+	type flight struct {
+		id  uint64
+		tok paho.Token
+	}
+	var inflight []flight
+	var cursor uint64
+	for {
+		if room := s.opts.Window - len(inflight); room > 0 {
+			msgs, err := s.opts.Outbox.After(cursor, room)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				payload, err := wire.Wrap(m.ID, m.Body)
+				if err != nil {
+					// Not JSON: nothing a receiver could read. Drop it
+					// loudly rather than block the queue for ever.
+					s.log.Error("mqtt: dropping a queued message that is not JSON", "topic", m.Topic, "id", m.ID, "err", err)
+					s.opts.Outbox.Delete(m.ID)
+					continue
+				}
+				inflight = append(inflight, flight{m.ID, c.Publish(m.Topic, 1, m.Retained, payload)})
+				cursor = m.ID
+			}
+		}
+		if len(inflight) == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case err := <-lost:
+				return err
+			case <-s.kick:
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-lost:
+			return err
+		case <-inflight[0].tok.Done():
+		}
+		// Collect every acknowledged message at the head of the window
+		// and delete them in one transaction.
+		var acked []uint64
+		for len(inflight) > 0 {
+			select {
+			case <-inflight[0].tok.Done():
+			default:
+				goto done
+			}
+			if err := inflight[0].tok.Error(); err != nil {
+				return fmt.Errorf("mqtt: publishing: %w", err)
+			}
+			acked = append(acked, inflight[0].id)
+			inflight = inflight[1:]
+		}
+	done:
+		if err := s.opts.Outbox.Delete(acked...); err != nil {
+			return err
+		}
+	}
+}
+
+// goodbye announces offline (the will is for unclean ends) and
+// disconnects.
+func (s *Session) goodbye(c paho.Client) {
+	t := c.Publish(s.Topic("status"), 1, true, []byte(Offline))
+	t.WaitTimeout(2 * time.Second)
+	c.Disconnect(250)
+	s.log.Info("mqtt: disconnected", "broker", s.opts.Broker)
+}
+
+// wait waits for t, or for ctx.
+func wait(ctx context.Context, t paho.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ReadPassword reads a password file, without its trailing newline.
+func ReadPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("mqtt: password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

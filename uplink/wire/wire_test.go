@@ -1,0 +1,94 @@
+package wire
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDecodeCmd(t *testing.T) {
+	jws := `{"payload":"e30","signatures":[{"protected":"e30","signature":"AA"}]}`
+	good := []string{
+		`{"id":"abc","kind":"legal","jws":` + jws + `}`,
+		`{"id":"j-1_2","kind":"statement","statement":"grant","jws":` + jws + `}`,
+		`{"id":"r1","kind":"upload","upload":{"object":"o","url":"http://x/o","expires":"2026-01-01T00:00:00Z"}}`,
+	}
+	for _, g := range good {
+		if _, err := DecodeCmd([]byte(g)); err != nil {
+			t.Errorf("%s: %v", g, err)
+		}
+	}
+	bad := map[string]string{
+		`{"id":"abc","kind":"legal"}`:                                             "jws",
+		`{"id":"a/b","kind":"legal","jws":{}}`:                                    "request id",
+		`{"id":"#","kind":"legal","jws":{}}`:                                      "request id",
+		`{"id":"","kind":"legal","jws":{}}`:                                       "request id",
+		`{"id":"a","kind":"legal","jws":{},"id":"b"}`:                             "twice",
+		`{"id":"a","ID":"b","kind":"legal","jws":{}}`:                             "lower-case",
+		`{"id":"a","kind":"legal","jws":{},"extra":1}`:                            "unknown field",
+		`{"id":"a","kind":"bogus","jws":{}}`:                                      "kind",
+		`{"id":"a","kind":"statement","statement":"steal","jws":{}}`:              "statement",
+		`{"id":"a","kind":"legal","statement":"grant","jws":{}}`:                  "nothing else",
+		`{"id":"a","kind":"upload","upload":{"object":"o","url":""}}`:             "required",
+		`{"id":"a","kind":"upload","jws":{},"upload":{"object":"o","url":"u"}}`:   "nothing else",
+		`{"id":"a","kind":"legal","jws":{}} {}`:                                   "after",
+		`[]`:                                                                      "object",
+		"\xff":                                                                    "UTF-8",
+		`{"id":"a","kind":"legal","jws":` + strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40) + `}`: "deeply",
+		`{"id":"a","kind":"legal","jws":"` + strings.Repeat("x", MaxCmdSize) + `"}`:                       "limit",
+	}
+	for in, want := range bad {
+		_, err := DecodeCmd([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.80s: err %v, want one mentioning %q", in, err, want)
+		}
+	}
+}
+
+func TestEnvelope(t *testing.T) {
+	p, err := Wrap(7, []byte(`{"age":"AAAA"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Unwrap(p)
+	if err != nil || e.ID != 7 || string(e.Msg) != `{"age":"AAAA"}` {
+		t.Fatalf("%+v %v", e, err)
+	}
+	if _, err := Wrap(1, []byte("not json")); err == nil {
+		t.Fatal("wrapped a body that is not JSON")
+	}
+	for _, bad := range []string{`{"id":0,"msg":{}}`, `{"id":1}`, `{"id":1,"msg":{},"x":1}`} {
+		if _, err := Unwrap([]byte(bad)); err == nil {
+			t.Errorf("unwrapped %s", bad)
+		}
+	}
+}
+
+// FuzzDecodeCmd: no input makes the cmd decoder panic, and whatever it
+// accepts is well formed: a safe request id, a known kind with its fields.
+func FuzzDecodeCmd(f *testing.F) {
+	f.Add([]byte(`{"id":"abc","kind":"legal","jws":{"payload":"e30","signatures":[]}}`))
+	f.Add([]byte(`{"id":"r1","kind":"upload","upload":{"object":"o","url":"http://x/o","expires":"2026-01-01T00:00:00Z"}}`))
+	f.Add([]byte(`{"id":"a","kind":"statement","statement":"backup","jws":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := DecodeCmd(data)
+		if err != nil {
+			return
+		}
+		if CheckRequestID(c.ID) != nil {
+			t.Fatalf("accepted request id %q", c.ID)
+		}
+		switch c.Kind {
+		case CmdLegal, CmdStatement:
+			if len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil {
+				t.Fatalf("accepted %s without a proper jws: %+v", c.Kind, c)
+			}
+		case CmdUpload:
+			if c.Upload == nil || c.Upload.URL == "" || c.Upload.Object == "" {
+				t.Fatalf("accepted upload without one: %+v", c)
+			}
+		default:
+			t.Fatalf("accepted kind %q", c.Kind)
+		}
+	})
+}
