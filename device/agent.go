@@ -24,6 +24,7 @@ import (
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/gate"
+	"github.com/doorward/doorward/uplink/mqtt"
 )
 
 // Options are what the run command hands the agent.
@@ -57,7 +58,8 @@ type Agent struct {
 	src   capture.Source
 	ctl   *controlServer
 	lan   *lanServer
-	hw    hardware // GPIO sensors and LED (sensors.go)
+	hw    hardware      // GPIO sensors and LED (sensors.go)
+	mqtt  *mqtt.Session // nil while mqtt.broker is empty (uplink.go)
 
 	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
 
@@ -173,6 +175,9 @@ func (a *Agent) open() (err error) {
 	if err != nil {
 		return err
 	}
+	if a.mqtt, err = openUplink(cfg.MQTT, a); err != nil {
+		return err
+	}
 	a.hub = capture.NewHub(a.log.With("component", "hub"))
 	if a.ctl, err = listenControl(opts.StateDir, a, a.log); err != nil {
 		return err
@@ -273,7 +278,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	sub := a.hub.Subscribe(256)
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		runUplink(ctx, a.mqtt, a.log)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := a.hub.Run(ctx, a.src); err != nil {

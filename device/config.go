@@ -54,6 +54,8 @@ type Config struct {
 	// Listen is the LAN API's address (pairing, grants, tokens, notices,
 	// audit).
 	Listen string `yaml:"listen"`
+	// MQTT is the uplink's broker session; off while its broker is empty.
+	MQTT MQTTConfig `yaml:"mqtt"`
 }
 
 // GPIOConfig overrides the board profile's GPIO lines ("" keeps the board's,
@@ -170,6 +172,7 @@ func DefaultConfig() Config {
 			HoldMargin: Duration(30 * day),
 		},
 		Vault: VaultDevice,
+		MQTT:  defaultMQTT(),
 		Log:   LogConfig{Level: "info", Format: "text"},
 		GPIO: GPIOConfig{
 			ActiveLow:   GPIOActiveLow{Button: true, Reset: true},
@@ -497,6 +500,7 @@ func (c Config) problems() []error {
 	oneOf("vault", string(c.Vault), string(VaultDevice), string(VaultNone))
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "text", "json")
+	errs = append(errs, c.MQTT.problems()...)
 	return errs
 }
 

@@ -33,6 +33,7 @@ func TestConfigDefaults(t *testing.T) {
 		},
 		Vault: "device",
 		Log:   LogConfig{Level: "info", Format: "text"},
+		MQTT:  MQTTConfig{OutboxMax: 16 << 20},
 		GPIO: GPIOConfig{
 			ActiveLow:   GPIOActiveLow{Button: true, Reset: true},
 			PIRCooldown: Duration(10 * time.Second),
@@ -216,7 +217,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"gpio: {active_low: {button: maybe}}", "line 1: gpio.active_low.button: cannot unmarshal !!str `maybe` into bool"},
 		{"gpio: {active_low: {door: true}}", `line 1: gpio.active_low.door: unknown field (valid in gpio.active_low: button, led, pir, reset)`},
 		{"gpio: {pin: GPIO4}", `line 1: gpio.pin: unknown field (valid in gpio: active_low, button, debounce, led, pir, pir_cooldown, reset)`},
-		{"colour: red", `line 1: colour: unknown field (valid in the file: board, camera, gpio, legal, listen, log, owner_recipients, recording, retention, vault)`},
+		{"colour: red", `line 1: colour: unknown field (valid in the file: board, camera, gpio, legal, listen, log, mqtt, owner_recipients, recording, retention, vault)`},
 		{"recording:\n  preroll: 5s", `line 2: recording.preroll: unknown field (valid in recording: buffer, max_clip, post_roll, pre_roll, segment)`},
 		{"log: {level: info, colour: true}", `line 1: log.colour: unknown field (valid in log: format, level)`},
 		{"vault: none\nvault: device", `line 2: vault: already set on line 1`},

@@ -1,6 +1,7 @@
-// Package uplink will hold everything that talks to the outside world: the
-// MQTT session (paho) with its bbolt outbox, presigned uploads of disclosed
-// segments, and WebRTC live view (pion, WHEP). Nothing in the agent sends
-// media anywhere yet: until these land, the device keeps every clip to
-// itself, which is the safe default the rest of the design builds on.
+// Package uplink holds everything that talks to the outside world. Its
+// rooms: mqtt (the device's MQTT session with its bbolt outbox), wire (the
+// messages device, relay and doorwardctl exchange), and mqtttest (a real
+// mosquitto for tests). Presigned uploads of disclosed segments and live
+// view are still to come: until they land, nothing but the session's
+// status and queued messages leaves the device over the uplink.
 package uplink

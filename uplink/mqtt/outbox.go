@@ -8,12 +8,13 @@ import (
 	"sync"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/device/schema"
 )
 
 // bucketOutbox holds messages waiting for their PUBACK, keyed by a
 // big-endian sequence number that is also the message's id.
-// TODO(found-gate): move to device/schema once it lands.
-var bucketOutbox = []byte("outbox")
+var bucketOutbox = schema.Outbox
 
 // Class says what the outbox may do with a message when it is full.
 type Class byte
