@@ -237,7 +237,21 @@ func (s *Session) connect(ctx context.Context) (c paho.Client, lost <-chan error
 	lostc := make(chan error, 1)
 	inbound := make(chan []byte, 16)
 	connCtx, cancel := context.WithCancel(ctx)
+	cmdTopic := s.Topic(wire.TopicCmd)
+	onCmd := func(_ paho.Client, m paho.Message) {
+		if m.Topic() != cmdTopic {
+			return
+		}
+		select {
+		case inbound <- m.Payload():
+		case <-connCtx.Done():
+		}
+	}
 	o := paho.NewClientOptions().
+		// The broker delivers what it queued for the persistent session
+		// right after CONNACK, before Subscribe returns: the default
+		// handler takes those.
+		SetDefaultPublishHandler(onCmd).
 		AddBroker(s.opts.Broker).
 		SetClientID(s.opts.ClientID).
 		SetCleanSession(false).
@@ -268,15 +282,8 @@ func (s *Session) connect(ctx context.Context) (c paho.Client, lost <-chan error
 		c.Disconnect(0)
 		return nil, nil, nil, fmt.Errorf("mqtt: connecting to %s: %w", s.opts.Broker, err)
 	}
-	// A persistent session may deliver queued cmd messages as soon as we
-	// subscribe; they are handed on in order by one goroutine per
-	// connection (see drain).
-	err = wait(ctx, c.Subscribe(s.Topic("cmd"), 1, func(_ paho.Client, m paho.Message) {
-		select {
-		case inbound <- m.Payload():
-		case <-connCtx.Done():
-		}
-	}))
+	// cmd messages are handed on in order by one goroutine per connection.
+	err = wait(ctx, c.Subscribe(cmdTopic, 1, onCmd))
 	if err == nil {
 		err = wait(ctx, c.Publish(s.Topic("status"), 1, true, []byte(Online)))
 	}
