@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/doorward/doorward/device/backoff"
 
 	"github.com/doorward/doorward/uplink/wire"
 )
@@ -179,7 +180,7 @@ func (s *Session) setConnected(c bool) {
 // Run keeps the session connected until ctx is done, then publishes
 // offline and disconnects. It returns nil after a clean stop.
 func (s *Session) Run(ctx context.Context) error {
-	delay := s.opts.MinBackoff
+	bo := backoff.New(backoff.Policy{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff, Jitter: 0.5})
 	var down time.Time // when the broker was lost (zero: never connected yet)
 	var failures int
 	announced := false // the current outage was logged
@@ -196,16 +197,11 @@ func (s *Session) Run(ctx context.Context) error {
 			if down.IsZero() {
 				down = time.Now()
 			}
-			// Exponential delay with jitter (half fixed, half random).
-			wait := delay/2 + rand.N(delay/2+1)
-			delay = min(2*delay, s.opts.MaxBackoff)
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
+			bo.Wait(ctx) // exponential, with jitter
 			continue
 		}
-		delay, announced = s.opts.MinBackoff, false
+		bo.Reset()
+		announced = false
 		args := []any{"broker", s.opts.Broker, "queued", s.opts.Outbox.Stats().Queued}
 		if !down.IsZero() {
 			args = append(args, "down_for", time.Since(down).Round(time.Millisecond), "attempts", failures)
