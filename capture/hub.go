@@ -7,6 +7,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/events"
 )
 
 // Hub reads one Source and fans its frames out to any number of
@@ -21,10 +25,29 @@ import (
 // Publishing a frame takes no allocation: the subscriber list is a
 // copy-on-write slice behind an atomic pointer, and Frames travel by value
 // through each subscriber's channel.
+//
+// The Hub is also the one stall watchdog for every source (see
+// StallTimeout): a camera that stays open but sends nothing is reported and,
+// when the source can, restarted.
 type Hub struct {
+	// Events receives camera-stalled and camera-back (nil: no events).
+	Events *events.Bus
+	// StallTimeout is how long without a frame counts as a stalled camera
+	// (DefaultStallTimeout when 0; see StallTimeoutFor).
+	StallTimeout time.Duration
+	// Clock paces the stall watchdog (clock.Real when nil).
+	Clock clock.Clock
+	// Set the fields above before Run.
+
 	log     *slog.Logger
 	running atomic.Bool
 	dropped atomic.Uint64
+	frames  atomic.Uint64 // frames read: the watchdog's sign of life
+	stalled atomic.Bool   // written under stallMu
+	stalls  atomic.Uint64
+
+	stallMu   sync.Mutex // orders camera-stalled before camera-back
+	stalledAt time.Time  // under stallMu: about when the last frame came
 
 	mu     sync.Mutex // serialises changes to subs
 	nextID uint64     // under mu
@@ -45,6 +68,9 @@ func NewHub(log *slog.Logger) *Hub {
 // active at a time; a Hub may be run again, with the same or a new source,
 // after Run returns, and its subscriptions carry over (each resumes at the
 // new run's first keyframe).
+//
+// While Run reads, the stall watchdog checks that frames keep coming (see
+// Restarter).
 func (h *Hub) Run(ctx context.Context, src Source) error {
 	if !h.running.CompareAndSwap(false, true) {
 		return errors.New("capture: hub is already running (one Run at a time)")
@@ -55,6 +81,19 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 			s.restart()
 		}
 	}
+	wctx, stop := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		h.watch(wctx, src, StallTimeoutFor(h.StallTimeout, 0))
+	}()
+	defer func() {
+		stop()
+		<-watched
+		h.stallMu.Lock()
+		h.stalled.Store(false) // the next Run starts afresh
+		h.stallMu.Unlock()
+	}()
 	for {
 		f, err := src.ReadFrame(ctx)
 		if err != nil {
@@ -62,6 +101,10 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 				return nil
 			}
 			return err
+		}
+		h.frames.Add(1)
+		if h.stalled.Load() {
+			h.back()
 		}
 		h.publish(f)
 	}

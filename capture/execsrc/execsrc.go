@@ -4,7 +4,10 @@
 //
 // The child runs in its own process group. When it exits it is restarted
 // with a capped exponential backoff, and its exit status is logged once per
-// restart; its standard error is forwarded to the log line by line, rate
+// restart. A child that stays alive but stops writing frames is found by
+// the capture.Hub's stall watchdog, which calls Restart: the child's process
+// group is stopped as on Close and the command restarted with the same
+// backoff; its standard error is forwarded to the log line by line, rate
 // limited. Close stops it with SIGTERM, then SIGKILL after a grace period,
 // and reaps it. A stream that is not H.264 Annex-B (no start code, or an
 // access unit over the limit) is a configuration error: ReadFrame returns it
@@ -21,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +35,10 @@ import (
 	"github.com/doorward/doorward/device/clock"
 )
 
-var _ capture.Source = (*Source)(nil)
+var (
+	_ capture.Source    = (*Source)(nil)
+	_ capture.Restarter = (*Source)(nil)
+)
 
 // Defaults for the zero fields of Config.
 const (
@@ -77,6 +84,9 @@ type Source struct {
 
 	*capture.Feed // ReadFrame, and the hand-off to it
 	done          chan struct{}
+	restart       chan struct{} // Restart's request, for the running child
+	stalled       atomic.Bool   // the current child is being stopped for a stall
+	started       atomic.Uint64 // children started
 
 	// Owned by the reader goroutine of the current child.
 	split *austream.Splitter
@@ -114,9 +124,10 @@ func New(cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		cfg: cfg, path: path, log: cfg.Log.With("source", "exec", "command", cfg.Command[0]), clk: cfg.Clock,
-		Feed:  capture.NewFeed(4),
-		done:  make(chan struct{}),
-		split: austream.New(cfg.MaxAU),
+		Feed:    capture.NewFeed(4),
+		done:    make(chan struct{}),
+		restart: make(chan struct{}, 1),
+		split:   austream.New(cfg.MaxAU),
 	}
 	go s.run()
 	return s, nil
@@ -130,6 +141,20 @@ func (s *Source) Close() error {
 	return nil
 }
 
+// Restart stops the running child (SIGTERM to its process group, SIGKILL
+// after the grace period), as for a child that stalled; run starts the
+// command again with its backoff. A request that finds no child running
+// (between restarts) is dropped.
+func (s *Source) Restart() {
+	select {
+	case s.restart <- struct{}{}:
+	default:
+	}
+}
+
+// Started counts the children started.
+func (s *Source) Started() uint64 { return s.started.Load() }
+
 // run owns the child processes: start, watch, restart with backoff.
 func (s *Source) run() {
 	defer close(s.done)
@@ -137,7 +162,7 @@ func (s *Source) run() {
 	restarts := 0
 	for {
 		began := s.clk.Now()
-		status, err := s.runChild(restarts)
+		status, stalled, err := s.runChild(restarts)
 		if err != nil {
 			s.log.Error("camera command failed; not restarting", "err", err)
 			s.Fail(err)
@@ -152,7 +177,11 @@ func (s *Source) run() {
 			backoff = s.cfg.MinBackoff
 		}
 		restarts++
-		s.log.Warn("camera command exited; restarting", "status", status, "restart", restarts, "in", backoff)
+		if stalled {
+			s.log.Warn("camera command stalled; stopped it, restarting", "status", status, "restart", restarts, "in", backoff)
+		} else {
+			s.log.Warn("camera command exited; restarting", "status", status, "restart", restarts, "in", backoff)
+		}
 		select {
 		case <-s.Closed():
 			return
@@ -162,18 +191,24 @@ func (s *Source) run() {
 	}
 }
 
-// runChild runs the command once, until it exits or the source closes. It
-// returns the exit status, or an error that must end the source.
-func (s *Source) runChild(restarts int) (status string, fatal error) {
+// runChild runs the command once, until it exits, Restart stops it
+// (stalled) or the source closes. It returns the exit status, or an error
+// that must end the source.
+func (s *Source) runChild(restarts int) (status string, stalled bool, fatal error) {
+	select {
+	case <-s.restart: // asked before this child existed
+	default:
+	}
+	s.stalled.Store(false)
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return "", fmt.Errorf("execsrc: stdout pipe: %w", err)
+		return "", false, fmt.Errorf("execsrc: stdout pipe: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return "", fmt.Errorf("execsrc: stderr pipe: %w", err)
+		return "", false, fmt.Errorf("execsrc: stderr pipe: %w", err)
 	}
 	cmd := &exec.Cmd{
 		Path:        s.path,
@@ -190,9 +225,10 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 		errR.Close()
 		// A start failure (exec format error, permission) is retried like
 		// an exit: the binary may be in the middle of an upgrade.
-		return "start failed: " + err.Error(), nil
+		return "start failed: " + err.Error(), false, nil
 	}
 	pgid := cmd.Process.Pid
+	s.started.Add(1)
 	if restarts == 0 {
 		s.log.Info("camera command started", "pid", pgid, "args", strings.Join(s.cfg.Command, " "))
 	} else {
@@ -232,6 +268,10 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 	select {
 	case <-s.Closed():
 		stop()
+	case <-s.restart:
+		stalled = true
+		s.stalled.Store(true)
+		stop()
 	case rerr := <-readDone:
 		readDone <- rerr
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
@@ -243,6 +283,10 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 			case waitErr = <-waitDone:
 				exited = true
 			case <-s.Closed():
+				stop()
+			case <-s.restart:
+				stalled = true
+				s.stalled.Store(true)
 				stop()
 			case <-graceTimer(s.cfg.KillGrace):
 				stop()
@@ -259,9 +303,9 @@ func (s *Source) runChild(restarts int) (status string, fatal error) {
 	errR.Close()
 	<-stderrDone
 	if !streamOK {
-		return "", result
+		return "", false, result
 	}
-	return exitStatus(waitErr), nil
+	return exitStatus(waitErr), stalled, nil
 }
 
 // graceTimer is time.After for the kill grace period, with a timer that is
@@ -283,7 +327,12 @@ func (s *Source) readStream(r io.Reader) error {
 	for {
 		_, err := s.split.Fill(r)
 		if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
-			s.split.Flush()
+			if !s.stalled.Load() {
+				// The last access unit ends with the stream. Not so for a
+				// child stopped in a stall: what it left half-written is
+				// not a frame of now.
+				s.split.Flush()
+			}
 			err = io.EOF
 		}
 		var serr error

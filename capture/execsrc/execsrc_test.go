@@ -276,3 +276,86 @@ func TestRestartBackoff(t *testing.T) {
 		t.Errorf("log lacks the exit status or stderr:\n%s", lb)
 	}
 }
+
+// A child that keeps running but stops writing frames (HangingCamera) is
+// found by the Hub's watchdog within the stall timeout plus a tick, its
+// process group is stopped, and the command restarted: frames come again,
+// their PTS still increasing.
+func TestStalledChildIsRestarted(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	log, lb := newLog()
+	src, err := execsrc.New(execsrc.Config{Command: capturetest.HangingCamera(t, 2, pidFile), Log: log, Clock: clock.Real{},
+		MinBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	hub := capture.NewHub(log)
+	hub.StallTimeout = time.Second
+	sub := hub.Subscribe(256)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- hub.Run(ctx, src) }()
+	defer func() {
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	var (
+		last            capture.Frame
+		frames          int
+		stalledAt       time.Time
+		firstAfterStall capture.Frame
+	)
+	deadline := time.After(30 * time.Second)
+	for firstAfterStall.Data == nil {
+		select {
+		case f := <-sub.C():
+			if frames > 0 && f.PTS <= last.PTS {
+				t.Fatalf("PTS went from %v to %v", last.PTS, f.PTS)
+			}
+			if stalledAt.IsZero() && lb.Count("camera stalled: no frame") > 0 {
+				stalledAt = time.Now()
+			}
+			if !stalledAt.IsZero() {
+				firstAfterStall = f
+			}
+			last = f
+			frames++
+		case <-time.After(10 * time.Millisecond):
+			if stalledAt.IsZero() && lb.Count("camera stalled: no frame") > 0 {
+				stalledAt = time.Now()
+				if d := stalledAt.Sub(last.Time); d > 2*time.Second {
+					t.Errorf("stall logged %v after the last frame, want within the 1 s timeout + 1 s", d)
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no frames after a stall within 30 s (%d frames before)\n%s", frames, lb)
+		}
+	}
+	if frames < 45 {
+		t.Errorf("%d frames before the stall, want about 60 (2 s at 30 fps)", frames)
+	}
+	if !firstAfterStall.Key {
+		t.Error("the first frame after the stall is not a keyframe")
+	}
+	if gap := firstAfterStall.PTS - last.PTS; gap < 0 {
+		t.Errorf("PTS gap %v", gap)
+	}
+	if n := lb.Count("camera stalled: no frame"); n != 1 {
+		t.Errorf("stall logged %d times, want once:\n%s", n, lb)
+	}
+	if lb.Count("camera command stalled; stopped it, restarting") != 1 || lb.Count("camera command restarted") != 1 || lb.Count("camera back") != 1 {
+		t.Errorf("log:\n%s", lb)
+	}
+	pids, _ := os.ReadFile(pidFile)
+	first, _, _ := strings.Cut(string(pids), "\n")
+	pid, err := strconv.Atoi(first)
+	if err != nil {
+		t.Fatalf("pid file %q", pids)
+	}
+	waitGone(t, pid) // the hung child and its sleep are gone
+}

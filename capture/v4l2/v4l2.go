@@ -8,8 +8,9 @@
 // to the configured ones, cuts the driver's buffers into complete Annex-B
 // access units (parameter sets in a buffer of their own join the next
 // picture), flags keyframes from the NAL types, and reconnects with a capped
-// exponential backoff when the device disappears, logging each change of
-// state once. A camera without H.264 is refused with a message that shows
+// exponential backoff when the device disappears, or when the capture.Hub's
+// stall watchdog finds it silent (Restart), logging each change of state
+// once. A camera without H.264 is refused with a message that shows
 // the exec-source configuration that encodes its video instead.
 //
 // Frame.Time is the clock's time when the driver handed the buffer over:
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,7 +35,10 @@ import (
 	"github.com/doorward/doorward/device/clock"
 )
 
-var _ capture.Source = (*Source)(nil)
+var (
+	_ capture.Source    = (*Source)(nil)
+	_ capture.Restarter = (*Source)(nil)
+)
 
 // Device is the part of *webcam.Webcam the source uses; v4l2test fakes it.
 type Device interface {
@@ -67,9 +72,6 @@ const (
 	// BackoffJitter is the random fraction taken off each wait (see
 	// device/backoff).
 	BackoffJitter = 0.2
-	// DefaultStallTimeouts is how many one-second waits without a frame
-	// count as a lost camera.
-	DefaultStallTimeouts = 5
 )
 
 // Config describes the device and how to run it.
@@ -85,8 +87,6 @@ type Config struct {
 	Open func(path string) (Device, error)
 	// MinBackoff and MaxBackoff bound the wait between reconnect attempts.
 	MinBackoff, MaxBackoff time.Duration
-	// StallTimeouts is DefaultStallTimeouts when 0.
-	StallTimeouts int
 	// MaxAU limits one access unit (austream.DefaultMaxAU when 0).
 	MaxAU int
 }
@@ -100,6 +100,8 @@ type Source struct {
 
 	*capture.Feed // ReadFrame, and the hand-off to it
 	done          chan struct{}
+	restart       chan struct{} // Restart's request
+	started       atomic.Uint64 // connections made
 
 	// Owned by the run goroutine.
 	split *austream.Splitter
@@ -128,14 +130,12 @@ func New(cfg Config) (*Source, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
-	if cfg.StallTimeouts <= 0 {
-		cfg.StallTimeouts = DefaultStallTimeouts
-	}
 	s := &Source{
 		cfg: cfg, log: cfg.Log.With("source", "v4l2", "device", cfg.Device), clk: cfg.Clock,
-		Feed:  capture.NewFeed(4),
-		done:  make(chan struct{}),
-		split: austream.New(cfg.MaxAU),
+		Feed:    capture.NewFeed(4),
+		done:    make(chan struct{}),
+		restart: make(chan struct{}, 1),
+		split:   austream.New(cfg.MaxAU),
 	}
 	dev, err := s.connect()
 	var noH264 *NoH264Error
@@ -153,6 +153,22 @@ func (s *Source) Close() error {
 	<-s.done
 	return nil
 }
+
+// Restart drops the device and reconnects with the backoff, as for a
+// camera that was unplugged: the Hub calls it when no frame came for its
+// stall timeout. A request while no device is open is dropped.
+func (s *Source) Restart() {
+	select {
+	case s.restart <- struct{}{}:
+	default:
+	}
+}
+
+// Started counts the times the device was opened and started streaming.
+func (s *Source) Started() uint64 { return s.started.Load() }
+
+// errStalled ends a stream that the Hub found silent.
+var errStalled = errors.New("no frame for the stall timeout (camera.stall_timeout)")
 
 // connect opens the device, negotiates and starts streaming.
 func (s *Source) connect() (Device, error) {
@@ -210,6 +226,11 @@ func (s *Source) run(dev Device, err error) {
 			}
 			lastErr = ""
 			wait.Reset()
+			select {
+			case <-s.restart: // asked while no device was open
+			default:
+			}
+			s.started.Add(1)
 			err = s.stream(dev)
 			dev.Close()
 			if err == nil {
@@ -247,25 +268,24 @@ func (s *Source) run(dev Device, err error) {
 // closes (nil).
 func (s *Source) stream(dev Device) error {
 	s.split.Reset()
-	stalls := 0
 	for {
 		select {
 		case <-s.Closed():
 			return nil
+		case <-s.restart:
+			return fmt.Errorf("v4l2: %s: %w", s.cfg.Device, errStalled)
 		default:
 		}
+		// A one-second wait, so that Close and Restart are seen within
+		// about a second; the Hub's watchdog judges silence.
 		err := dev.WaitForFrame(1)
 		var timeout *webcam.Timeout
 		if errors.As(err, &timeout) {
-			if stalls++; stalls >= s.cfg.StallTimeouts {
-				return fmt.Errorf("v4l2: %s: no frame for %d s", s.cfg.Device, stalls)
-			}
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("v4l2: %s: wait for frame: %w", s.cfg.Device, err)
 		}
-		stalls = 0
 		buf, idx, err := dev.GetFrame()
 		if errors.Is(err, syscall.EAGAIN) {
 			continue

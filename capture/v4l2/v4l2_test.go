@@ -281,22 +281,61 @@ func TestCameraPluggedInLater(t *testing.T) {
 	waitLog(t, lb, "camera back", 1)
 }
 
-// A camera that stops delivering frames counts as lost.
+// A camera that stops delivering frames is found by the Hub's watchdog,
+// which has the source reconnect.
 func TestStalledCameraReconnects(t *testing.T) {
 	stalled := v4l2test.H264Camera()
 	stalled.Stall = true
 	opener := v4l2test.NewOpener(stalled, v4l2test.H264Camera())
 	clk := newClock()
 	log, lb := newLog()
-	src, err := v4l2.New(v4l2.Config{Device: "/dev/video0", Log: log, Clock: clk, Open: opener.Open, StallTimeouts: 2})
+	src, err := v4l2.New(v4l2.Config{Device: "/dev/video0", Log: log, Clock: clk, Open: opener.Open})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	waitLog(t, lb, "no frame for 2 s", 1)
-	waitWaiter(t, clk)
-	clk.Advance(500 * time.Millisecond)
-	read(t, src, 1)
+	hub := capture.NewHub(log)
+	hub.Clock, hub.StallTimeout = clk, time.Second
+	sub := hub.Subscribe(64)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- hub.Run(ctx, src) }()
+	defer func() {
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Error(err)
+		}
+	}()
+	// Fake time passes until a frame comes: the first camera never sends
+	// one, so after the start grace the watchdog restarts it, and the
+	// source reconnects, after its backoff, to the second.
+	for i := 0; ; i++ {
+		select {
+		case f := <-sub.C():
+			if !f.Key {
+				t.Error("first frame after the reconnect is not a keyframe")
+			}
+			if lb.Count("camera stalled: no frame") != 1 || lb.Count("camera lost; reconnecting") != 1 || lb.Count("camera back") != 2 {
+				t.Errorf("log:\n%s", lb)
+			}
+			if !strings.Contains(lb.String(), "no frame for the stall timeout") {
+				t.Errorf("the reconnect does not say why:\n%s", lb)
+			}
+			if opener.Opens() != 2 {
+				t.Errorf("opened %d times, want 2", opener.Opens())
+			}
+			if d := clk.Now().Sub(newClock().Now()); d < capture.StartGrace {
+				t.Errorf("restarted after %v, before the start grace", d)
+			}
+			return
+		case <-time.After(time.Millisecond):
+		}
+		if i > 20000 {
+			t.Fatalf("no frame after a reconnect:\n%s", lb)
+		}
+		clk.Advance(10 * time.Millisecond)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

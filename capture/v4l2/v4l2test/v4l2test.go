@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/blackjack/webcam"
 
@@ -82,7 +83,8 @@ type Camera struct {
 	// VanishAfter makes GetFrame fail with ENODEV after that many buffers
 	// (0: never).
 	VanishAfter int
-	// Stall makes WaitForFrame time out forever.
+	// Stall makes WaitForFrame time out forever (after 10 ms, standing in
+	// for the driver's wait).
 	Stall bool
 
 	mu        sync.Mutex
@@ -173,11 +175,13 @@ func (c *Camera) StartStreaming() error {
 // WaitForFrame returns at once: a frame is always ready, unless Stall.
 func (c *Camera) WaitForFrame(timeout uint32) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	closed, stall := c.closed, c.Stall || len(c.Buffers) == 0
+	c.mu.Unlock()
+	if closed {
 		return syscall.EBADF
 	}
-	if c.Stall || len(c.Buffers) == 0 {
+	if stall {
+		time.Sleep(10 * time.Millisecond)
 		return new(webcam.Timeout)
 	}
 	return nil
