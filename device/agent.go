@@ -21,6 +21,7 @@ import (
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/gate"
@@ -50,7 +51,7 @@ type Agent struct {
 	log   *slog.Logger
 	db    *bbolt.DB
 	id    *Identity
-	audit *audit.Log
+	audit *auditlog.Log
 	gate  *gate.Gate
 	store *lazyStore
 	rec   *record.Recorder
@@ -131,7 +132,7 @@ func (a *Agent) open() (err error) {
 	if created {
 		a.log.Info("created device identity", "device", a.id.ID())
 	}
-	if a.audit, err = audit.Open(a.db, a.id, opts.Clock); err != nil {
+	if a.audit, err = auditlog.Open(a.db, a.id, opts.Clock); err != nil {
 		return err
 	}
 	start := time.Now()

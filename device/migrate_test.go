@@ -20,6 +20,7 @@ import (
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/device/clock/clocktest"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/schema"
@@ -227,7 +228,7 @@ func testMigrateFixture(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	clk := clocktest.New(fx.NotifyAfter.Add(time.Hour))
-	log, err := audit.Open(db, id, clk)
+	log, err := auditlog.Open(db, id, clk)
 	if err != nil {
 		t.Fatal(err)
 	}

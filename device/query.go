@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
-	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/device/clock"
 )
 
@@ -87,7 +87,7 @@ func Audit(ctx context.Context, dir string) (*AuditInfo, error) {
 		return nil, err
 	}
 	defer db.Close()
-	log, err := audit.Open(db, id, clock.Real{})
+	log, err := auditlog.Open(db, id, clock.Real{})
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,9 @@ package audit
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
-
-	"go.etcd.io/bbolt"
 )
 
 // Nonce sizes AppendCommitment accepts. The nonce hides the committed
@@ -51,74 +48,50 @@ func Commit(e Entry, nonce []byte) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// AppendCommitment logs, in tx, that a decision was made without revealing
-// it: a "commitment" leaf holding SHA-256(nonce ‖ canonical e). The caller
+// CommitmentEntry returns the leaf that logs a decision without revealing
+// it: a "commitment" entry holding SHA-256(nonce ‖ canonical e). The caller
 // keeps e (with its Time set: it is part of what is committed; its Seq is
-// not interpreted) and the nonce with the delayed notice, and calls
-// AppendOpening with both when the notice is released.
-func (l *Log) AppendCommitment(tx *bbolt.Tx, e Entry, nonce []byte) (uint64, error) {
+// not interpreted) and the nonce with the delayed notice, and logs
+// OpeningEntry with both when the notice is released.
+func CommitmentEntry(e Entry, nonce []byte) (Entry, error) {
 	c, err := Commit(e, nonce)
 	if err != nil {
-		return 0, err
+		return Entry{}, err
 	}
-	return l.appendTx(tx, Entry{
+	return Entry{
 		Kind:    KindCommitment,
 		Reason:  "delayed-notice",
 		Details: map[string]string{detailCommitment: hex.EncodeToString(c)},
-	})
+	}, nil
 }
 
-// AppendOpening logs, in tx, the opening of the commitment at index
-// commitment: the entry and the nonce it was committed with. It checks
-// that they hash to the committed value and that the commitment was not
-// opened before, and refuses (ErrBadCommitment) otherwise.
-func (l *Log) AppendOpening(tx *bbolt.Tx, commitment uint64, e Entry, nonce []byte) (uint64, error) {
-	if tx == nil || !tx.Writable() {
-		return 0, ErrReadOnlyTx
-	}
-	b, err := getBuckets(tx)
+// OpeningEntry returns the leaf that opens commitment, the leaf logged at
+// index commitment: the entry and the nonce it was committed with. It
+// refuses (ErrBadCommitment) unless they hash to the committed value. That
+// a commitment is opened only once is for the log to check.
+func OpeningEntry(commitment Entry, index uint64, e Entry, nonce []byte) (Entry, error) {
+	commitment.Seq = index
+	want, err := committedHash(commitment)
 	if err != nil {
-		return 0, err
-	}
-	raw := b.leaves.Get(u64(commitment))
-	if raw == nil {
-		return 0, fmt.Errorf("%w: no leaf %d", ErrBadCommitment, commitment)
-	}
-	ce, err := DecodeEntry(raw)
-	if err != nil {
-		return 0, fmt.Errorf("leaf %d: %w", commitment, err)
-	}
-	want, err := committedHash(ce)
-	if err != nil {
-		return 0, err
-	}
-	if prev := b.openings.Get(u64(commitment)); prev != nil {
-		return 0, fmt.Errorf("%w: commitment %d was opened by leaf %d", ErrBadCommitment, commitment, binary.BigEndian.Uint64(prev))
+		return Entry{}, err
 	}
 	got, err := Commit(e, nonce)
 	if err != nil {
-		return 0, err
+		return Entry{}, err
 	}
 	if subtle.ConstantTimeCompare(got, want) != 1 {
-		return 0, fmt.Errorf("%w: entry and nonce do not match commitment %d", ErrBadCommitment, commitment)
+		return Entry{}, fmt.Errorf("%w: entry and nonce do not match commitment %d", ErrBadCommitment, index)
 	}
 	canon, _ := e.Canonical() // cannot fail: Commit encoded it
-	idx, err := l.appendTx(tx, Entry{
+	return Entry{
 		Kind:   KindOpening,
 		Reason: "notice-released",
 		Details: map[string]string{
-			detailCommitment: strconv.FormatUint(commitment, 10),
+			detailCommitment: strconv.FormatUint(index, 10),
 			detailNonce:      hex.EncodeToString(nonce),
 			detailEntry:      string(canon),
 		},
-	})
-	if err != nil {
-		return 0, err
-	}
-	if err := b.openings.Put(u64(commitment), u64(idx)); err != nil {
-		return 0, fmt.Errorf("audit: record opening: %w", err)
-	}
-	return idx, nil
+	}, nil
 }
 
 // committedHash returns the hash a commitment leaf records.

@@ -49,10 +49,13 @@ func (k Kind) Known() bool { return knownKinds[k] }
 const (
 	MaxEntrySize     = 32 << 10
 	MaxCommittedSize = 16 << 10
-	maxSubjects      = 64
-	maxDetails       = 64
-	maxField         = 8 << 10
-	maxKind          = 32
+	// MaxFieldSize bounds one string of an entry (a reason, a subject, a
+	// detail value).
+	MaxFieldSize = maxField
+	maxSubjects  = 64
+	maxDetails   = 64
+	maxField     = 8 << 10
+	maxKind      = 32
 )
 
 // Entry is one leaf of the log: one decision.

@@ -29,6 +29,7 @@ import (
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
 )
@@ -37,7 +38,7 @@ import (
 type Options struct {
 	DB       *bbolt.DB
 	Vault    *vault.Vault // nil until the device records (unpaired)
-	Audit    *audit.Log
+	Audit    *auditlog.Log
 	DeviceID string
 	// VaultIdentity opens the vault's copies of segments for re-wrapping;
 	// nil in strict mode (vault: none), where disclosures are ciphertext
@@ -281,7 +282,7 @@ func (g *Gate) refused(kind audit.Kind, subject string, data []byte, err error) 
 	if consent.Unauthenticated(err) {
 		aerr = g.opts.Audit.RecordUnauthenticated(reason)
 	} else {
-		aerr = g.opts.Audit.RecordRefusal(audit.Refusal{Kind: kind, Reason: reason, Subject: subject, Statement: statementHash(data)})
+		aerr = g.opts.Audit.RecordRefusal(auditlog.Refusal{Kind: kind, Reason: reason, Subject: subject, Statement: statementHash(data)})
 	}
 	if aerr != nil {
 		g.log.Error("audit: recording a refusal", "err", aerr)

@@ -25,6 +25,7 @@ import (
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock/clocktest"
 )
@@ -49,7 +50,7 @@ type fixture struct {
 	devKey  ed25519.PrivateKey
 	devID   string
 	vault   *vault.Vault
-	log     *audit.Log
+	log     *auditlog.Log
 	gate    *Gate
 	issuers []issuer
 	policy  consent.Policy
@@ -103,7 +104,7 @@ func newFixtureOf(t testing.TB, strict, pq bool) *fixture {
 		t.Fatal(err)
 	}
 	f.recordClip()
-	if f.log, err = audit.Open(f.db, devSigner{f.devKey}, f.clk); err != nil {
+	if f.log, err = auditlog.Open(f.db, devSigner{f.devKey}, f.clk); err != nil {
 		t.Fatal(err)
 	}
 	opts := Options{

@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"go.etcd.io/bbolt"
 
+	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/schema"
 )
@@ -28,21 +29,13 @@ var (
 )
 
 var (
-	// ErrBadEntry is returned for an entry that cannot be logged or leaf
-	// bytes that do not decode to an entry in canonical form.
-	ErrBadEntry = errors.New("audit: bad entry")
-	// ErrBadCheckpoint is returned for checkpoint text that does not parse.
-	ErrBadCheckpoint = errors.New("audit: bad checkpoint")
 	// ErrRange is returned for an index, size or range outside the log.
-	ErrRange = errors.New("audit: out of range")
+	ErrRange = errors.New("auditlog: out of range")
 	// ErrCorrupt is returned when the stored tree is inconsistent (a node
 	// or leaf missing where the size says it must be).
-	ErrCorrupt = errors.New("audit: stored log is corrupt")
-	// ErrBadCommitment is returned for a commitment that cannot be logged,
-	// or an opening that does not match its commitment.
-	ErrBadCommitment = errors.New("audit: commitment")
+	ErrCorrupt = errors.New("auditlog: stored log is corrupt")
 	// ErrReadOnlyTx is returned when AppendTx gets a read-only transaction.
-	ErrReadOnlyTx = errors.New("audit: append needs a writable transaction")
+	ErrReadOnlyTx = errors.New("auditlog: append needs a writable transaction")
 )
 
 var hasher = rfc6962.DefaultHasher
@@ -55,7 +48,7 @@ var hasher = rfc6962.DefaultHasher
 // holding a write transaction on the same database.
 type Log struct {
 	db     *bbolt.DB
-	signer Signer
+	signer audit.Signer
 	clk    clock.Clock
 	rf     compact.RangeFactory
 
@@ -64,12 +57,12 @@ type Log struct {
 }
 
 // Open creates the log's buckets if needed and returns the log.
-func Open(db *bbolt.DB, signer Signer, clk clock.Clock) (*Log, error) {
+func Open(db *bbolt.DB, signer audit.Signer, clk clock.Clock) (*Log, error) {
 	if db == nil || signer == nil || clk == nil {
-		return nil, errors.New("audit: Open needs a database, a signer and a clock")
+		return nil, errors.New("auditlog: Open needs a database, a signer and a clock")
 	}
 	if len(signer.PublicKey()) != ed25519.PublicKeySize {
-		return nil, errors.New("audit: signer has no Ed25519 public key")
+		return nil, errors.New("auditlog: signer has no Ed25519 public key")
 	}
 	all := [][]byte{bucketLeaves, bucketNodes, bucketMeta, bucketRefusals, bucketOpenings}
 	var err error
@@ -94,7 +87,7 @@ func Open(db *bbolt.DB, signer Signer, clk clock.Clock) (*Log, error) {
 		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("audit: opening the log: %w", err)
+		return nil, fmt.Errorf("auditlog: opening the log: %w", err)
 	}
 	l := &Log{db: db, signer: signer, clk: clk, rf: compact.RangeFactory{Hash: hasher.HashChildren}}
 	if err := l.loadRefusals(); err != nil {
@@ -167,14 +160,14 @@ func (l *Log) rangeTo(b buckets, size uint64) (*compact.Range, error) {
 // when zero. The leaf, its Merkle nodes and the new size are written in tx
 // alone, so the caller can record the decision and the audit leaf
 // atomically: if tx rolls back, the leaf never existed.
-func (l *Log) AppendTx(tx *bbolt.Tx, e Entry) (uint64, error) {
+func (l *Log) AppendTx(tx *bbolt.Tx, e audit.Entry) (uint64, error) {
 	if !e.Kind.Known() {
-		return 0, fmt.Errorf("%w: unknown kind %q", ErrBadEntry, e.Kind)
+		return 0, fmt.Errorf("%w: unknown kind %q", audit.ErrBadEntry, e.Kind)
 	}
 	return l.appendTx(tx, e)
 }
 
-func (l *Log) appendTx(tx *bbolt.Tx, e Entry) (uint64, error) {
+func (l *Log) appendTx(tx *bbolt.Tx, e audit.Entry) (uint64, error) {
 	if tx == nil || !tx.Writable() {
 		return 0, ErrReadOnlyTx
 	}
@@ -205,22 +198,22 @@ func (l *Log) appendTx(tx *bbolt.Tx, e Entry) (uint64, error) {
 		}
 	}
 	if err := r.Append(hasher.HashLeaf(leaf), visit); err != nil {
-		return 0, fmt.Errorf("audit: append to the tree: %w", err)
+		return 0, fmt.Errorf("auditlog: append to the tree: %w", err)
 	}
 	if putErr != nil {
-		return 0, fmt.Errorf("audit: store node: %w", putErr)
+		return 0, fmt.Errorf("auditlog: store node: %w", putErr)
 	}
 	if err := b.leaves.Put(u64(size), leaf); err != nil {
-		return 0, fmt.Errorf("audit: store leaf: %w", err)
+		return 0, fmt.Errorf("auditlog: store leaf: %w", err)
 	}
 	if err := b.meta.Put(keySize, u64(size+1)); err != nil {
-		return 0, fmt.Errorf("audit: store size: %w", err)
+		return 0, fmt.Errorf("auditlog: store size: %w", err)
 	}
 	return size, nil
 }
 
 // Append appends e in a transaction of its own.
-func (l *Log) Append(e Entry) (uint64, error) {
+func (l *Log) Append(e audit.Entry) (uint64, error) {
 	var idx uint64
 	err := l.db.Update(func(tx *bbolt.Tx) error {
 		var err error
@@ -247,11 +240,11 @@ func (l *Log) Size() (uint64, error) {
 // Checkpoint flushes refusal counts whose minute has ended (see
 // RecordUnauthenticated), then returns the current size and root signed by
 // the device with the clock's time.
-func (l *Log) Checkpoint() (SignedCheckpoint, error) {
+func (l *Log) Checkpoint() (audit.SignedCheckpoint, error) {
 	if err := l.FlushRefusals(); err != nil {
-		return SignedCheckpoint{}, err
+		return audit.SignedCheckpoint{}, err
 	}
-	var c Checkpoint
+	var c audit.Checkpoint
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		b, err := getBuckets(tx)
 		if err != nil {
@@ -264,14 +257,14 @@ func (l *Log) Checkpoint() (SignedCheckpoint, error) {
 		return err
 	})
 	if err != nil {
-		return SignedCheckpoint{}, err
+		return audit.SignedCheckpoint{}, err
 	}
 	c.Time = time.Unix(l.clk.Now().Unix(), 0).UTC()
 	sig := l.signer.Sign(c.Body())
 	if !ed25519.Verify(l.signer.PublicKey(), c.Body(), sig) {
-		return SignedCheckpoint{}, errors.New("audit: the signer's signature does not verify with its own public key")
+		return audit.SignedCheckpoint{}, errors.New("auditlog: the signer's signature does not verify with its own public key")
 	}
-	return SignedCheckpoint{Checkpoint: c, Signature: sig}, nil
+	return audit.SignedCheckpoint{Checkpoint: c, Signature: sig}, nil
 }
 
 func (l *Log) root(b buckets, size uint64) ([]byte, error) {
@@ -291,8 +284,8 @@ func (l *Log) root(b buckets, size uint64) ([]byte, error) {
 
 // Entries returns the entries with indexes in [from, to). Each leaf is
 // decoded strictly; a stored leaf that is not canonical is ErrBadEntry.
-func (l *Log) Entries(from, to uint64) ([]Entry, error) {
-	var out []Entry
+func (l *Log) Entries(from, to uint64) ([]audit.Entry, error) {
+	var out []audit.Entry
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		b, err := getBuckets(tx)
 		if err != nil {
@@ -305,13 +298,13 @@ func (l *Log) Entries(from, to uint64) ([]Entry, error) {
 		if from > to || to > size {
 			return fmt.Errorf("%w: entries [%d, %d) of a log of %d", ErrRange, from, to, size)
 		}
-		out = make([]Entry, 0, to-from)
+		out = make([]audit.Entry, 0, to-from)
 		for i := from; i < to; i++ {
 			v := b.leaves.Get(u64(i))
 			if v == nil {
 				return fmt.Errorf("%w: leaf %d missing", ErrCorrupt, i)
 			}
-			e, err := DecodeEntry(v)
+			e, err := audit.DecodeEntry(v)
 			if err != nil {
 				return fmt.Errorf("leaf %d: %w", i, err)
 			}

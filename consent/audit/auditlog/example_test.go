@@ -1,4 +1,4 @@
-package audit_test
+package auditlog_test
 
 import (
 	"crypto/ed25519"
@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/device/clock/clocktest"
 )
 
@@ -28,7 +29,7 @@ func Example() {
 	defer db.Close()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	clk := clocktest.New(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
-	log, _ := audit.Open(db, signer{priv}, clk)
+	log, _ := auditlog.Open(db, signer{priv}, clk)
 
 	log.Append(audit.Entry{Kind: audit.KindPairing})
 	stored, _ := log.Checkpoint() // the owner's client keeps this

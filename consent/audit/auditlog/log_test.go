@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/device/clock/clocktest"
+
+	"github.com/doorward/doorward/consent/audit"
 )
 
 type keySigner struct{ priv ed25519.PrivateKey }
@@ -62,11 +64,11 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-var sampleKinds = []Kind{KindPairing, KindEnroll, KindGrantAccepted, KindGrantRefused, KindRevoke,
-	KindTokenAccepted, KindTokenRefused, KindDisclosure, KindPolicyChange, KindLiveSession}
+var sampleKinds = []audit.Kind{audit.KindPairing, audit.KindEnroll, audit.KindGrantAccepted, audit.KindGrantRefused, audit.KindRevoke,
+	audit.KindTokenAccepted, audit.KindTokenRefused, audit.KindDisclosure, audit.KindPolicyChange, audit.KindLiveSession}
 
-func sample(i int) Entry {
-	e := Entry{
+func sample(i int) audit.Entry {
+	e := audit.Entry{
 		Kind:    sampleKinds[i%len(sampleKinds)],
 		Reason:  fmt.Sprintf("reason-%d", i),
 		Subject: []string{fmt.Sprintf("jti-%d", i)},
@@ -89,7 +91,7 @@ func (f *fixture) appendN(t testing.TB, n int) {
 	}
 }
 
-func (f *fixture) checkpoint(t testing.TB) SignedCheckpoint {
+func (f *fixture) checkpoint(t testing.TB) audit.SignedCheckpoint {
 	t.Helper()
 	cp, err := f.log.Checkpoint()
 	if err != nil {
@@ -98,7 +100,7 @@ func (f *fixture) checkpoint(t testing.TB) SignedCheckpoint {
 	return cp
 }
 
-func (f *fixture) all(t testing.TB, cp SignedCheckpoint) []Entry {
+func (f *fixture) all(t testing.TB, cp audit.SignedCheckpoint) []audit.Entry {
 	t.Helper()
 	es, err := f.log.Entries(0, cp.Size)
 	if err != nil {
@@ -108,7 +110,7 @@ func (f *fixture) all(t testing.TB, cp SignedCheckpoint) []Entry {
 }
 
 // verify is what "doorwardctl audit verify" does with what the device serves.
-func (f *fixture) verify(t testing.TB, prev *SignedCheckpoint) (SignedCheckpoint, error) {
+func (f *fixture) verify(t testing.TB, prev *audit.SignedCheckpoint) (audit.SignedCheckpoint, error) {
 	t.Helper()
 	cp := f.checkpoint(t)
 	var cons [][]byte
@@ -118,12 +120,12 @@ func (f *fixture) verify(t testing.TB, prev *SignedCheckpoint) (SignedCheckpoint
 			t.Fatalf("ConsistencyProof: %v", err)
 		}
 	}
-	return cp, Verify(f.sig.PublicKey(), cp, f.all(t, cp), prev, cons)
+	return cp, audit.Verify(f.sig.PublicKey(), cp, f.all(t, cp), prev, cons)
 }
 
 func TestAppendAndVerify(t *testing.T) {
 	f := newFixture(t)
-	var prev *SignedCheckpoint
+	var prev *audit.SignedCheckpoint
 	for _, n := range []int{0, 1, 1, 2, 5, 8, 16, 1, 30} {
 		f.appendN(t, n)
 		cp, err := f.verify(t, prev)
@@ -149,7 +151,7 @@ func TestAppendAndVerify(t *testing.T) {
 	// the entries give; and every consistency proof between sizes.
 	roots := make([][]byte, size+1)
 	for s := uint64(0); s <= size; s++ {
-		r, err := RootOf(entries[:s])
+		r, err := audit.RootOf(entries[:s])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,11 +163,11 @@ func TestAppendAndVerify(t *testing.T) {
 			if err != nil {
 				t.Fatalf("InclusionProof(%d, %d): %v", i, s, err)
 			}
-			if err := VerifyInclusion(Checkpoint{Size: s, Root: roots[s]}, entries[i], p); err != nil {
+			if err := audit.VerifyInclusion(audit.Checkpoint{Size: s, Root: roots[s]}, entries[i], p); err != nil {
 				t.Fatalf("inclusion %d in %d: %v", i, s, err)
 			}
 			// The proof is for this entry only.
-			if err := VerifyInclusion(Checkpoint{Size: s, Root: roots[s]}, entries[(i+1)%s], p); s > 1 && err == nil {
+			if err := audit.VerifyInclusion(audit.Checkpoint{Size: s, Root: roots[s]}, entries[(i+1)%s], p); s > 1 && err == nil {
 				t.Fatalf("inclusion proof %d in %d verified another entry", i, s)
 			}
 		}
@@ -174,11 +176,11 @@ func TestAppendAndVerify(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ConsistencyProof(%d, %d): %v", o, s, err)
 			}
-			a := SignedCheckpoint{Checkpoint: Checkpoint{Size: o, Root: roots[o], Time: start}}
+			a := audit.SignedCheckpoint{Checkpoint: audit.Checkpoint{Size: o, Root: roots[o], Time: start}}
 			a.Signature = f.sig.Sign(a.Body())
-			b := SignedCheckpoint{Checkpoint: Checkpoint{Size: s, Root: roots[s], Time: start}}
+			b := audit.SignedCheckpoint{Checkpoint: audit.Checkpoint{Size: s, Root: roots[s], Time: start}}
 			b.Signature = f.sig.Sign(b.Body())
-			if err := Verify(f.sig.PublicKey(), b, entries[:s], &a, p); err != nil {
+			if err := audit.Verify(f.sig.PublicKey(), b, entries[:s], &a, p); err != nil {
 				t.Fatalf("consistency %d → %d: %v", o, s, err)
 			}
 		}
@@ -250,16 +252,16 @@ func TestTamperedLeaf(t *testing.T) {
 	if f.log, err = Open(f.db, f.sig, f.clk); err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := f.log.Entries(6, 7); e[0].Kind != KindTokenAccepted {
+	if e, _ := f.log.Entries(6, 7); e[0].Kind != audit.KindTokenAccepted {
 		t.Fatalf("tamper did not take: %+v", e[0])
 	}
 	// The device still signs the stored nodes' root: the entries disagree.
-	if _, err := f.verify(t, &prev); !errors.Is(err, ErrRootMismatch) {
-		t.Fatalf("verify after tampering: %v, want ErrRootMismatch", err)
+	if _, err := f.verify(t, &prev); !errors.Is(err, audit.ErrRootMismatch) {
+		t.Fatalf("verify after tampering: %v, want audit.ErrRootMismatch", err)
 	}
 	// Without a previous checkpoint too.
-	if _, err := f.verify(t, nil); !errors.Is(err, ErrRootMismatch) {
-		t.Fatalf("verify after tampering, no prev: %v, want ErrRootMismatch", err)
+	if _, err := f.verify(t, nil); !errors.Is(err, audit.ErrRootMismatch) {
+		t.Fatalf("verify after tampering, no prev: %v, want audit.ErrRootMismatch", err)
 	}
 
 	// A device that rewrites its whole tree to match the tampered leaf
@@ -280,12 +282,12 @@ func TestTamperedLeaf(t *testing.T) {
 	if _, err := g.verify(t, nil); err != nil {
 		t.Fatalf("the rewritten log verifies on its own: %v", err)
 	}
-	if _, err := g.verify(t, &prev); !errors.Is(err, ErrInconsistent) {
-		t.Fatalf("rewritten log against the stored checkpoint: %v, want ErrInconsistent", err)
+	if _, err := g.verify(t, &prev); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("rewritten log against the stored checkpoint: %v, want audit.ErrInconsistent", err)
 	}
 	g.appendN(t, 3)
-	if _, err := g.verify(t, &prev); !errors.Is(err, ErrInconsistent) {
-		t.Fatalf("grown rewritten log against the stored checkpoint: %v, want ErrInconsistent", err)
+	if _, err := g.verify(t, &prev); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("grown rewritten log against the stored checkpoint: %v, want audit.ErrInconsistent", err)
 	}
 }
 
@@ -299,8 +301,8 @@ func TestTamperedLeafNotCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.log.Entries(0, 4); !errors.Is(err, ErrBadEntry) {
-		t.Fatalf("Entries with a non-canonical leaf: %v, want ErrBadEntry", err)
+	if _, err := f.log.Entries(0, 4); !errors.Is(err, audit.ErrBadEntry) {
+		t.Fatalf("Entries with a non-canonical leaf: %v, want audit.ErrBadEntry", err)
 	}
 }
 
@@ -326,8 +328,8 @@ func TestDeletedLastLeaves(t *testing.T) {
 	}
 	f.clk.Advance(time.Minute)
 	cp, err := f.verify(t, &prev)
-	if !errors.Is(err, ErrRollback) {
-		t.Fatalf("verify after deleting leaves: %v, want ErrRollback", err)
+	if !errors.Is(err, audit.ErrRollback) {
+		t.Fatalf("verify after deleting leaves: %v, want audit.ErrRollback", err)
 	}
 	if cp.Size != 7 {
 		t.Fatalf("checkpoint size %d, want 7", cp.Size)
@@ -356,11 +358,11 @@ func TestOlderCheckpointIsRollback(t *testing.T) {
 	}
 	// The device (or a relay) serves the older checkpoint and its entries:
 	// valid signature, valid root, smaller tree.
-	if err := Verify(f.sig.PublicKey(), old, oldEntries, nil, nil); err != nil {
+	if err := audit.Verify(f.sig.PublicKey(), old, oldEntries, nil, nil); err != nil {
 		t.Fatalf("the old checkpoint is valid on its own: %v", err)
 	}
-	if err := Verify(f.sig.PublicKey(), old, oldEntries, &cur, nil); !errors.Is(err, ErrRollback) {
-		t.Fatalf("older checkpoint: %v, want ErrRollback", err)
+	if err := audit.Verify(f.sig.PublicKey(), old, oldEntries, &cur, nil); !errors.Is(err, audit.ErrRollback) {
+		t.Fatalf("older checkpoint: %v, want audit.ErrRollback", err)
 	}
 	// Same size, earlier time: also a rollback.
 	f.clk.Advance(time.Hour)
@@ -368,26 +370,26 @@ func TestOlderCheckpointIsRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify(f.sig.PublicKey(), cur, f.all(t, cur), &later, nil); !errors.Is(err, ErrRollback) {
-		t.Fatalf("earlier checkpoint of the same size: %v, want ErrRollback", err)
+	if err := audit.Verify(f.sig.PublicKey(), cur, f.all(t, cur), &later, nil); !errors.Is(err, audit.ErrRollback) {
+		t.Fatalf("earlier checkpoint of the same size: %v, want audit.ErrRollback", err)
 	}
 	// Same size, other root.
 	forged := later
 	forged.Root = bytes.Clone(old.Root)
 	forged.Signature = f.sig.Sign(forged.Body())
-	if err := Verify(f.sig.PublicKey(), forged, f.all(t, cur), &later, nil); !errors.Is(err, ErrInconsistent) {
-		t.Fatalf("same size, other root: %v, want ErrInconsistent", err)
+	if err := audit.Verify(f.sig.PublicKey(), forged, f.all(t, cur), &later, nil); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("same size, other root: %v, want audit.ErrInconsistent", err)
 	}
 	// A bigger tree with a missing or wrong consistency proof.
 	f.appendN(t, 3)
 	cp := f.checkpoint(t)
-	if err := Verify(f.sig.PublicKey(), cp, f.all(t, cp), &later, nil); !errors.Is(err, ErrInconsistent) {
-		t.Fatalf("no consistency proof: %v, want ErrInconsistent", err)
+	if err := audit.Verify(f.sig.PublicKey(), cp, f.all(t, cp), &later, nil); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("no consistency proof: %v, want audit.ErrInconsistent", err)
 	}
 	p, _ := f.log.ConsistencyProof(later.Size, cp.Size)
 	p[0][0] ^= 1
-	if err := Verify(f.sig.PublicKey(), cp, f.all(t, cp), &later, p); !errors.Is(err, ErrInconsistent) {
-		t.Fatalf("bad consistency proof: %v, want ErrInconsistent", err)
+	if err := audit.Verify(f.sig.PublicKey(), cp, f.all(t, cp), &later, p); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("bad consistency proof: %v, want audit.ErrInconsistent", err)
 	}
 }
 
@@ -403,56 +405,58 @@ func TestBadSignature(t *testing.T) {
 	other := newSigner(t)
 	for name, tc := range map[string]struct {
 		pub  ed25519.PublicKey
-		cp   SignedCheckpoint
-		prev *SignedCheckpoint
+		cp   audit.SignedCheckpoint
+		prev *audit.SignedCheckpoint
 	}{
 		"flipped-bit":    {pub, bad, nil},
 		"other-device":   {other.PublicKey(), cp, nil},
 		"size-changed":   {pub, withSize(cp, cp.Size-1), nil},
 		"time-changed":   {pub, withTime(cp, cp.Time.Add(time.Second)), nil},
-		"no-signature":   {pub, SignedCheckpoint{Checkpoint: cp.Checkpoint}, nil},
+		"no-signature":   {pub, audit.SignedCheckpoint{Checkpoint: cp.Checkpoint}, nil},
 		"prev-forged":    {pub, cp, &bad},
 		"prev-other-key": {pub, cp, signedBy(other, cp.Checkpoint)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := Verify(tc.pub, tc.cp, entries, tc.prev, nil); !errors.Is(err, ErrBadSignature) {
-				t.Fatalf("err = %v, want ErrBadSignature", err)
+			if err := audit.Verify(tc.pub, tc.cp, entries, tc.prev, nil); !errors.Is(err, audit.ErrBadSignature) {
+				t.Fatalf("err = %v, want audit.ErrBadSignature", err)
 			}
 		})
 	}
-	if err := Verify(pub[:31], cp, entries, nil, nil); err == nil {
+	if err := audit.Verify(pub[:31], cp, entries, nil, nil); err == nil {
 		t.Fatal("short device key accepted")
 	}
 }
 
-func withSize(c SignedCheckpoint, s uint64) SignedCheckpoint     { c.Size = s; return c }
-func withTime(c SignedCheckpoint, tm time.Time) SignedCheckpoint { c.Time = tm; return c }
-func signedBy(s Signer, c Checkpoint) *SignedCheckpoint {
-	return &SignedCheckpoint{Checkpoint: c, Signature: s.Sign(c.Body())}
+func withSize(c audit.SignedCheckpoint, s uint64) audit.SignedCheckpoint     { c.Size = s; return c }
+func withTime(c audit.SignedCheckpoint, tm time.Time) audit.SignedCheckpoint { c.Time = tm; return c }
+func signedBy(s audit.Signer, c audit.Checkpoint) *audit.SignedCheckpoint {
+	return &audit.SignedCheckpoint{Checkpoint: c, Signature: s.Sign(c.Body())}
 }
 
 func TestEntriesTamperedInTransit(t *testing.T) {
 	f := newFixture(t)
 	f.appendN(t, 6)
 	cp := f.checkpoint(t)
-	for name, edit := range map[string]func([]Entry) []Entry{
-		"reason":   func(e []Entry) []Entry { e[2].Reason = "other"; return e },
-		"subject":  func(e []Entry) []Entry { e[3].Subject = nil; return e },
-		"detail":   func(e []Entry) []Entry { e[0].Details["segment"] = "x"; return e },
-		"time":     func(e []Entry) []Entry { e[1].Time = e[1].Time.Add(time.Nanosecond); return e },
-		"dropped":  func(e []Entry) []Entry { return append(e[:2], e[3:]...) },
-		"last-cut": func(e []Entry) []Entry { return e[:5] },
-		"swapped": func(e []Entry) []Entry {
+	for name, edit := range map[string]func([]audit.Entry) []audit.Entry{
+		"reason":   func(e []audit.Entry) []audit.Entry { e[2].Reason = "other"; return e },
+		"subject":  func(e []audit.Entry) []audit.Entry { e[3].Subject = nil; return e },
+		"detail":   func(e []audit.Entry) []audit.Entry { e[0].Details["segment"] = "x"; return e },
+		"time":     func(e []audit.Entry) []audit.Entry { e[1].Time = e[1].Time.Add(time.Nanosecond); return e },
+		"dropped":  func(e []audit.Entry) []audit.Entry { return append(e[:2], e[3:]...) },
+		"last-cut": func(e []audit.Entry) []audit.Entry { return e[:5] },
+		"swapped": func(e []audit.Entry) []audit.Entry {
 			e[1], e[2] = e[2], e[1]
 			e[1].Seq, e[2].Seq = 1, 2
 			return e
 		},
-		"extra": func(e []Entry) []Entry { return append(e, Entry{Seq: 6, Kind: KindRevoke, Time: start}) },
+		"extra": func(e []audit.Entry) []audit.Entry {
+			return append(e, audit.Entry{Seq: 6, Kind: audit.KindRevoke, Time: start})
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			es := edit(f.all(t, cp))
-			if err := Verify(f.sig.PublicKey(), cp, es, nil, nil); !errors.Is(err, ErrRootMismatch) {
-				t.Fatalf("err = %v, want ErrRootMismatch", err)
+			if err := audit.Verify(f.sig.PublicKey(), cp, es, nil, nil); !errors.Is(err, audit.ErrRootMismatch) {
+				t.Fatalf("err = %v, want audit.ErrRootMismatch", err)
 			}
 		})
 	}
@@ -466,10 +470,10 @@ func TestRolledBackTransaction(t *testing.T) {
 	before := f.checkpoint(t)
 	abort := errors.New("jti write failed")
 	err := f.db.Update(func(tx *bbolt.Tx) error {
-		if _, err := f.log.AppendTx(tx, Entry{Kind: KindTokenAccepted, Subject: []string{"jti-x"}}); err != nil {
+		if _, err := f.log.AppendTx(tx, audit.Entry{Kind: audit.KindTokenAccepted, Subject: []string{"jti-x"}}); err != nil {
 			return err
 		}
-		if _, err := f.log.AppendCommitment(tx, Entry{Kind: KindDisclosure, Time: start}, make([]byte, 16)); err != nil {
+		if _, err := f.log.AppendCommitment(tx, audit.Entry{Kind: audit.KindDisclosure, Time: start}, make([]byte, 16)); err != nil {
 			return err
 		}
 		return abort
@@ -496,7 +500,7 @@ func TestRolledBackTransaction(t *testing.T) {
 		if err := b.Put([]byte("jti-y"), []byte{1}); err != nil {
 			return err
 		}
-		idx, err := f.log.AppendTx(tx, Entry{Kind: KindTokenAccepted, Subject: []string{"jti-y"}})
+		idx, err := f.log.AppendTx(tx, audit.Entry{Kind: audit.KindTokenAccepted, Subject: []string{"jti-y"}})
 		if idx != 5 {
 			t.Errorf("index %d, want 5", idx)
 		}
@@ -513,20 +517,20 @@ func TestRolledBackTransaction(t *testing.T) {
 func TestAppendRefuses(t *testing.T) {
 	f := newFixture(t)
 	big := strings.Repeat("x", maxField)
-	for name, e := range map[string]Entry{
+	for name, e := range map[string]audit.Entry{
 		"no-kind":         {},
 		"unknown-kind":    {Kind: "exfiltration"},
-		"bad-utf8":        {Kind: KindRevoke, Reason: "\xff"},
-		"bad-utf8-detail": {Kind: KindRevoke, Details: map[string]string{"k": "\xc3"}},
-		"empty-key":       {Kind: KindRevoke, Details: map[string]string{"": "v"}},
-		"long-field":      {Kind: KindRevoke, Reason: big + "x"},
-		"too-big":         {Kind: KindRevoke, Subject: []string{big, big, big, big, big}},
-		"many-subjects":   {Kind: KindRevoke, Subject: make([]string, maxSubjects+1)},
-		"year-10000":      {Kind: KindRevoke, Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"bad-utf8":        {Kind: audit.KindRevoke, Reason: "\xff"},
+		"bad-utf8-detail": {Kind: audit.KindRevoke, Details: map[string]string{"k": "\xc3"}},
+		"empty-key":       {Kind: audit.KindRevoke, Details: map[string]string{"": "v"}},
+		"long-field":      {Kind: audit.KindRevoke, Reason: big + "x"},
+		"too-big":         {Kind: audit.KindRevoke, Subject: []string{big, big, big, big, big}},
+		"many-subjects":   {Kind: audit.KindRevoke, Subject: make([]string, maxSubjects+1)},
+		"year-10000":      {Kind: audit.KindRevoke, Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := f.log.Append(e); !errors.Is(err, ErrBadEntry) {
-				t.Fatalf("err = %v, want ErrBadEntry", err)
+			if _, err := f.log.Append(e); !errors.Is(err, audit.ErrBadEntry) {
+				t.Fatalf("err = %v, want audit.ErrBadEntry", err)
 			}
 		})
 	}
@@ -560,7 +564,7 @@ func TestCorruptStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := f.log.Checkpoint(); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Checkpoint with a node missing: %v, want ErrCorrupt", err)
+		t.Fatalf("audit.Checkpoint with a node missing: %v, want ErrCorrupt", err)
 	}
 	if _, err := f.log.Append(sample(4)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Append with a node missing: %v, want ErrCorrupt", err)
@@ -583,3 +587,9 @@ func (noKey) PublicKey() ed25519.PublicKey { return nil }
 func nodeKey2(level byte, index uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{level}, index)
 }
+
+// audit's limits on one entry's fields.
+const (
+	maxField    = 8 << 10
+	maxSubjects = 64
+)

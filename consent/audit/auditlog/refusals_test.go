@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"errors"
@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/consent/audit"
 )
 
-func (f *fixture) aggregates(t *testing.T) []Entry {
+func (f *fixture) aggregates(t *testing.T) []audit.Entry {
 	t.Helper()
 	size, err := f.log.Size()
 	if err != nil {
@@ -21,16 +23,16 @@ func (f *fixture) aggregates(t *testing.T) []Entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Entry
+	var out []audit.Entry
 	for _, e := range es {
-		if e.Kind == KindRefusalsAggregate {
+		if e.Kind == audit.KindRefusalsAggregate {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func count(t *testing.T, e Entry) uint64 {
+func count(t *testing.T, e audit.Entry) uint64 {
 	t.Helper()
 	n, err := strconv.ParseUint(e.Details["count"], 10, 64)
 	if err != nil {
@@ -235,7 +237,7 @@ func TestRefusalWriteFailure(t *testing.T) {
 // over; the counts survive a crash; distinct statements are bounded.
 func TestAuthenticatedRefusals(t *testing.T) {
 	f := newFixture(t)
-	stmt := Refusal{Kind: KindTokenRefused, Reason: "replayed", Subject: "jti-1", Statement: [32]byte{1}}
+	stmt := Refusal{Kind: audit.KindTokenRefused, Reason: "replayed", Subject: "jti-1", Statement: [32]byte{1}}
 	for range 1000 {
 		if err := f.log.RecordRefusal(stmt); err != nil {
 			t.Fatal(err)
@@ -243,8 +245,8 @@ func TestAuthenticatedRefusals(t *testing.T) {
 		f.clk.Advance(10 * time.Millisecond)
 	}
 	es, _ := f.log.Entries(0, 1)
-	if size, _ := f.log.Size(); size != 1 || es[0].Kind != KindTokenRefused || es[0].Reason != "replayed" ||
-		es[0].Subject[0] != "jti-1" || es[0].Details[DetailStatement] != "01"+strings.Repeat("00", 31) {
+	if size, _ := f.log.Size(); size != 1 || es[0].Kind != audit.KindTokenRefused || es[0].Reason != "replayed" ||
+		es[0].Subject[0] != "jti-1" || es[0].Details[audit.DetailStatement] != "01"+strings.Repeat("00", 31) {
 		t.Fatalf("after 1000 replays in 10 s: %d leaves, first %+v; want the one refusal leaf", size, es)
 	}
 	if p := f.log.PendingRefusals()["replayed"]; p != 999 {
@@ -266,8 +268,8 @@ func TestAuthenticatedRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	es, _ = f.log.Entries(0, 3)
-	if len(es) != 3 || es[1].Kind != KindRefusalsAggregate || es[1].Details[DetailRefused] != "token-refused" ||
-		es[1].Details[DetailStatement] != es[0].Details[DetailStatement] || es[1].Subject[0] != "jti-1" || es[2].Kind != KindTokenRefused {
+	if len(es) != 3 || es[1].Kind != audit.KindRefusalsAggregate || es[1].Details[audit.DetailRefused] != "token-refused" ||
+		es[1].Details[audit.DetailStatement] != es[0].Details[audit.DetailStatement] || es[1].Subject[0] != "jti-1" || es[2].Kind != audit.KindTokenRefused {
 		t.Fatalf("after the minute: %+v", es)
 	}
 	// A statement refused once adds exactly its one leaf, no aggregate.
@@ -279,12 +281,12 @@ func TestAuthenticatedRefusals(t *testing.T) {
 	}
 	// Distinct statements: at most maxStatements keys, the rest as "other".
 	for i := range maxStatements + 20 {
-		if err := f.log.RecordRefusal(Refusal{Kind: KindGrantRefused, Reason: "expired", Statement: [32]byte{byte(i), 2}}); err != nil {
+		if err := f.log.RecordRefusal(Refusal{Kind: audit.KindGrantRefused, Reason: "expired", Statement: [32]byte{byte(i), 2}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for range 5 {
-		f.log.RecordRefusal(Refusal{Kind: KindGrantRefused, Reason: "expired", Statement: [32]byte{0xff, 0xff}})
+		f.log.RecordRefusal(Refusal{Kind: audit.KindGrantRefused, Reason: "expired", Statement: [32]byte{0xff, 0xff}})
 	}
 	size2, _ := f.log.Size()
 	if added := size2 - size; added != maxStatements+1 {
@@ -293,7 +295,7 @@ func TestAuthenticatedRefusals(t *testing.T) {
 	if _, err := f.verify(t, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.log.RecordRefusal(Refusal{Kind: KindOpening, Reason: "x"}); !errors.Is(err, ErrBadEntry) {
+	if err := f.log.RecordRefusal(Refusal{Kind: audit.KindOpening, Reason: "x"}); !errors.Is(err, audit.ErrBadEntry) {
 		t.Fatalf("refusal of kind opening: %v", err)
 	}
 }

@@ -1,10 +1,12 @@
-package audit
+package auditlog
 
 import (
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/doorward/doorward/consent/audit"
 )
 
 // BenchmarkAppend appends one leaf per transaction, as a decision does: the
@@ -81,7 +83,7 @@ func BenchmarkVerify(b *testing.B) {
 	pub := f.sig.PublicKey()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := Verify(pub, cp, entries, nil, nil); err != nil {
+		if err := audit.Verify(pub, cp, entries, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
