@@ -32,6 +32,7 @@ import (
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/austream"
+	"github.com/doorward/doorward/device/backoff"
 	"github.com/doorward/doorward/device/clock"
 )
 
@@ -45,6 +46,9 @@ const (
 	DefaultMinBackoff = 500 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
 	DefaultKillGrace  = 2 * time.Second
+	// BackoffJitter is the random fraction taken off each wait before a
+	// restart (see device/backoff).
+	BackoffJitter = 0.2
 	// stableRun is how long a child must have run for the backoff to start
 	// again from MinBackoff when it exits.
 	stableRun = 30 * time.Second
@@ -62,7 +66,7 @@ type Config struct {
 	// MaxAU limits one access unit (austream.DefaultMaxAU when 0).
 	MaxAU int
 	// MinBackoff and MaxBackoff bound the wait before a restart, which
-	// doubles after each quick exit.
+	// doubles after each quick exit (less up to BackoffJitter of it).
 	MinBackoff, MaxBackoff time.Duration
 	// KillGrace is how long the child has to exit after SIGTERM (or after
 	// closing its stdout). It is real time, not Clock time: it paces a real
@@ -158,7 +162,7 @@ func (s *Source) Started() uint64 { return s.started.Load() }
 // run owns the child processes: start, watch, restart with backoff.
 func (s *Source) run() {
 	defer close(s.done)
-	backoff := s.cfg.MinBackoff
+	wait := backoff.New(backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff, Jitter: BackoffJitter, Clock: s.clk})
 	restarts := 0
 	for {
 		began := s.clk.Now()
@@ -174,20 +178,20 @@ func (s *Source) run() {
 		default:
 		}
 		if s.clk.Now().Sub(began) >= stableRun {
-			backoff = s.cfg.MinBackoff
+			wait.Reset()
 		}
 		restarts++
+		in := wait.Next()
 		if stalled {
-			s.log.Warn("camera command stalled; stopped it, restarting", "status", status, "restart", restarts, "in", backoff)
+			s.log.Warn("camera command stalled; stopped it, restarting", "status", status, "restart", restarts, "in", in.Round(time.Millisecond))
 		} else {
-			s.log.Warn("camera command exited; restarting", "status", status, "restart", restarts, "in", backoff)
+			s.log.Warn("camera command exited; restarting", "status", status, "restart", restarts, "in", in.Round(time.Millisecond))
 		}
 		select {
 		case <-s.Closed():
 			return
-		case <-s.clk.After(backoff):
+		case <-s.clk.After(in):
 		}
-		backoff = min(2*backoff, s.cfg.MaxBackoff)
 	}
 }
 

@@ -232,7 +232,8 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// Restarts back off 0.5 s, 1 s, 2 s ... and each exit is logged once.
+// Restarts back off 0.5 s, 1 s, 2 s ... (less up to BackoffJitter of each)
+// and each exit is logged once.
 func TestRestartBackoff(t *testing.T) {
 	capturetest.Tool(t, "sh")
 	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -263,12 +264,13 @@ func TestRestartBackoff(t *testing.T) {
 	}
 	for i, wait := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second} {
 		waitWaiter()
-		clk.Advance(wait - time.Millisecond)
+		shortest := time.Duration(float64(wait) * (1 - execsrc.BackoffJitter))
+		clk.Advance(shortest - time.Millisecond)
 		time.Sleep(50 * time.Millisecond)
 		if got := lb.Count("camera command restarted"); got != i {
 			t.Fatalf("restarted %d times before the %v backoff ran out", got, wait)
 		}
-		clk.Advance(time.Millisecond)
+		clk.Advance(wait - shortest + time.Millisecond)
 		waitFor("camera command restarted", i+1)
 		waitFor("restarting", i+2)
 	}
