@@ -436,9 +436,6 @@ func (a *Agent) control(req ControlRequest) ControlResponse {
 		if pairer == nil || pairer.Paired() {
 			return ControlResponse{Error: "device: the device is paired; pairing again takes a factory reset"}
 		}
-		if pairer.Locked() {
-			return ControlResponse{Error: "device: pairing is locked after too many failed attempts; restart the agent for a new code"}
-		}
 		qr, _ := secret.QR()
 		return ControlResponse{OK: true, PairCode: secret.Reveal(), PairQR: qr}
 	case "policy":

@@ -162,6 +162,10 @@ func (a *Agent) apiPairFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		a.log.Warn("pairing refused", "reason", pairing.ResultFor(err).Reason)
+		var slow *pairing.SlowDownError
+		if errors.As(err, &slow) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(slow.Wait.Seconds()+0.999)))
+		}
 		writeJSON(w, pairStatus(err), pairing.ResultFor(err))
 		return
 	}
@@ -170,8 +174,10 @@ func (a *Agent) apiPairFinish(w http.ResponseWriter, r *http.Request) {
 
 func pairStatus(err error) int {
 	switch {
-	case errors.Is(err, pairing.ErrAlreadyPaired), errors.Is(err, pairing.ErrLocked):
+	case errors.Is(err, pairing.ErrAlreadyPaired):
 		return http.StatusConflict
+	case errors.Is(err, pairing.ErrSlowDown):
+		return http.StatusTooManyRequests
 	case errors.Is(err, pairing.ErrMalformed):
 		return http.StatusBadRequest
 	}

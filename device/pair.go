@@ -2,6 +2,7 @@ package device
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/pairing"
@@ -51,8 +52,8 @@ func (a *Agent) pairFinish(f pairing.Finish) error {
 	}
 	owner, err := p.Finish(f)
 	if err != nil {
-		if p.Locked() {
-			a.log.Warn("pairing locked after too many failures; restart the agent for a new code")
+		if w := p.RetryAfter(); w > 0 && !errors.Is(err, pairing.ErrSlowDown) {
+			a.log.Warn("pairing slows down after failed attempts", "failures", p.Failures(), "wait", w)
 		}
 		return err
 	}

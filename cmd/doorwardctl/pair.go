@@ -13,6 +13,7 @@ import (
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/backoff"
 	"github.com/doorward/doorward/device/lanclient"
 )
 
@@ -118,7 +119,7 @@ func runPair(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, dev
 	if err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
-	res, err := client.PairFinish(ctx, fin)
+	res, err := finishPairing(ctx, stderr, client, fin)
 	if err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
@@ -131,6 +132,24 @@ func runPair(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, dev
 	}
 	fmt.Fprintf(stdout, "paired with device %s; its key is pinned in %s\n", dev.ID, pp)
 	return nil
+}
+
+// finishPairing sends Finish, and sends it again while the device slows
+// down after someone else's failed attempts (429 slow_down): the session
+// stays open on the device for pairing.SessionTTL.
+func finishPairing(ctx context.Context, stderr io.Writer, client *lanclient.Client, fin pairing.Finish) (pairing.Result, error) {
+	bo := backoff.New(backoff.Policy{Min: pairing.SlowDownMin, Max: pairing.SlowDownMax, Jitter: 0.2})
+	deadline := time.Now().Add(pairing.SessionTTL - 10*time.Second)
+	for {
+		res, err := client.PairFinish(ctx, fin)
+		if !errors.Is(err, pairing.ErrSlowDown) || time.Now().After(deadline) {
+			return res, err
+		}
+		fmt.Fprintln(stderr, "the device is slowing down after failed pairing attempts (someone else's?); trying again")
+		if err := bo.Wait(ctx); err != nil {
+			return res, err
+		}
+	}
 }
 
 func newEnrollCmd(stdout io.Writer) *cobra.Command {

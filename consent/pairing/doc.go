@@ -25,8 +25,10 @@
 // with [ErrBadMAC] before it shows a policy or signs anything. The device
 // installs nothing until the owner's MAC checks and the owner's Ed25519
 // signature over the transcript verifies. A [Pairer] succeeds once
-// ([ErrAlreadyPaired] afterwards) and locks after five failed Finish calls
-// ([ErrLocked], until the agent restarts with a new secret).
+// ([ErrAlreadyPaired] afterwards). Only failed proofs on real sessions (a
+// bad MAC or signature) count, and after [FreeFailures] of them it slows
+// down ([ErrSlowDown]: a wait of one second, doubling up to a minute,
+// before the next proof is checked) instead of locking for good.
 //
 // No PAKE is needed because the secret has 128 bits: the device's MAC lets
 // anyone who sends a Hello test guesses offline, which is hopeless at 128

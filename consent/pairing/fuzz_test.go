@@ -113,7 +113,7 @@ func FuzzDecodeFinish(f *testing.F) {
 
 func FuzzDecodeResult(f *testing.F) {
 	f.Add([]byte(`{"ok":true}`))
-	f.Add([]byte(`{"ok":false,"reason":"locked"}`))
+	f.Add([]byte(`{"ok":false,"reason":"slow_down"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := pairing.DecodeResult(bytes.NewReader(data))
 		if err != nil {

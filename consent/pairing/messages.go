@@ -24,9 +24,10 @@ var (
 	// ErrBadSignature: the owner's signature over the transcript did not
 	// verify.
 	ErrBadSignature = errors.New("pairing: the owner's signature over the transcript does not verify")
-	// ErrLocked: five Finish calls failed; pairing is locked until the
-	// agent restarts (with a new code).
-	ErrLocked = errors.New("pairing: locked after too many failed attempts; restart the device to get a new code")
+	// ErrSlowDown: after FreeFailures failed proofs the device waits
+	// before it checks another; try the same Finish again later (the
+	// device's *SlowDownError says how long).
+	ErrSlowDown = errors.New("pairing: too many failed attempts, the device is slowing down")
 	// ErrAlreadyPaired: this Pairer has paired once and pairs no more.
 	ErrAlreadyPaired = errors.New("pairing: the device is already paired; a factory reset is needed to pair again")
 	// ErrUnknownSession: Finish named a session the device does not have
@@ -109,7 +110,7 @@ var reasons = []struct {
 }{
 	{"bad_mac", ErrBadMAC},
 	{"bad_signature", ErrBadSignature},
-	{"locked", ErrLocked},
+	{"slow_down", ErrSlowDown},
 	{"already_paired", ErrAlreadyPaired},
 	{"unknown_session", ErrUnknownSession},
 	{"expired", ErrExpired},
@@ -118,7 +119,7 @@ var reasons = []struct {
 
 // ResultFor turns the outcome of Pairer.Finish (or Hello) into the Result
 // to send: {ok: true} for nil, otherwise a stable reason code: bad_mac,
-// bad_signature, locked, already_paired, unknown_session, expired,
+// bad_signature, slow_down, already_paired, unknown_session, expired,
 // malformed, or "refused" for anything else.
 func ResultFor(err error) Result {
 	if err == nil {

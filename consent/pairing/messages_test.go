@@ -167,7 +167,7 @@ func TestDecodersAcceptValid(t *testing.T) {
 }
 
 func TestResultRoundTrip(t *testing.T) {
-	for _, err := range []error{nil, pairing.ErrBadMAC, pairing.ErrBadSignature, pairing.ErrLocked,
+	for _, err := range []error{nil, pairing.ErrBadMAC, pairing.ErrBadSignature, pairing.ErrSlowDown,
 		pairing.ErrAlreadyPaired, pairing.ErrUnknownSession, pairing.ErrExpired, pairing.ErrMalformed} {
 		wrapped := err
 		if err != nil {

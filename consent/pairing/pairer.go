@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/backoff"
 	"github.com/doorward/doorward/device/clock"
 )
 
@@ -22,8 +23,18 @@ const (
 	SessionTTL = 5 * time.Minute
 	// MaxSessions is how many sessions may be open at once.
 	MaxSessions = 4
-	// MaxFailures is how many failed Finish calls lock a Pairer.
-	MaxFailures = 5
+	// FreeFailures is how many failed proofs — a bad MAC or a bad
+	// signature on a real session — a Pairer answers at once. After that
+	// it slows down: each further failure makes it wait before it checks
+	// another proof, SlowDownMin at first, doubling up to SlowDownMax. It
+	// never locks for good: the code has 128 bits, so guessing is hopeless
+	// at any rate, and a lock would let anyone on the LAN keep the owner
+	// from pairing.
+	FreeFailures = 5
+	// SlowDownMin and SlowDownMax bound the wait after a failed proof
+	// beyond FreeFailures.
+	SlowDownMin = time.Second
+	SlowDownMax = time.Minute
 )
 
 // DeviceInfo is the device's identity as pairing shows it: its Ed25519
@@ -48,9 +59,9 @@ type Owner struct {
 
 // Pairer is the device side of pairing. The agent makes one with the
 // secret it shows, and its hello and finish endpoints call Hello and
-// Finish. It pairs at most once, locks after MaxFailures failed Finish
-// calls, and is safe for concurrent use. It keeps only keys derived from
-// the secret, not the secret.
+// Finish. It pairs at most once, slows down after FreeFailures failed
+// proofs (see FreeFailures), and is safe for concurrent use. It keeps only
+// keys derived from the secret, not the secret.
 type Pairer struct {
 	keys       keys
 	dev        DeviceInfo
@@ -58,10 +69,12 @@ type Pairer struct {
 	policyHash [32]byte
 	clk        clock.Clock
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	failures int
-	paired   bool
+	mu        sync.Mutex
+	sessions  map[string]*session
+	failures  int
+	slow      *backoff.Backoff
+	notBefore time.Time // no proof is checked before this
+	paired    bool
 }
 
 type session struct {
@@ -107,6 +120,7 @@ func NewPairer(secret Secret, dev DeviceInfo, policy []byte, policyHash [32]byte
 		policyHash: policyHash,
 		clk:        clk,
 		sessions:   map[string]*session{},
+		slow:       backoff.New(backoff.Policy{Min: SlowDownMin, Max: SlowDownMax, Clock: clk}),
 	}, nil
 }
 
@@ -126,8 +140,8 @@ func checkPolicy(policy []byte) error {
 // owner recipients (valid age recipients of one family, as
 // consent.ParseRecipients accepts them, in canonical form, no duplicates),
 // opens a session with a fresh device nonce and returns the reply with the
-// device's MAC over the transcript. It refuses with ErrAlreadyPaired,
-// ErrLocked or ErrMalformed; with MaxSessions open it evicts the oldest. A refused Hello
+// device's MAC over the transcript. It refuses with ErrAlreadyPaired or
+// ErrMalformed; with MaxSessions open it evicts the oldest. A refused Hello
 // does not count as a failure: it reveals nothing about the code.
 func (p *Pairer) Hello(h Hello) (HelloReply, error) {
 	p.mu.Lock()
@@ -209,14 +223,10 @@ func checkRecipients(strs []string) error {
 	return nil
 }
 
-// closedLocked returns ErrAlreadyPaired or ErrLocked when p accepts nothing
-// more.
+// closedLocked returns ErrAlreadyPaired when p accepts nothing more.
 func (p *Pairer) closedLocked() error {
 	if p.paired {
 		return ErrAlreadyPaired
-	}
-	if p.failures >= MaxFailures {
-		return ErrLocked
 	}
 	return nil
 }
@@ -225,10 +235,14 @@ func (p *Pairer) closedLocked() error {
 // the owner's Ed25519 signature over SignatureContext ‖ transcript must
 // verify; only then does it return the Owner to install, and the Pairer
 // refuses everything afterwards (ErrAlreadyPaired). A session is used up
-// by its first Finish, whatever the outcome. Every failed Finish — a
-// malformed message, an unknown or expired session, a bad MAC or a bad
-// signature — counts; the MaxFailures-th failure also wraps ErrLocked, and
-// then every call is refused with ErrLocked, a correct code included.
+// by the first Finish that reaches its proof, whatever the outcome.
+//
+// Only a failed proof on a real session counts — a bad MAC or a bad
+// signature: a malformed message, an unknown or expired session cost the
+// sender nothing and tell nothing about the code, so anyone could send
+// them, and they do not count. After FreeFailures failed proofs, Finish
+// refuses with a *SlowDownError (ErrSlowDown) until the wait has passed,
+// without using up the session: the client retries the same Finish later.
 func (p *Pairer) Finish(f Finish) (Owner, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -236,21 +250,25 @@ func (p *Pairer) Finish(f Finish) (Owner, error) {
 		return Owner{}, err
 	}
 	if err := f.Validate(); err != nil {
-		return Owner{}, p.failLocked(err)
+		return Owner{}, err
+	}
+	now := p.clk.Now()
+	if now.Before(p.notBefore) {
+		return Owner{}, &SlowDownError{Wait: p.notBefore.Sub(now)}
 	}
 	s, ok := p.sessions[f.Session]
 	if !ok {
-		return Owner{}, p.failLocked(ErrUnknownSession)
+		return Owner{}, ErrUnknownSession
 	}
 	delete(p.sessions, f.Session)
-	if !p.clk.Now().Before(s.expires) {
-		return Owner{}, p.failLocked(ErrExpired)
+	if !now.Before(s.expires) {
+		return Owner{}, ErrExpired
 	}
 	if !hmac.Equal(f.OwnerMAC, mac(p.keys.owner, s.transcript)) {
-		return Owner{}, p.failLocked(errOwnerMAC)
+		return Owner{}, p.failLocked(errOwnerMAC, now)
 	}
 	if !ed25519.Verify(s.ownerKey, signedMessage(s.transcript), f.Signature) {
-		return Owner{}, p.failLocked(ErrBadSignature)
+		return Owner{}, p.failLocked(ErrBadSignature, now)
 	}
 	p.paired = true
 	clear(p.sessions)
@@ -263,15 +281,31 @@ func (p *Pairer) Finish(f Finish) (Owner, error) {
 	}, nil
 }
 
-// failLocked counts a failed Finish.
-func (p *Pairer) failLocked(err error) error {
+// failLocked counts a failed proof and, beyond FreeFailures, sets the
+// wait before the next one is checked.
+func (p *Pairer) failLocked(err error, now time.Time) error {
 	p.failures++
-	if p.failures >= MaxFailures {
-		clear(p.sessions)
-		return fmt.Errorf("%w (failure %d of %d); %w", err, p.failures, MaxFailures, ErrLocked)
+	if p.failures < FreeFailures {
+		return fmt.Errorf("%w (failed attempt %d)", err, p.failures)
 	}
-	return fmt.Errorf("%w (failure %d of %d)", err, p.failures, MaxFailures)
+	wait := p.slow.Next()
+	p.notBefore = now.Add(wait)
+	return fmt.Errorf("%w (failed attempt %d; the next proof is checked in %s)", err, p.failures, wait)
 }
+
+// SlowDownError is Finish's refusal while the Pairer waits after failed
+// proofs. It matches ErrSlowDown.
+type SlowDownError struct {
+	// Wait is how long until a proof is checked again.
+	Wait time.Duration
+}
+
+func (e *SlowDownError) Error() string {
+	return fmt.Sprintf("%s; try again in %s", ErrSlowDown, e.Wait.Round(time.Second))
+}
+
+// Unwrap returns ErrSlowDown.
+func (e *SlowDownError) Unwrap() error { return ErrSlowDown }
 
 // Paired reports whether a Finish succeeded.
 func (p *Pairer) Paired() bool {
@@ -280,14 +314,15 @@ func (p *Pairer) Paired() bool {
 	return p.paired
 }
 
-// Locked reports whether MaxFailures Finish calls failed.
-func (p *Pairer) Locked() bool {
+// RetryAfter returns how long until Finish checks a proof again (0: now).
+func (p *Pairer) RetryAfter() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.failures >= MaxFailures
+	return max(p.notBefore.Sub(p.clk.Now()), 0)
 }
 
-// Failures returns how many Finish calls failed.
+// Failures returns how many proofs failed (bad MAC or signature on a real
+// session).
 func (p *Pairer) Failures() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -146,8 +146,8 @@ func TestRightCodePairs(t *testing.T) {
 	if !ed25519.Verify(owner.SigningKey, msg, owner.Signature) {
 		t.Error("stored signature does not verify over the stored transcript")
 	}
-	if !f.p.Paired() || f.p.Locked() || f.p.Failures() != 0 {
-		t.Errorf("state after pairing: paired %v locked %v failures %d", f.p.Paired(), f.p.Locked(), f.p.Failures())
+	if !f.p.Paired() || f.p.RetryAfter() > 0 || f.p.Failures() != 0 {
+		t.Errorf("state after pairing: paired %v slowing down %v failures %d", f.p.Paired(), f.p.RetryAfter() > 0, f.p.Failures())
 	}
 }
 
@@ -206,11 +206,11 @@ func TestWrongCodeFailsOnBothSides(t *testing.T) {
 		t.Errorf("ResultFor = %+v", got)
 	}
 	// The used session is gone: replaying the same Finish is an unknown
-	// session, and counts.
+	// session, which anyone could send: it does not count.
 	_, err = f.p.Finish(pairing.FinishIgnoringCheck(c, reply))
 	wantErr(t, "replayed Finish", err, pairing.ErrUnknownSession)
-	if f.p.Failures() != 2 {
-		t.Errorf("failures %d, want 2", f.p.Failures())
+	if f.p.Failures() != 1 {
+		t.Errorf("failures %d, want 1", f.p.Failures())
 	}
 	// The right code still pairs afterwards (below the limit).
 	pairOK(t, f)
@@ -268,58 +268,98 @@ func failOnce(t *testing.T, f *fixture) error {
 	return err
 }
 
-func TestLockoutAfterFiveFailures(t *testing.T) {
+// TestSlowsDownInsteadOfLocking (issue 8, finding 8): failed proofs beyond
+// FreeFailures make the device wait before it checks the next one — 1 s,
+// doubling up to a minute — and never lock it: the owner's session, kept
+// open while the device waits, pairs once the wait is over.
+func TestSlowsDownInsteadOfLocking(t *testing.T) {
 	f := newFixture(t)
 	pending := openRight(t, f) // a right-code session opened before the failures
-	for i := 1; i <= pairing.MaxFailures; i++ {
+	for i := 1; i <= pairing.FreeFailures; i++ {
 		err := failOnce(t, f)
 		wantErr(t, fmt.Sprintf("failure %d", i), err, pairing.ErrBadMAC)
-		if locked := errors.Is(err, pairing.ErrLocked); locked != (i == pairing.MaxFailures) {
-			t.Fatalf("failure %d: ErrLocked is %v", i, locked)
-		}
-		if !strings.Contains(err.Error(), fmt.Sprintf("failure %d of 5", i)) {
+		if !strings.Contains(err.Error(), fmt.Sprintf("failed attempt %d", i)) {
 			t.Errorf("error %q does not count", err)
 		}
 	}
-	if !f.p.Locked() {
-		t.Fatal("not locked after five failures")
+	if w := f.p.RetryAfter(); w != pairing.SlowDownMin {
+		t.Fatalf("wait after %d failures: %v, want %v", pairing.FreeFailures, w, pairing.SlowDownMin)
 	}
+	// While it waits, a proof is not checked and the session stays open.
 	_, err := f.p.Finish(pending)
-	wantErr(t, "right code after lockout", err, pairing.ErrLocked)
-	c := client(t, f.secret, f.owner)
-	_, err = f.p.Hello(c.Hello())
-	wantErr(t, "Hello after lockout", err, pairing.ErrLocked)
-	if f.p.Paired() || f.p.Failures() != pairing.MaxFailures {
-		t.Errorf("paired %v failures %d", f.p.Paired(), f.p.Failures())
+	wantErr(t, "right code while slowing down", err, pairing.ErrSlowDown)
+	var slow *pairing.SlowDownError
+	if !errors.As(err, &slow) || slow.Wait != pairing.SlowDownMin {
+		t.Fatalf("slow-down error %#v", err)
 	}
-	if r := pairing.ResultFor(err); r.Reason != "locked" {
-		t.Errorf("ResultFor(locked) = %+v", r)
+	if r := pairing.ResultFor(err); r.Reason != "slow_down" || !errors.Is(r.Err(), pairing.ErrSlowDown) {
+		t.Errorf("ResultFor(slow down) = %+v", r)
 	}
-	// Restart: a new Pairer with a new secret pairs.
-	f2 := newFixture(t)
-	pairOK(t, f2)
+	// Hello is still answered.
+	if _, err := f.p.Hello(client(t, f.secret, f.owner).Hello()); err != nil {
+		t.Fatalf("Hello while slowing down: %v", err)
+	}
+	// Each further failure doubles the wait, up to the cap.
+	want := pairing.SlowDownMin
+	for range 12 {
+		f.clk.Advance(f.p.RetryAfter())
+		wantErr(t, "failure", failOnce(t, f), pairing.ErrBadMAC)
+		want = min(2*want, pairing.SlowDownMax)
+		if w := f.p.RetryAfter(); w != want {
+			t.Fatalf("after %d failures the wait is %v, want %v", f.p.Failures(), w, want)
+		}
+	}
+	if f.p.RetryAfter() != pairing.SlowDownMax {
+		t.Fatalf("wait not capped: %v", f.p.RetryAfter())
+	}
+	// Once the wait is over, the owner's session (opened long ago, within
+	// its TTL) pairs.
+	f.clk.Advance(pairing.SlowDownMax)
+	pending = openRight(t, f)
+	if _, err := f.p.Finish(pending); err != nil {
+		t.Fatalf("right code after the wait: %v", err)
+	}
+	if !f.p.Paired() {
+		t.Fatal("not paired")
+	}
 }
 
-func TestEveryFailedFinishCounts(t *testing.T) {
+// TestOnlyFailedProofsCount (issue 8, finding 8): Finish calls that anyone
+// can send without a session of their own — malformed, an unknown or
+// expired session — do not count, however many; the right code pairs.
+func TestOnlyFailedProofsCount(t *testing.T) {
 	f := newFixture(t)
 	good := openRight(t, f)
+	expired := openRight(t, f)
+	f.clk.Advance(pairing.SessionTTL)
+	if _, err := f.p.Finish(expired); !errors.Is(err, pairing.ErrExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+	good = openRight(t, f)
 	bad := []pairing.Finish{
 		{}, // malformed
 		{Session: "nope", OwnerMAC: good.OwnerMAC, Signature: good.Signature},          // unknown session
 		{Session: good.Session, OwnerMAC: make([]byte, 31), Signature: good.Signature}, // malformed MAC
 		{Session: "bad session!", OwnerMAC: good.OwnerMAC, Signature: good.Signature},  // malformed session
 	}
-	for i, fin := range bad {
-		if _, err := f.p.Finish(fin); err == nil {
-			t.Fatalf("case %d accepted", i)
+	for range 50 {
+		for i, fin := range bad {
+			if _, err := f.p.Finish(fin); err == nil || errors.Is(err, pairing.ErrSlowDown) {
+				t.Fatalf("case %d: %v", i, err)
+			}
 		}
-		if f.p.Failures() != i+1 {
-			t.Fatalf("case %d: failures %d, want %d", i, f.p.Failures(), i+1)
+		var id [16]byte
+		rand.Read(id[:])
+		made := pairing.Finish{Session: fmt.Sprintf("%x", id)[:22], OwnerMAC: make([]byte, 32), Signature: make([]byte, 64)}
+		if _, err := f.p.Finish(made); !errors.Is(err, pairing.ErrUnknownSession) {
+			t.Fatalf("made-up session: %v", err)
 		}
 	}
-	// The good session was not touched by the malformed attempts.
+	if f.p.Failures() != 0 || f.p.RetryAfter() != 0 {
+		t.Fatalf("failures %d, wait %v after forged finishes; want none", f.p.Failures(), f.p.RetryAfter())
+	}
 	if _, err := f.p.Finish(good); err != nil {
-		t.Fatalf("good Finish after 4 failures: %v", err)
+		t.Fatalf("good Finish after 250 forged ones: %v", err)
 	}
 }
 
@@ -474,7 +514,7 @@ func TestSessionExpiry(t *testing.T) {
 	f.clk.Advance(pairing.SessionTTL)
 	_, err := f.p.Finish(fin)
 	wantErr(t, "Finish at the TTL", err, pairing.ErrExpired)
-	if f.p.Failures() != 1 || f.p.Paired() {
+	if f.p.Failures() != 0 || f.p.Paired() {
 		t.Errorf("failures %d paired %v", f.p.Failures(), f.p.Paired())
 	}
 	_, err = f.p.Finish(fin)
@@ -688,22 +728,22 @@ func TestConcurrentPairing(t *testing.T) {
 			others[pairing.ResultFor(err).Reason]++
 			mu.Unlock()
 			_ = f.p.Paired()
-			_ = f.p.Locked()
+			_ = f.p.RetryAfter()
 		}()
 	}
 	wg.Wait()
 	if len(successes) > 1 {
 		t.Fatalf("%d concurrent pairings succeeded, want at most one", len(successes))
 	}
-	if f.p.Failures() > pairing.MaxFailures {
-		t.Fatalf("failures %d exceed the limit", f.p.Failures())
+	if f.p.Failures() > pairing.FreeFailures {
+		t.Fatalf("failures %d: proofs were checked while slowing down", f.p.Failures())
 	}
 	if len(successes) == 1 != f.p.Paired() {
 		t.Fatal("Paired disagrees with the results")
 	}
 	for reason := range others {
 		switch reason {
-		case "bad_mac", "locked", "already_paired":
+		case "bad_mac", "slow_down", "already_paired":
 		default:
 			t.Errorf("unexpected refusal %q", reason)
 		}
@@ -711,19 +751,24 @@ func TestConcurrentPairing(t *testing.T) {
 	t.Logf("successes %d, refusals %v, failures %d", len(successes), others, f.p.Failures())
 }
 
-func TestConcurrentLockout(t *testing.T) {
+func TestConcurrentFailures(t *testing.T) {
 	f := newFixture(t)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	reasons := map[string]int{}
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = f.p.Finish(pairing.Finish{Session: "x", OwnerMAC: make([]byte, 32), Signature: make([]byte, 64)})
+			err := failOnce(t, f)
+			mu.Lock()
+			reasons[pairing.ResultFor(err).Reason]++
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if f.p.Failures() != pairing.MaxFailures || !f.p.Locked() {
-		t.Fatalf("failures %d locked %v", f.p.Failures(), f.p.Locked())
+	if f.p.Failures() != pairing.FreeFailures || reasons["bad_mac"] != pairing.FreeFailures || reasons["slow_down"] != 20-pairing.FreeFailures {
+		t.Fatalf("failures %d, refusals %v", f.p.Failures(), reasons)
 	}
 }
 
