@@ -24,13 +24,14 @@ import (
 	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/uplink/mqtt"
 )
 
 // Options are what the run command hands the agent.
 type Options struct {
-	Config   Config
+	Config   config.Config
 	Board    boards.Profile
 	StateDir string
 	Version  string
@@ -210,7 +211,7 @@ func (a *Agent) setOwners(recipients []string) error {
 	}
 	rs := slices.Clone(owners)
 	var vaultID age.Identity
-	if a.opts.Config.Vault == VaultDevice {
+	if a.opts.Config.Vault == config.VaultDevice {
 		rs = append(rs, id.VaultRecipient(family))
 		vaultID = id.VaultIdentity(family)
 	}
@@ -512,7 +513,7 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 		return
 	}
 	fmt.Fprintf(w, "  clips:      %s (age-encrypted to %d owner recipient(s)", filepath.Join(dir, clipsDir), owners)
-	if a.opts.Config.Vault == VaultDevice {
+	if a.opts.Config.Vault == config.VaultDevice {
 		fmt.Fprint(w, " and the device vault key)\n")
 	} else {
 		fmt.Fprint(w, "; strict mode: no device vault key)\n")

@@ -13,6 +13,7 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/config"
 )
 
 func simOptions(t *testing.T) Options {
@@ -25,10 +26,10 @@ func simOptions(t *testing.T) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.OwnerRecipients = []string{owner.RecipientString()}
-	cfg.Recording.PreRoll = Duration(time.Second)
-	cfg.Recording.PostRoll = Duration(time.Second)
+	cfg.Recording.PreRoll = config.Duration(time.Second)
+	cfg.Recording.PostRoll = config.Duration(time.Second)
 	cfg.Listen = "127.0.0.1:0"
 	return Options{Config: cfg, Board: board, StateDir: filepath.Join(t.TempDir(), "state"), Version: "test", Log: slog.New(slog.DiscardHandler)}
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/doorward/doorward/capture/simcam"
 	"github.com/doorward/doorward/capture/v4l2"
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/config"
 )
 
 // OpenCamera opens the board's camera as the config adjusts it: the
 // config's source, device, command, size and frame rate where set, the
 // board's otherwise.
-func OpenCamera(cfg CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) (capture.Source, error) {
+func OpenCamera(cfg config.Camera, board boards.Profile, clk clock.Clock, log *slog.Logger) (capture.Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -12,19 +12,20 @@ import (
 	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/clock/clocktest"
+	"github.com/doorward/doorward/device/config"
 )
 
 func TestOpenCameraErrors(t *testing.T) {
 	clk := clocktest.New(time.Unix(0, 0))
 	pi := boards.Profile{Name: "test-board"}
 	for _, tc := range []struct {
-		cfg  CameraConfig
+		cfg  config.Camera
 		want string
 	}{
-		{CameraConfig{Source: "v4l2"}, `device: camera.device is empty and board "test-board" names no V4L2 device`},
-		{CameraConfig{Source: "exec"}, `device: camera.command is empty and board "test-board" has no camera command`},
-		{CameraConfig{Source: "exec", Command: []string{"no-such-camera-tool-xyz"}}, `execsrc: camera.command[0] "no-such-camera-tool-xyz"`},
-		{CameraConfig{Source: "rtsp"}, `device: camera.source "rtsp" is not valid (valid: file, v4l2, exec)`},
+		{config.Camera{Source: "v4l2"}, `device: camera.device is empty and board "test-board" names no V4L2 device`},
+		{config.Camera{Source: "exec"}, `device: camera.command is empty and board "test-board" has no camera command`},
+		{config.Camera{Source: "exec", Command: []string{"no-such-camera-tool-xyz"}}, `execsrc: camera.command[0] "no-such-camera-tool-xyz"`},
+		{config.Camera{Source: "rtsp"}, `device: camera.source "rtsp" is not valid (valid: file, v4l2, exec)`},
 	} {
 		src, err := OpenCamera(tc.cfg, pi, clk, nil)
 		if err == nil {
@@ -42,7 +43,7 @@ func TestOpenCameraV4L2FromBoard(t *testing.T) {
 	var lb bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&lb, nil))
 	board := boards.Profile{Name: "generic-linux", Camera: boards.Camera{Source: "v4l2", Device: "/dev/doorward-no-such-video", Width: 640, Height: 480, FPS: 15}}
-	src, err := OpenCamera(CameraConfig{}, board, clocktest.New(time.Unix(0, 0)), log)
+	src, err := OpenCamera(config.Camera{}, board, clocktest.New(time.Unix(0, 0)), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestOpenCameraExec(t *testing.T) {
 	cmd := []string{ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
 		"-frames:v", "40", "-c:v", "libx264", "-preset", "ultrafast", "-x264-params", "keyint=30", "-f", "h264", "-"}
 	board := boards.Profile{Name: "rpi5", Camera: boards.Camera{Source: "exec", Command: []string{"no-such-rpicam-vid-xyz"}}}
-	src, err := OpenCamera(CameraConfig{Command: cmd}, board, clock.Real{}, nil)
+	src, err := OpenCamera(config.Camera{Command: cmd}, board, clock.Real{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

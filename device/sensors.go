@@ -17,6 +17,7 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/sensors"
+	"github.com/doorward/doorward/device/config"
 )
 
 // ErrFactoryReset is what Run returns after a confirmed factory reset erased
@@ -52,7 +53,7 @@ func OpenGPIOLine(name string) (gpio.PinIO, error) {
 
 // ResolvePins applies the config's gpio overrides to the board's lines. The
 // sim board has no GPIO, so overrides are refused there.
-func ResolvePins(board boards.Profile, g GPIOConfig) (boards.Pins, error) {
+func ResolvePins(board boards.Profile, g config.GPIO) (boards.Pins, error) {
 	pins := board.Pins
 	var errs []error
 	for _, f := range []struct {
@@ -67,7 +68,7 @@ func ResolvePins(board boards.Profile, g GPIOConfig) (boards.Pins, error) {
 		case f.set == "":
 		case board.Sim:
 			errs = append(errs, fmt.Errorf("device: config: %s: %q is set but board %q has no GPIO (valid: empty on the sim board)", f.field, f.set, board.Name))
-		case f.set == GPIONone:
+		case f.set == config.GPIONone:
 			*f.dst = ""
 		default:
 			*f.dst = f.set

@@ -15,6 +15,7 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture/sensors/sensorstest"
 	"github.com/doorward/doorward/device/clock/clocktest"
+	"github.com/doorward/doorward/device/config"
 )
 
 // TestFactoryResetFromTheResetSwitch runs a real agent on the rpi4 board
@@ -28,7 +29,7 @@ func TestFactoryResetFromTheResetSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.Board = board
-	opts.Config.Camera = CameraConfig{Source: "file", File: filepath.Join("..", "capture", "testdata", "tiny-aud.h264")}
+	opts.Config.Camera = config.Camera{Source: "file", File: filepath.Join("..", "capture", "testdata", "tiny-aud.h264")}
 	clk := clocktest.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	opts.Clock = clk
 	pins := map[string]*sensorstest.Pin{
@@ -141,16 +142,16 @@ func TestResolvePins(t *testing.T) {
 	}
 	for name, tc := range map[string]struct {
 		board boards.Profile
-		gpio  GPIOConfig
+		gpio  config.GPIO
 		want  boards.Pins
 		err   string
 	}{
-		"board's":  {rpi, GPIOConfig{}, boards.Pins{PIR: "GPIO17", Button: "GPIO27", LED: "GPIO22", Reset: "GPIO23"}, ""},
-		"override": {rpi, GPIOConfig{PIR: "GPIO4", LED: GPIONone}, boards.Pins{PIR: "GPIO4", Button: "GPIO27", Reset: "GPIO23"}, ""},
-		"sim":      {sim, GPIOConfig{}, boards.Pins{}, ""},
-		"sim with a line": {sim, GPIOConfig{Button: "GPIO27"}, boards.Pins{},
+		"board's":  {rpi, config.GPIO{}, boards.Pins{PIR: "GPIO17", Button: "GPIO27", LED: "GPIO22", Reset: "GPIO23"}, ""},
+		"override": {rpi, config.GPIO{PIR: "GPIO4", LED: config.GPIONone}, boards.Pins{PIR: "GPIO4", Button: "GPIO27", Reset: "GPIO23"}, ""},
+		"sim":      {sim, config.GPIO{}, boards.Pins{}, ""},
+		"sim with a line": {sim, config.GPIO{Button: "GPIO27"}, boards.Pins{},
 			`device: config: gpio.button: "GPIO27" is set but board "sim" has no GPIO (valid: empty on the sim board)`},
-		"clash with the board": {rpi, GPIOConfig{Reset: "GPIO27"}, boards.Pins{},
+		"clash with the board": {rpi, config.GPIO{Reset: "GPIO27"}, boards.Pins{},
 			`device: config: gpio.reset: line GPIO27 is already the button line of board "rpi5" (valid: a line of its own, or none)`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -175,7 +176,7 @@ func TestMissingLineShowsErrorAndKeepsRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.Board = board
-	opts.Config.Camera = CameraConfig{Source: "file", File: filepath.Join("..", "capture", "testdata", "tiny-aud.h264")}
+	opts.Config.Camera = config.Camera{Source: "file", File: filepath.Join("..", "capture", "testdata", "tiny-aud.h264")}
 	clk := clocktest.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	opts.Clock = clk
 	led := sensorstest.New("GPIO22", gpio.Low, clk)

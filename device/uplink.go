@@ -4,12 +4,13 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/uplink/mqtt"
 )
 
 // openUplink prepares the MQTT session when mqtt.broker is set; nil
 // otherwise (the uplink is off).
-func openUplink(cfg MQTTConfig, a *Agent) (*mqtt.Session, error) {
+func openUplink(cfg config.MQTT, a *Agent) (*mqtt.Session, error) {
 	if cfg.Broker == "" {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/uplink/mqtttest"
 	"github.com/doorward/doorward/uplink/wire"
 )
@@ -23,7 +24,7 @@ func TestAgentUplinkTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert, key := b.ClientCert(id.ID())
-	opts.Config.MQTT = MQTTConfig{Broker: b.URL, CA: b.CAFile, Cert: cert, Key: key, OutboxMax: MiB}
+	opts.Config.MQTT = config.MQTT{Broker: b.URL, CA: b.CAFile, Cert: cert, Key: key, OutboxMax: config.MiB}
 	relay := b.Client(t, "relay", b.ClientTLS("relay"), true)
 	status := wire.Topic(id.ID(), wire.TopicStatus)
 	rec := mqtttest.Record(t, relay, status)

@@ -20,6 +20,7 @@ import (
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/config"
 )
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -101,10 +102,10 @@ func newRunCmd() *cobra.Command {
 // loadConfig reads the config file (defaults without one) and resolves the
 // board: the --board flag when given, else the file's, else auto. It also
 // returns what was asked for ("auto" or a name), which selftest reports.
-func loadConfig(cmd *cobra.Command, path, board string) (cfg device.Config, profile boards.Profile, requested string, err error) {
-	cfg = device.DefaultConfig()
+func loadConfig(cmd *cobra.Command, path, board string) (cfg config.Config, profile boards.Profile, requested string, err error) {
+	cfg = config.Default()
 	if path != "" {
-		if cfg, err = device.LoadConfig(path); err != nil {
+		if cfg, err = config.Load(path); err != nil {
 			return cfg, profile, "", err
 		}
 	}
@@ -172,7 +173,7 @@ func demoOwner(out io.Writer, path string, profile boards.Profile) (string, erro
 	return key.RecipientString(), nil
 }
 
-func newLogger(w io.Writer, cfg device.LogConfig) *slog.Logger {
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

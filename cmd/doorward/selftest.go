@@ -19,6 +19,7 @@ import (
 	"github.com/doorward/doorward/capture/v4l2"
 	"github.com/doorward/doorward/device"
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/selftest"
 )
 
@@ -113,7 +114,7 @@ type selftestCameraSpec struct {
 
 // selftestCamera describes the camera the agent would open (device.OpenCamera
 // opens it): the config's overrides over the board's defaults.
-func selftestCamera(cfg device.CameraConfig, board boards.Profile, clk clock.Clock, log *slog.Logger) selftestCameraSpec {
+func selftestCamera(cfg config.Camera, board boards.Profile, clk clock.Clock, log *slog.Logger) selftestCameraSpec {
 	source := cfg.Source
 	if source == "" {
 		source = board.Camera.Source

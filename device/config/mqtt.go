@@ -1,14 +1,13 @@
-package device
+package config
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 )
 
-// MQTTConfig is the uplink's MQTT session. An empty Broker turns the
+// MQTT is the uplink's MQTT session. An empty Broker turns the
 // uplink off: nothing leaves the device but what the LAN API hands out.
-type MQTTConfig struct {
+type MQTT struct {
 	// Broker is tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or
 	// wss://HOST:PORT/PATH; empty turns the uplink off.
 	Broker string `yaml:"broker"`
@@ -29,24 +28,23 @@ type MQTTConfig struct {
 	OutboxMax ByteSize `yaml:"outbox_max"`
 }
 
-func defaultMQTT() MQTTConfig { return MQTTConfig{OutboxMax: 16 * MiB} }
+func defaultMQTT() MQTT { return MQTT{OutboxMax: 16 * MiB} }
 
 // Validate reports every problem with the mqtt section.
-func (m MQTTConfig) Validate() error { return joinConfigErrors("device: config: ", m.problems()) }
+func (m MQTT) Validate() error { return m.problems().err() }
 
-func (m MQTTConfig) problems() []error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+func (m MQTT) problems() problems {
+	var p problems
 	for _, f := range []struct{ field, v string }{
 		{"mqtt.broker", m.Broker}, {"mqtt.ca", m.CA}, {"mqtt.cert", m.Cert}, {"mqtt.key", m.Key},
 		{"mqtt.username", m.Username}, {"mqtt.password_file", m.PasswordFile}, {"mqtt.client_id", m.ClientID},
 	} {
 		if hasControl(f.v) {
-			bad("%s: %q contains a control character (valid: printable text)", f.field, f.v)
+			p.add(f.field, "%q contains a control character (valid: printable text)", f.v)
 		}
 	}
 	if m.OutboxMax < 64*KiB || m.OutboxMax > GiB {
-		bad("mqtt.outbox_max: %q is out of range (valid: 64KiB to 1GiB)", m.OutboxMax)
+		p.add("mqtt.outbox_max", "%q is out of range (valid: 64KiB to 1GiB)", m.OutboxMax)
 	}
 	if m.Broker == "" {
 		for _, f := range []struct{ field, v string }{
@@ -54,37 +52,41 @@ func (m MQTTConfig) problems() []error {
 			{"mqtt.username", m.Username}, {"mqtt.password_file", m.PasswordFile}, {"mqtt.client_id", m.ClientID},
 		} {
 			if f.v != "" {
-				bad("%s: %q is set but mqtt.broker is empty (valid: set mqtt.broker too, or leave %s empty while the uplink is off)", f.field, f.v, f.field)
+				p.add(f.field, "%q is set but mqtt.broker is empty (valid: set mqtt.broker too, or leave %s empty while the uplink is off)", f.v, f.field)
 			}
 		}
-		return errs
+		return p
 	}
 	u, err := url.Parse(m.Broker)
 	secure := false
 	switch {
 	case err != nil || u.Host == "" || u.Port() == "" && u.Scheme != "ws" && u.Scheme != "wss":
-		bad("mqtt.broker: %q is not a broker URL (valid: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH)", m.Broker)
+		p.add("mqtt.broker", "%q is not a broker URL (valid: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH)", m.Broker)
 	case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts" || u.Scheme == "wss":
 		secure = true
 	case u.Scheme == "tcp" || u.Scheme == "mqtt" || u.Scheme == "ws":
 	default:
-		bad("mqtt.broker: scheme %q is not supported (valid: tcp, tls, ws, wss)", u.Scheme)
+		p.add("mqtt.broker", "scheme %q is not supported (valid: tcp, tls, ws, wss)", u.Scheme)
 	}
 	if !secure {
 		for _, f := range []struct{ field, v string }{{"mqtt.ca", m.CA}, {"mqtt.cert", m.Cert}, {"mqtt.key", m.Key}} {
 			if f.v != "" {
-				bad("%s: %q is set but mqtt.broker %q is not TLS (valid: a tls:// or wss:// broker)", f.field, f.v, m.Broker)
+				p.add(f.field, "%q is set but mqtt.broker %q is not TLS (valid: a tls:// or wss:// broker)", f.v, m.Broker)
 			}
 		}
 	}
 	if (m.Cert == "") != (m.Key == "") {
-		bad("mqtt.cert, mqtt.key: only one is set (valid: both, or neither)")
+		field := "mqtt.cert"
+		if m.Cert == "" {
+			field = "mqtt.key"
+		}
+		p.add(field, "only one of mqtt.cert and mqtt.key is set (valid: both, or neither)")
 	}
 	if m.PasswordFile != "" && m.Username == "" {
-		bad("mqtt.password_file: %q is set without mqtt.username (valid: set mqtt.username too)", m.PasswordFile)
+		p.add("mqtt.password_file", "%q is set without mqtt.username (valid: set mqtt.username too)", m.PasswordFile)
 	}
 	if len(m.ClientID) > 128 || strings.ContainsAny(m.ClientID, "+#/ ") {
-		bad("mqtt.client_id: %q is not valid (valid: up to 128 characters without spaces, '+', '#' or '/'; empty means the device ID)", m.ClientID)
+		p.add("mqtt.client_id", "%q is not valid (valid: up to 128 characters without spaces, '+', '#' or '/'; empty means the device ID)", m.ClientID)
 	}
-	return errs
+	return p
 }
