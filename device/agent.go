@@ -606,3 +606,11 @@ func (l *lazyStore) EndClip(id string) error {
 	}
 	return s.EndClip(id)
 }
+
+func (l *lazyStore) NoteEvent(t time.Time, kind, note string) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.NoteEvent(t, kind, note)
+}

@@ -104,6 +104,66 @@ func ProbeBytes(t testing.TB, data []byte, countFrames bool) Probe {
 	return ProbeFile(t, path, countFrames)
 }
 
+// Packet is one video packet as ffprobe -show_packets reports it, times in
+// seconds.
+type Packet struct {
+	PTS, DTS, Duration float64
+	Key                bool
+}
+
+// Packets lists the video packets of the MP4 file at path in file order.
+func Packets(t testing.TB, path string) []Packet {
+	t.Helper()
+	ffprobe := Tool(t, "ffprobe")
+	out, err := exec.Command(ffprobe, "-v", "error", "-select_streams", "v:0", "-show_packets",
+		"-show_entries", "packet=pts_time,dts_time,duration_time,flags", "-of", "json", path).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("ffprobe -show_packets %s: %v\n%s", path, err, stderr)
+	}
+	var res struct {
+		Packets []struct {
+			PTS      string `json:"pts_time"`
+			DTS      string `json:"dts_time"`
+			Duration string `json:"duration_time"`
+			Flags    string `json:"flags"`
+		} `json:"packets"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("ffprobe output: %v\n%s", err, out)
+	}
+	ps := make([]Packet, len(res.Packets))
+	for i, p := range res.Packets {
+		ps[i].PTS, _ = strconv.ParseFloat(p.PTS, 64)
+		ps[i].DTS, _ = strconv.ParseFloat(p.DTS, 64)
+		ps[i].Duration, _ = strconv.ParseFloat(p.Duration, 64)
+		ps[i].Key = strings.HasPrefix(p.Flags, "K")
+	}
+	return ps
+}
+
+// CheckMonotonic fails the test unless the packets' PTS and DTS strictly
+// increase (streams without B-frames, as doorbell cameras send), and
+// returns the longest step between two packets, in seconds: a gap the
+// stream was cut across shows there.
+func CheckMonotonic(t testing.TB, ps []Packet) (longest float64) {
+	t.Helper()
+	if len(ps) == 0 {
+		t.Fatal("no packets")
+	}
+	for i := 1; i < len(ps); i++ {
+		if ps[i].PTS <= ps[i-1].PTS || ps[i].DTS <= ps[i-1].DTS {
+			t.Fatalf("packet %d: pts %.4f dts %.4f after pts %.4f dts %.4f: timestamps go backwards",
+				i, ps[i].PTS, ps[i].DTS, ps[i-1].PTS, ps[i-1].DTS)
+		}
+		longest = max(longest, ps[i].DTS-ps[i-1].DTS)
+	}
+	return longest
+}
+
 // plaintextSignatures are byte patterns that only unencrypted video has:
 // MP4 boxes and H.264 sequence parameter sets behind start codes.
 var plaintextSignatures = []struct {

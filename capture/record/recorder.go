@@ -19,6 +19,7 @@ import (
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/mux"
+	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/events"
 )
 
@@ -31,8 +32,12 @@ type Config struct {
 	Buffer   int           // bytes of RAM for the pre-roll ring
 
 	// Events receives clip-started and clip-closed (nil: no events). They
-	// are published once per clip, never per frame.
+	// are published once per clip, never per frame. The recorder also
+	// follows camera-stalled and camera-back on it (see Recorder).
 	Events *events.Bus
+	// Clock times a clip's post-roll while the camera is stalled
+	// (clock.Real when nil).
+	Clock clock.Clock
 }
 
 // DefaultConfig is what the agent uses unless configured otherwise.
@@ -54,6 +59,9 @@ type Store interface {
 	CreatePiece(id string, seq int) (Piece, error)
 	// EndClip marks the clip finished.
 	EndClip(id string) error
+	// NoteEvent records a sensor event at t that has no video, with a note
+	// saying why (the camera was stalled).
+	NoteEvent(t time.Time, kind, note string) error
 }
 
 // Piece is one encrypted file being written.
@@ -71,6 +79,7 @@ type TypedStore[P Piece] interface {
 	BeginClip(start time.Time, trigger string) (id string, err error)
 	CreatePiece(id string, seq int) (P, error)
 	EndClip(id string) error
+	NoteEvent(t time.Time, kind, note string) error
 }
 
 // StoreOf adapts a TypedStore to Store.
@@ -87,21 +96,40 @@ func (a storeOf[P]) CreatePiece(id string, seq int) (Piece, error) {
 }
 
 // Recorder is the clip state machine. Run owns all of its state.
+//
+// When the Hub reports the camera stalled (camera-stalled on
+// Config.Events), a clip in progress keeps what it has: its pending frames
+// are written and its segment committed. It continues, in a new segment
+// from the first keyframe after the stall, if the camera is back within its
+// post-roll, and closes at the end of its post-roll otherwise, so no segment
+// spans the gap and timestamps only ever move forward. A sensor event during
+// the stall is noted in the Store as an event without video, and its clip
+// starts at the first keyframe after the stall if that is still within its
+// post-roll.
 type Recorder struct {
 	cfg   Config
 	store Store
 	log   *slog.Logger
+	clk   clock.Clock
 
 	events  chan capture.Event
+	camera  *events.Sub // camera-stalled, camera-back
 	ring    *ring
 	release func()
+
+	stalled  bool             // the camera is stalled (since camera-stalled)
+	stallAt  time.Time        // when the Hub reported it
+	stallFor string           // how long without a frame, as the Hub said
+	afterGap bool             // the next frame from after stallAt starts anew
+	postRoll <-chan time.Time // a stalled clip's post-roll ends
 
 	sps, pps     []byte
 	params       *mux.Params
 	warnedBuffer bool
 
-	clip  *clip
-	armed time.Time // an event arrived before any usable keyframe: record until then
+	clip    *clip
+	armed   time.Time // an event arrived before any usable keyframe: record until then
+	armedBy string    // that event's kind
 
 	samples []mux.Sample
 	runs    [2][]byte
@@ -148,11 +176,17 @@ func New(cfg Config, store Store, log *slog.Logger) (*Recorder, error) {
 	} else {
 		log.Warn("pre-roll buffer could not be locked in RAM; plaintext video could reach swap (raise LimitMEMLOCK)", "bytes", cfg.Buffer)
 	}
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
 	return &Recorder{
 		cfg:     cfg,
 		store:   store,
 		log:     log,
+		clk:     clk,
 		events:  make(chan capture.Event, 16),
+		camera:  cfg.Events.Subscribe("recorder", 8, events.CameraStalled, events.CameraBack),
 		ring:    newRing(buf),
 		release: release,
 	}, nil
@@ -184,6 +218,10 @@ func (r *Recorder) Run(ctx context.Context, frames <-chan capture.Frame) error {
 			return nil
 		case ev := <-r.events:
 			r.handleEvent(ev)
+		case e := <-r.camera.C():
+			r.handleCamera(e)
+		case <-r.postRoll:
+			r.postRollEnded()
 		case f, ok := <-frames:
 			if !ok {
 				return nil
@@ -195,6 +233,7 @@ func (r *Recorder) Run(ctx context.Context, frames <-chan capture.Frame) error {
 
 // Close wipes and releases the pre-roll buffer. Call it after Run returned.
 func (r *Recorder) Close() {
+	r.camera.Close()
 	if r.release != nil {
 		r.release()
 		r.release = nil
@@ -209,6 +248,10 @@ func (r *Recorder) finish() {
 
 func (r *Recorder) handleEvent(ev capture.Event) {
 	deadline := ev.Time.Add(r.cfg.PostRoll)
+	if r.stalled {
+		r.eventInStall(ev, deadline)
+		return
+	}
 	if c := r.clip; c != nil {
 		if deadline.After(c.deadline) {
 			c.deadline = deadline
@@ -227,8 +270,108 @@ func (r *Recorder) handleEvent(ev capture.Event) {
 		}
 	}
 	r.log.Info("event before the first usable keyframe; recording starts at the next one", "event", ev.Kind)
+	r.arm(ev, deadline)
+}
+
+// arm makes the next usable keyframe before deadline start a clip.
+func (r *Recorder) arm(ev capture.Event, deadline time.Time) {
 	if deadline.After(r.armed) {
-		r.armed = deadline
+		r.armed, r.armedBy = deadline, string(ev.Kind)
+	}
+}
+
+// handleCamera follows the Hub's word on the camera.
+func (r *Recorder) handleCamera(e events.Event) {
+	switch e.Kind {
+	case events.CameraStalled:
+		if r.stalled {
+			return
+		}
+		r.stalled, r.stallAt, r.stallFor, r.afterGap = true, e.Time, e.Note, true
+		if c := r.clip; c != nil {
+			if c.seg != nil {
+				r.hold()
+			}
+			if r.clip != nil {
+				r.log.Warn("camera stalled: the clip keeps what it has, and goes on if the camera is back within its post-roll",
+					"clip", r.clip.id, "post_roll_ends", r.clip.deadline)
+				r.timePostRoll()
+			}
+		}
+	case events.CameraBack:
+		r.stalled, r.postRoll = false, nil
+	}
+}
+
+// hold writes what the clip in progress has pending and commits its
+// segment; the clip goes on at a keyframe (resume).
+func (r *Recorder) hold() {
+	r.flush(nil)
+	c := r.clip
+	if c == nil || c.seg == nil {
+		return
+	}
+	if c.segBytes == 0 {
+		c.seg.Abort()
+		c.seg = nil
+		c.segSeq-- // reused by the next segment
+		return
+	}
+	r.commitSegment()
+}
+
+// timePostRoll arms the timer for the end of a stalled clip's post-roll.
+func (r *Recorder) timePostRoll() {
+	r.postRoll = r.clk.After(max(r.clip.deadline.Sub(r.clk.Now()), 0))
+}
+
+// postRollEnded closes a clip whose post-roll ended while the camera was
+// stalled, at the last frame it has.
+func (r *Recorder) postRollEnded() {
+	r.postRoll = nil
+	c := r.clip
+	if c == nil || c.seg != nil {
+		return
+	}
+	if r.clk.Now().Before(c.deadline) { // an event extended it
+		r.timePostRoll()
+		return
+	}
+	r.log.Info("post-roll ended while the camera was stalled", "clip", c.id)
+	r.endClip(nil)
+}
+
+// eventInStall notes an event the camera could not see and makes the clip
+// go on, or start, at the first keyframe after the stall.
+func (r *Recorder) eventInStall(ev capture.Event, deadline time.Time) {
+	note := "camera stalled (" + r.stallFor + " when it was noticed): no video of this moment; " +
+		"recording resumes with the camera's first frame if it is back within the post-roll"
+	r.log.Warn("event while the camera is stalled: noted without video", "event", ev.Kind)
+	if err := r.store.NoteEvent(ev.Time, string(ev.Kind), note); err != nil {
+		r.log.Error("cannot note the event", "event", ev.Kind, "err", err)
+	}
+	if c := r.clip; c != nil {
+		if deadline.After(c.deadline) {
+			c.deadline = deadline
+			if c.seg == nil {
+				r.timePostRoll()
+			}
+		}
+		return
+	}
+	r.arm(ev, deadline)
+}
+
+// gap handles the first frame from after a stall: frames from before it
+// are dropped from the ring (a clip never reaches back across the gap),
+// after the clip in progress, if any, wrote what it has.
+func (r *Recorder) gap() {
+	r.afterGap, r.stalled, r.postRoll = false, false, nil
+	if c := r.clip; c != nil && c.seg != nil {
+		r.hold()
+	}
+	for r.ring.len() > 0 {
+		r.ring.dropOldest()
 	}
 }
 
@@ -244,6 +387,9 @@ func (r *Recorder) replayFrom(seq uint64) {
 }
 
 func (r *Recorder) handleFrame(f capture.Frame) {
+	if r.afterGap && !f.Time.Before(r.stallAt) {
+		r.gap()
+	}
 	size, key := r.scan(f)
 	if size == 0 {
 		return // parameter sets or delimiters only
@@ -266,7 +412,7 @@ func (r *Recorder) handleFrame(f capture.Frame) {
 		deadline := r.armed
 		r.armed = time.Time{}
 		if f.Time.Before(deadline) {
-			r.startClip(e, "armed", deadline)
+			r.startClip(e, r.armedBy, deadline)
 		}
 	} else if r.clip != nil {
 		r.recordFrame(e)
@@ -278,6 +424,10 @@ func (r *Recorder) handleFrame(f capture.Frame) {
 // already in the ring.
 func (r *Recorder) recordFrame(e *entry) {
 	c := r.clip
+	if c.seg == nil {
+		r.resume(e)
+		return
+	}
 	if c.pending == e.seq {
 		return // e opened the clip
 	}
@@ -304,6 +454,27 @@ func (r *Recorder) recordFrame(e *entry) {
 		}
 	case e.pts-c.segPTS >= r.cfg.Segment:
 		r.nextSegment(e)
+	}
+}
+
+// resume continues a clip held at a stall with e, the first frame from
+// after it, or the next: a keyframe within the post-roll opens a new
+// segment; frames before it are not recorded.
+func (r *Recorder) resume(e *entry) {
+	c := r.clip
+	switch {
+	case !e.time.Before(c.deadline):
+		r.log.Info("the camera came back after the clip's post-roll; clip closed", "clip", c.id)
+		r.endClip(e)
+	case !e.key || e.params == nil:
+		c.pending = e.seq + 1 // not decodable from here: skipped
+	case !e.params.Equal(c.params) || e.time.Sub(c.start) >= r.cfg.MaxClip:
+		trigger, deadline := c.trigger, c.deadline
+		r.endClip(e)
+		r.startClip(e, trigger, deadline)
+	default:
+		r.log.Info("camera back: the clip goes on", "clip", c.id, "segment", c.segSeq+1)
+		r.openSegment(e)
 	}
 }
 
@@ -356,6 +527,9 @@ func (r *Recorder) nextSegment(e *entry) {
 func (r *Recorder) commitSegment() bool {
 	c := r.clip
 	seg := c.seg
+	if seg == nil {
+		return true // held at a stall: committed then
+	}
 	c.seg = nil
 	if c.segBytes == 0 {
 		seg.Abort()
@@ -414,7 +588,7 @@ func (r *Recorder) closed(c *clip, note string) {
 // nil) as one fragment of the current segment.
 func (r *Recorder) flush(next *entry) {
 	c := r.clip
-	if c == nil {
+	if c == nil || c.seg == nil {
 		return
 	}
 	end := r.ring.nextSeq

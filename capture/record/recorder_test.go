@@ -23,6 +23,12 @@ type memStore struct {
 	clips map[string]*memClip
 	order []string
 	n     int
+	noted []noted
+}
+
+type noted struct {
+	t          time.Time
+	kind, note string
 }
 
 type memClip struct {
@@ -34,16 +40,25 @@ type memClip struct {
 
 type memPiece struct {
 	bytes.Buffer
+	mu         *sync.Mutex // the store's: a test may look while Run records
 	start, end time.Time
 	committed  bool
 	aborted    bool
 }
 
 func (p *memPiece) Commit(start, end time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.start, p.end, p.committed = start, end, true
 	return nil
 }
-func (p *memPiece) Abort() error { p.aborted = true; return nil }
+
+func (p *memPiece) Abort() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.aborted = true
+	return nil
+}
 
 var _ Store = (*memStore)(nil)
 
@@ -62,7 +77,7 @@ func (s *memStore) BeginClip(start time.Time, trigger string) (string, error) {
 func (s *memStore) CreatePiece(id string, seq int) (Piece, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := &memPiece{}
+	p := &memPiece{mu: &s.mu}
 	s.clips[id].pieces[seq] = p
 	return p, nil
 }
@@ -71,6 +86,13 @@ func (s *memStore) EndClip(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clips[id].ended = true
+	return nil
+}
+
+func (s *memStore) NoteEvent(t time.Time, kind, note string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noted = append(s.noted, noted{t, kind, note})
 	return nil
 }
 

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -354,5 +355,51 @@ func TestSegmentCommittedEvent(t *testing.T) {
 			t.Errorf("event %+v for a failed commit", e)
 		default:
 		}
+	}
+}
+
+func TestEventLog(t *testing.T) {
+	f := newFixture(t)
+	v := f.open(t, 0, 0)
+	if evs, err := v.Events(); err != nil || len(evs) != 0 {
+		t.Fatalf("empty log: %v, %v", evs, err)
+	}
+	// Noted out of order: listed in time order.
+	for _, s := range []int{30, 10, 20, 10} {
+		if err := v.NoteEvent(t0.Add(time.Duration(s)*time.Second), "ring", fmt.Sprint("at ", s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := v.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Note)
+		if e.Kind != "ring" || e.Time.Sub(t0) != time.Duration(strings.TrimPrefix(e.Note, "at ")[0]-'0')*10*time.Second {
+			t.Errorf("event %+v", e)
+		}
+	}
+	if strings.Join(got, ",") != "at 10,at 10,at 20,at 30" {
+		t.Errorf("events %v, want time order", got)
+	}
+	// A stopped agent's log reads the same from the database.
+	f.db.View(func(tx *bbolt.Tx) error {
+		if evs2, err := ListEvents(tx); err != nil || len(evs2) != 4 {
+			t.Errorf("ListEvents: %d, %v", len(evs2), err)
+		}
+		return nil
+	})
+	// The log keeps the latest maxEvents.
+	f.db.NoSync = true
+	for i := range maxEvents {
+		if err := v.NoteEvent(t0.Add(time.Hour+time.Duration(i)*time.Second), "motion", "later"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, _ = v.Events()
+	if len(evs) != maxEvents || evs[0].Note != "later" || !evs[0].Time.Equal(t0.Add(time.Hour)) {
+		t.Errorf("%d events, first %+v; want the latest %d", len(evs), evs[0], maxEvents)
 	}
 }

@@ -23,7 +23,8 @@ import (
 //
 //	0  the releases before schema versions (bf67351 and earlier)
 //	1  meta holds schema_version; every bucket below exists
-const Version = 1
+//	2  the vault's events bucket (sensor events without video)
+const Version = 2
 
 // Buckets of the agent's state database (DESIGN.md "State on the device").
 var (
@@ -47,6 +48,9 @@ var (
 	Clips    = []byte("clips")    // clip id → clip record
 	Segments = []byte("segments") // "<clip>/<seq>" → segment record
 	Holds    = []byte("holds")    // "<clip>/<seq>" → legal hold
+	// Events holds the sensor events that have no video (the camera was
+	// stalled): time ‖ sequence → event record.
+	Events = []byte("events")
 
 	// The audit log's (consent/audit).
 	AuditLeaves   = []byte("audit_leaves")   // u64 index → canonical entry
@@ -63,7 +67,7 @@ var (
 func All() [][]byte {
 	return [][]byte{
 		Meta, Owner, Policy, Grants, TokensSeen, StatementsSeen, Notices, Jobs,
-		Clips, Segments, Holds,
+		Clips, Segments, Holds, Events,
 		AuditLeaves, AuditNodes, AuditMeta, AuditRefusals, AuditOpenings,
 		Outbox,
 	}
@@ -81,6 +85,8 @@ type step func(tx *bbolt.Tx) error
 var steps = []step{
 	// 0 → 1: the layout did not change; create whatever bucket is
 	// missing (an agent that never paired has no vault buckets).
+	createAll,
+	// 1 → 2: the events bucket.
 	createAll,
 }
 
