@@ -288,3 +288,9 @@ func walkValue(dec *json.Decoder, depth int) error {
 	}
 	return nil
 }
+
+// Checkpoint is the retained audit/checkpoint message: the device-signed
+// checkpoint in its text form.
+type Checkpoint struct {
+	Checkpoint string `json:"checkpoint"`
+}

@@ -1,0 +1,321 @@
+package uplink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"filippo.io/age"
+
+	"github.com/doorward/doorward/device/events"
+	"github.com/doorward/doorward/uplink/mqtt"
+	"github.com/doorward/doorward/uplink/wire"
+)
+
+// Publisher queues a message for the device's topic sub (the MQTT
+// session).
+type Publisher interface {
+	Publish(sub string, class mqtt.Class, retained bool, body []byte) (uint64, error)
+}
+
+// Refusals counts refused inbound messages in the audit log's aggregate
+// (consent/audit's Log).
+type Refusals interface {
+	RecordUnauthenticated(reason string) error
+}
+
+// Uploads takes the relay's answers to upload requests (the Uploader).
+type Uploads interface {
+	Offer(u wire.UploadURL) error
+}
+
+// Options configure an Uplink.
+type Options struct {
+	// Session publishes; its Inbound must be the Uplink's HandleCmd.
+	Session Publisher
+	// Bus is the agent's event bus.
+	Bus *events.Bus
+	// Owners returns the owner recipients events are encrypted to; with
+	// none, events are not published (nobody could read them).
+	Owners func() []age.Recipient
+	// LAN is the LAN API's handler: statements and tokens from cmd go
+	// through it, so they meet the same gate and get the same answers.
+	LAN http.Handler
+	// Refusals counts malformed inbound messages; nil counts nothing.
+	Refusals Refusals
+	// Uploads takes upload URLs; nil refuses them all.
+	Uploads Uploads
+	// Checkpoint returns the latest signed audit checkpoint, published
+	// retained on audit/checkpoint after every decision.
+	Checkpoint func() ([]byte, error)
+	Log        *slog.Logger
+}
+
+// Uplink publishes the agent's events, encrypted to the owners, and
+// answers cmd messages.
+type Uplink struct {
+	opts Options
+	log  *slog.Logger
+	mu   sync.Mutex // one cmd at a time
+}
+
+// New returns an uplink; Run publishes events.
+func New(opts Options) *Uplink {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Uplink{opts: opts, log: opts.Log}
+}
+
+// Forwarded are the event kinds published on events: metadata the owners
+// want, never media. Segments and clip starts stay on the device.
+var Forwarded = []events.Kind{
+	events.Motion, events.Ring, events.ClipClosed, events.NoticeReleased,
+	events.JobState, events.RecordingStopped, events.RecordingResumed,
+	events.ClockState, events.CameraStalled, events.CameraBack, events.Decision,
+}
+
+// Run publishes events until ctx is done.
+func (u *Uplink) Run(ctx context.Context) {
+	sub := u.opts.Bus.Subscribe("uplink", 256, Forwarded...)
+	defer sub.Close()
+	u.publishCheckpoint()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			if e.Kind != events.Decision {
+				u.publishEvent(e)
+			}
+			if e.Kind == events.Decision || e.Kind == events.NoticeReleased {
+				u.publishCheckpoint() // each decision and opening is a new leaf
+			}
+		}
+	}
+}
+
+// publishEvent encrypts e to the owners and queues it.
+func (u *Uplink) publishEvent(e events.Event) {
+	var owners []age.Recipient
+	if u.opts.Owners != nil {
+		owners = u.opts.Owners()
+	}
+	if len(owners) == 0 {
+		return
+	}
+	body, err := Seal(e, owners...)
+	if err != nil {
+		u.log.Error("uplink: encrypting an event", "kind", e.Kind, "err", err)
+		return
+	}
+	class := mqtt.Event
+	if e.Kind == events.NoticeReleased {
+		class = mqtt.Keep // owner notices are never dropped
+	}
+	if _, err := u.opts.Session.Publish(wire.TopicEvents, class, false, body); err != nil {
+		u.log.Error("uplink: queueing an event", "kind", e.Kind, "err", err)
+	}
+}
+
+// Seal encrypts e to the recipients as a wire.Sealed body.
+func Seal(e events.Event, to ...age.Recipient) ([]byte, error) {
+	plain, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var ct bytes.Buffer
+	w, err := age.Encrypt(&ct, to...)
+	if err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	return json.Marshal(wire.Sealed{Age: ct.Bytes()})
+}
+
+// Open decrypts an events body with the identities.
+func Open(body []byte, ids ...age.Identity) (events.Event, error) {
+	var s wire.Sealed
+	if err := json.Unmarshal(body, &s); err != nil {
+		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
+	}
+	r, err := age.Decrypt(bytes.NewReader(s.Age), ids...)
+	if err != nil {
+		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
+	}
+	var e events.Event
+	if err := json.Unmarshal(plain, &e); err != nil {
+		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
+	}
+	return e, nil
+}
+
+func (u *Uplink) publishCheckpoint() {
+	if u.opts.Checkpoint == nil {
+		return
+	}
+	cp, err := u.opts.Checkpoint()
+	if err != nil {
+		u.log.Error("uplink: reading the audit checkpoint", "err", err)
+		return
+	}
+	body, _ := json.Marshal(wire.Checkpoint{Checkpoint: string(cp)})
+	if _, err := u.opts.Session.Publish(wire.TopicCheckpoint, mqtt.Latest, true, body); err != nil {
+		u.log.Error("uplink: queueing the audit checkpoint", "err", err)
+	}
+}
+
+// lanPaths maps cmd statements to the LAN API endpoint that takes them.
+var lanPaths = map[string]string{
+	"grant":  "/api/v1/grants",
+	"revoke": "/api/v1/revocations",
+	"policy": "/api/v1/policy",
+	"enroll": "/api/v1/enroll",
+	"reset":  "/api/v1/reset",
+	"backup": "/api/v1/backup",
+	"legal":  "/api/v1/legal",
+}
+
+// HandleCmd answers one inbound cmd message: statements and tokens go
+// through the LAN API's handler, upload URLs to the uploader. Anything
+// malformed or unknown is refused with a reason (on reply/<id> when the id
+// is usable), counted, and never causes an upload.
+func (u *Uplink) HandleCmd(ctx context.Context, payload []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c, err := wire.DecodeCmd(payload)
+	if err != nil {
+		u.refuse(payload, "malformed", err)
+		return
+	}
+	switch c.Kind {
+	case wire.CmdUpload:
+		if u.opts.Uploads == nil {
+			u.reply(c.ID, http.StatusNotFound, apiError{"upload-unrequested", "uplink: the device asked for no upload"})
+			u.count("upload-unrequested")
+			return
+		}
+		if err := u.opts.Uploads.Offer(*c.Upload); err != nil {
+			u.log.Warn("uplink: refused an upload URL", "object", c.Upload.Object, "err", err)
+			u.count("upload-unrequested")
+			u.reply(c.ID, http.StatusForbidden, apiError{"upload-unrequested", err.Error()})
+			return
+		}
+		u.reply(c.ID, http.StatusAccepted, struct {
+			Object string `json:"object"`
+		}{c.Upload.Object})
+	default:
+		kind := c.Statement
+		if c.Kind == wire.CmdLegal {
+			kind = "legal"
+		}
+		status, body := u.lan(ctx, lanPaths[kind], c.JWS)
+		if status == http.StatusNotFound && kind == "backup" {
+			body, _ = json.Marshal(apiError{"unsupported", "uplink: this device does not take backup statements yet"})
+		}
+		if status >= 400 {
+			u.log.Info("uplink: cmd refused", "statement", kind, "status", status, "reply", string(bytes.TrimSpace(body)))
+		}
+		u.publishReply(c.ID, status, body)
+	}
+}
+
+// lan runs one request through the LAN API's handler in-process.
+func (u *Uplink) lan(ctx context.Context, path string, jws []byte) (int, []byte) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(jws))
+	if err != nil {
+		return http.StatusInternalServerError, nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "mqtt"
+	rec := &recorder{h: http.Header{}}
+	u.opts.LAN.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.status, rec.body.Bytes()
+}
+
+type apiError struct {
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
+}
+
+func (u *Uplink) refuse(payload []byte, reason string, err error) {
+	u.log.Warn("uplink: refused an inbound cmd message", "reason", reason, "bytes", len(payload), "err", err)
+	u.count(reason)
+	// Answer when the message names a usable request id, so a relay
+	// waiting on it hears why.
+	var probe struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(payload, &probe) == nil && wire.CheckRequestID(probe.ID) == nil {
+		u.reply(probe.ID, http.StatusBadRequest, apiError{reason, err.Error()})
+	}
+}
+
+func (u *Uplink) count(reason string) {
+	if u.opts.Refusals == nil {
+		return
+	}
+	if err := u.opts.Refusals.RecordUnauthenticated(reason); err != nil {
+		u.log.Error("uplink: counting a refusal", "err", err)
+	}
+}
+
+func (u *Uplink) reply(id string, status int, v any) {
+	body, _ := json.Marshal(v)
+	u.publishReply(id, status, body)
+}
+
+func (u *Uplink) publishReply(id string, status int, body []byte) {
+	body = bytes.TrimSpace(body)
+	if !json.Valid(body) {
+		body, _ = json.Marshal(apiError{"internal", string(body)})
+	}
+	msg, _ := json.Marshal(wire.Reply{Re: id, Status: status, Body: body})
+	if _, err := u.opts.Session.Publish(wire.TopicReply+id, mqtt.Keep, false, msg); err != nil {
+		u.log.Error("uplink: queueing a reply", "err", errors.Unwrap(err))
+	}
+}
+
+// recorder is an in-memory http.ResponseWriter.
+type recorder struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.h }
+func (r *recorder) WriteHeader(s int) {
+	if r.status == 0 {
+		r.status = s
+	}
+}
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.body.Len()+len(p) > 1<<20 {
+		return 0, errors.New("uplink: reply too large")
+	}
+	return r.body.Write(p)
+}
