@@ -25,8 +25,8 @@ import (
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/config"
+	"github.com/doorward/doorward/device/events"
 	"github.com/doorward/doorward/device/gate"
-	"github.com/doorward/doorward/uplink/mqtt"
 )
 
 // Options are what the run command hands the agent.
@@ -60,8 +60,9 @@ type Agent struct {
 	src   capture.Source
 	ctl   *controlServer
 	lan   *lanServer
-	hw    hardware      // GPIO sensors and LED (sensors.go)
-	mqtt  *mqtt.Session // nil while mqtt.broker is empty (uplink.go)
+	hw    hardware // GPIO sensors and LED (sensors.go)
+	bus   *events.Bus
+	up    *agentUplink // nil while mqtt.broker is empty (uplink.go)
 
 	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
 
@@ -125,6 +126,7 @@ func (a *Agent) open() (err error) {
 	if a.db, err = openDB(opts.StateDir); err != nil {
 		return err
 	}
+	a.bus = events.New()
 	var created bool
 	a.id, created, err = LoadOrCreateIdentity(filepath.Join(opts.StateDir, keyFileName), consent.Classic)
 	if err != nil {
@@ -173,11 +175,9 @@ func (a *Agent) open() (err error) {
 		MaxClip:  time.Duration(cfg.Recording.MaxClip),
 		Segment:  time.Duration(cfg.Recording.Segment),
 		Buffer:   int(cfg.Recording.Buffer),
+		Events:   a.bus,
 	}, a.store, a.log.With("component", "recorder"))
 	if err != nil {
-		return err
-	}
-	if a.mqtt, err = openUplink(cfg.MQTT, a); err != nil {
 		return err
 	}
 	a.hub = capture.NewHub(a.log.With("component", "hub"))
@@ -185,6 +185,9 @@ func (a *Agent) open() (err error) {
 		return err
 	}
 	if a.lan, err = listenLAN(cfg.Listen, a); err != nil {
+		return err
+	}
+	if a.up, err = openUplink(cfg.MQTT, a); err != nil {
 		return err
 	}
 	return nil
@@ -231,6 +234,7 @@ func (a *Agent) setOwners(recipients []string) error {
 		Log:        a.log.With("component", "vault"),
 		MaxAge:     time.Duration(a.opts.Config.Retention.MaxAge),
 		MaxBytes:   int64(a.opts.Config.Retention.MaxBytes),
+		Events:     a.bus,
 	})
 	if err != nil {
 		return err
@@ -283,7 +287,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Add(5)
 	go func() {
 		defer wg.Done()
-		runUplink(ctx, a.mqtt, a.log)
+		a.up.run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -416,7 +420,7 @@ func (a *Agent) control(req ControlRequest) ControlResponse {
 			return ControlResponse{Error: fmt.Sprintf("device: trigger is for the sim board; board %q has real sensors", a.opts.Board.Name)}
 		}
 		a.log.Info("event", "kind", kind, "from", "control socket")
-		a.rec.Trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})
+		a.trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})
 		return ControlResponse{OK: true}
 	case "clips":
 		v := a.currentVault()

@@ -15,7 +15,6 @@ import (
 	"periph.io/x/host/v3"
 
 	"github.com/doorward/doorward/boards"
-	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/sensors"
 	"github.com/doorward/doorward/device/config"
 )
@@ -119,7 +118,7 @@ func (a *Agent) startSensors(ctx context.Context, stop context.CancelFunc) (func
 		log.Error("sensor not available", "sensor", what, "error", err)
 		failed.Store(true)
 	}
-	trigger := func(ev capture.Event) { a.rec.Trigger(ev) }
+	trigger := a.trigger
 
 	if pins.LED != "" {
 		if p, err := open(pins.LED); err != nil {

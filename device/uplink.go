@@ -3,45 +3,107 @@ package device
 import (
 	"context"
 	"log/slog"
+	"sync"
 
+	"filippo.io/age"
+
+	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/device/config"
+	"github.com/doorward/doorward/device/events"
+	"github.com/doorward/doorward/uplink"
+	"github.com/doorward/doorward/uplink/client"
 	"github.com/doorward/doorward/uplink/mqtt"
 )
 
+// agentUplink is the MQTT session and what runs over it.
+type agentUplink struct {
+	session *mqtt.Session
+	up      *uplink.Uplink
+	log     *slog.Logger
+}
+
 // openUplink prepares the MQTT session when mqtt.broker is set; nil
 // otherwise (the uplink is off).
-func openUplink(cfg config.MQTT, a *Agent) (*mqtt.Session, error) {
+func openUplink(cfg config.MQTT, a *Agent) (*agentUplink, error) {
 	if cfg.Broker == "" {
 		return nil, nil
 	}
-	log := a.log.With("component", "mqtt")
+	log := a.log.With("component", "uplink")
 	ob, err := mqtt.OpenOutbox(a.db, int64(cfg.OutboxMax), log)
 	if err != nil {
 		return nil, err
 	}
+	au := &agentUplink{log: log}
 	opts := mqtt.Options{
 		Broker: cfg.Broker, ClientID: cfg.ClientID, DeviceID: a.id.ID(),
 		Outbox: ob, Log: log, Username: cfg.Username,
+		Inbound: func(ctx context.Context, p []byte) { au.up.HandleCmd(ctx, p) },
 	}
 	if cfg.PasswordFile != "" {
-		if opts.Password, err = mqtt.ReadPassword(cfg.PasswordFile); err != nil {
+		if opts.Password, err = client.ReadPassword(cfg.PasswordFile); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.CA != "" || cfg.Cert != "" {
-		if opts.TLS, err = mqtt.TLSConfig(cfg.CA, cfg.Cert, cfg.Key); err != nil {
+		if opts.TLS, err = client.TLSConfig(cfg.CA, cfg.Cert, cfg.Key); err != nil {
 			return nil, err
 		}
 	}
-	return mqtt.New(opts)
+	if au.session, err = mqtt.New(opts); err != nil {
+		return nil, err
+	}
+	au.up = uplink.New(uplink.Options{
+		Session:  au.session,
+		Bus:      a.bus,
+		Owners:   a.ownerRecipients,
+		LAN:      a.lan.srv.Handler,
+		Refusals: a.audit,
+		Checkpoint: func() ([]byte, error) {
+			cp, err := a.audit.Checkpoint()
+			return cp.Marshal(), err
+		},
+		Log: log,
+	})
+	return au, nil
 }
 
-// runUplink keeps the MQTT session up until ctx is done.
-func runUplink(ctx context.Context, s *mqtt.Session, log *slog.Logger) {
-	if s == nil {
+// run keeps the session up and publishes events until ctx is done.
+func (u *agentUplink) run(ctx context.Context) {
+	if u == nil {
 		return
 	}
-	if err := s.Run(ctx); err != nil {
-		log.Error("mqtt session ended", "err", err)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		u.up.Run(ctx)
+	}()
+	if err := u.session.Run(ctx); err != nil {
+		u.log.Error("mqtt session ended", "err", err)
 	}
+	wg.Wait()
+}
+
+// ownerRecipients returns the owners' recipients, the ones events are
+// encrypted to.
+func (a *Agent) ownerRecipients() []age.Recipient {
+	a.mu.Lock()
+	owners := a.owners
+	a.mu.Unlock()
+	rs, err := consent.ParseRecipients(owners)
+	if err != nil {
+		return nil
+	}
+	return rs
+}
+
+// trigger records an event (sensor or sim trigger) and tells the bus.
+func (a *Agent) trigger(ev capture.Event) {
+	kind := events.Motion
+	if ev.Kind == capture.Ring {
+		kind = events.Ring
+	}
+	a.bus.Publish(events.Event{Kind: kind, Time: ev.Time})
+	a.rec.Trigger(ev)
 }

@@ -1,7 +1,12 @@
-// Package uplink holds everything that talks to the outside world. Its
-// rooms: mqtt (the device's MQTT session with its bbolt outbox), wire (the
-// messages device, relay and doorwardctl exchange), and mqtttest (a real
-// mosquitto for tests). Presigned uploads of disclosed segments and live
-// view are still to come: until they land, nothing but the session's
-// status and queued messages leaves the device over the uplink.
+// Package uplink runs the device's side of its MQTT topics over an
+// mqtt.Session: it publishes the agent's events age-encrypted to the
+// owners (and the latest audit checkpoint, retained), and answers cmd
+// messages: statements and legal tokens go through the LAN API's own
+// handler, so they meet the same gate and get the same status and reason,
+// and anything malformed is refused with a reason and counted, never
+// acted on.
+//
+// Its rooms: mqtt (the session and its bbolt outbox), wire (the messages
+// device, relay and doorwardctl exchange), client (the owner's and the
+// relay's side, without bbolt), and mqtttest (a real mosquitto for tests).
 package uplink

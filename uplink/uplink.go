@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -94,7 +92,11 @@ func (u *Uplink) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if e.Kind != events.Decision {
+			// A job whose authority is withheld belongs to a disclosure
+			// whose owner notice is still delayed: nothing may reveal it
+			// early, so its states are not published.
+			delayed := e.Kind == events.JobState && e.Authority == ""
+			if e.Kind != events.Decision && !delayed {
 				u.publishEvent(e)
 			}
 			if e.Kind == events.Decision || e.Kind == events.NoticeReleased {
@@ -113,7 +115,7 @@ func (u *Uplink) publishEvent(e events.Event) {
 	if len(owners) == 0 {
 		return
 	}
-	body, err := Seal(e, owners...)
+	body, err := wire.SealEvent(e, owners...)
 	if err != nil {
 		u.log.Error("uplink: encrypting an event", "kind", e.Kind, "err", err)
 		return
@@ -125,47 +127,6 @@ func (u *Uplink) publishEvent(e events.Event) {
 	if _, err := u.opts.Session.Publish(wire.TopicEvents, class, false, body); err != nil {
 		u.log.Error("uplink: queueing an event", "kind", e.Kind, "err", err)
 	}
-}
-
-// Seal encrypts e to the recipients as a wire.Sealed body.
-func Seal(e events.Event, to ...age.Recipient) ([]byte, error) {
-	plain, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	var ct bytes.Buffer
-	w, err := age.Encrypt(&ct, to...)
-	if err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
-	}
-	if _, err := w.Write(plain); err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
-	}
-	return json.Marshal(wire.Sealed{Age: ct.Bytes()})
-}
-
-// Open decrypts an events body with the identities.
-func Open(body []byte, ids ...age.Identity) (events.Event, error) {
-	var s wire.Sealed
-	if err := json.Unmarshal(body, &s); err != nil {
-		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
-	}
-	r, err := age.Decrypt(bytes.NewReader(s.Age), ids...)
-	if err != nil {
-		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
-	}
-	plain, err := io.ReadAll(io.LimitReader(r, 64<<10))
-	if err != nil {
-		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
-	}
-	var e events.Event
-	if err := json.Unmarshal(plain, &e); err != nil {
-		return events.Event{}, fmt.Errorf("uplink: event: %w", err)
-	}
-	return e, nil
 }
 
 func (u *Uplink) publishCheckpoint() {

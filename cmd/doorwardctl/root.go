@@ -39,6 +39,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newNoticesCmd(stdout),
 		newPolicyCmd(stdout, stderr),
 		newAuditCmd(stdout),
+		newEventsCmd(stdout, stderr),
 	)
 	return root
 }

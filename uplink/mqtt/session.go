@@ -3,13 +3,10 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -113,34 +110,6 @@ func CheckBroker(u string) error {
 		return nil
 	}
 	return fmt.Errorf("mqtt: broker %q: scheme %q is not supported (valid: tcp, tls, ws, wss)", u, p.Scheme)
-}
-
-// TLSConfig builds a client TLS configuration from PEM files: ca (the
-// broker's CA; empty: the system roots) and an optional client certificate
-// and key.
-func TLSConfig(ca, cert, key string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: ca: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt: ca %s: no PEM certificate in it", ca)
-		}
-	}
-	if (cert == "") != (key == "") {
-		return nil, fmt.Errorf("mqtt: cert and key go together (cert %q, key %q)", cert, key)
-	}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: client certificate %s / key %s: %w", cert, key, err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
 }
 
 // Topic returns the device's topic under doorward/v1/<id>/.
@@ -396,13 +365,4 @@ func wait(ctx context.Context, t paho.Token) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// ReadPassword reads a password file, without its trailing newline.
-func ReadPassword(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("mqtt: password_file: %w", err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/capture/capturetest"
+	"github.com/doorward/doorward/uplink/client"
 	"github.com/doorward/doorward/uplink/mqtt"
 	"github.com/doorward/doorward/uplink/mqtttest"
 	"github.com/doorward/doorward/uplink/wire"
@@ -64,7 +65,7 @@ func start(t *testing.T, o sessionOpts) *running {
 	}
 	if o.tls {
 		cert, key := o.broker.ClientCert(o.device)
-		opts.TLS, err = mqtt.TLSConfig(o.broker.CAFile, cert, key)
+		opts.TLS, err = client.TLSConfig(o.broker.CAFile, cert, key)
 		if err != nil {
 			t.Fatal(err)
 		}
