@@ -347,35 +347,44 @@ func (a *Agent) apiDisclosures(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, jobs)
 }
 
-// AuditResponse is GET /api/v1/audit: every entry, a signed checkpoint,
-// the consistency proof from the size the owner last verified (since), and
-// the unauthenticated refusals counted but not yet logged.
+// AuditResponse is GET /api/v1/audit[?since=N]: a signed checkpoint, the
+// entries from From on (From is N, or 0 for the whole log), the RFC 6962
+// consistency proof from the tree of size N to the checkpoint's, and the
+// refusals counted but not yet logged. With since the download is bounded
+// by what the log added since the owner's last verification, not by its
+// size.
 type AuditResponse struct {
 	Checkpoint      string            `json:"checkpoint"`
+	From            uint64            `json:"from"`
 	Entries         []audit.Entry     `json:"entries"`
 	Consistency     [][]byte          `json:"consistency,omitempty"`
 	PendingRefusals map[string]uint64 `json:"pending_refusals,omitempty"`
 }
 
 func (a *Agent) apiAudit(w http.ResponseWriter, r *http.Request) {
-	entries, cp, err := a.auditLog()
+	cp, err := a.audit.Checkpoint()
 	if err != nil {
 		refuse(w, err)
 		return
 	}
-	resp := AuditResponse{Checkpoint: string(cp.Marshal()), Entries: entries, PendingRefusals: a.audit.PendingRefusals()}
+	resp := AuditResponse{Checkpoint: string(cp.Marshal()), PendingRefusals: a.audit.PendingRefusals()}
 	if s := r.URL.Query().Get("since"); s != "" {
 		since, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || since > cp.Size {
 			writeJSON(w, http.StatusBadRequest, apiError{"malformed", fmt.Sprintf("device: since=%q: want a tree size from 0 to %d", s, cp.Size)})
 			return
 		}
+		resp.From = since
 		if since > 0 && since < cp.Size {
 			if resp.Consistency, err = a.audit.ConsistencyProof(since, cp.Size); err != nil {
 				refuse(w, err)
 				return
 			}
 		}
+	}
+	if resp.Entries, err = a.audit.Entries(resp.From, cp.Size); err != nil {
+		refuse(w, err)
+		return
 	}
 	if resp.Entries == nil {
 		resp.Entries = []audit.Entry{}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,8 +76,18 @@ func TestAuditVerifyE2E(t *testing.T) {
 		old := p.recorded("/api/v1/audit")
 		someDecisions(t, b, d, h, 2)
 		out := mustCtl(t, b, h.dir, "audit", "verify", "--device", d.url, "-i", h.key)
-		if !strings.Contains(out, "size:      6 entries") || !strings.Contains(out, "extends:   the checkpoint verified before (size 4") {
+		if !strings.Contains(out, "size:      6 entries") || !strings.Contains(out, "extends:   the checkpoint verified before (size 4") ||
+			!strings.Contains(out, "new:       2 entries since then (only these were fetched)") {
 			t.Fatalf("second audit verify:\n%s", out)
+		}
+		// What the device sent for that verification: the two new leaves.
+		var r struct {
+			From    uint64            `json:"from"`
+			Entries []json.RawMessage `json:"entries"`
+		}
+		mustCtl(t, b, h.dir, "audit", "verify", "--device", p.URL, "-i", h.key) // size 6: nothing new
+		if err := json.Unmarshal(p.recorded("/api/v1/audit"), &r); err != nil || r.From != 6 || len(r.Entries) != 0 {
+			t.Errorf("the device sent %d entries from %d (%v) for a verifier that had 6", len(r.Entries), r.From, err)
 		}
 		stored := pinnedCheckpoint(t, h, d)
 		p.set(func(p *proxy) { p.replay["/api/v1/audit"] = old })
@@ -113,7 +124,10 @@ func TestAuditVerifyE2E(t *testing.T) {
 			}
 			return leaves.Put(u64(2), c)
 		})
-		wantFail(t, ctl(t, b, h.dir, "", "audit", "verify", "--device", d.url, "-i", h.key), "FAILED")
+		// The leaf was verified before and is not fetched again: only
+		// --full reads the whole log and sees it no longer hashes to the
+		// root verified then.
+		wantFail(t, ctl(t, b, h.dir, "", "audit", "verify", "--full", "--device", d.url, "-i", h.key), "FAILED")
 		if pinnedCheckpoint(t, h, d) != stored {
 			t.Error("a failed verification changed the stored checkpoint")
 		}

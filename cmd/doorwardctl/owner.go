@@ -253,17 +253,23 @@ func newAuditCmd(stdout io.Writer) *cobra.Command {
 		Args:  exactArgs(0, "a subcommand"),
 	}
 	var deviceURL, ownerPath string
+	var full bool
 	v := &cobra.Command{
-		Use:   "verify --device URL -i owner.key",
+		Use:   "verify --device URL -i owner.key [--full]",
 		Short: "Fetch and verify the device's audit log",
-		Long: `audit verify fetches the device's whole audit log and a signed checkpoint,
-and checks: the checkpoint's signature with the device key pinned at
-pairing; that the entries hash to the checkpoint's root (so every entry is
-included, none changed, added, removed or reordered); every opening of a
-delayed-notice commitment; and that the log extends the checkpoint stored
-at the last successful verification (RFC 6962 consistency; a smaller or
-older log is a rollback). On success the new checkpoint is stored in the
-pin file and a summary is printed. Any failure exits 1.`,
+		Long: `audit verify checks the device's audit log against the device key pinned at
+pairing. The first time it fetches the whole log and a signed checkpoint
+and checks that the entries hash to the checkpoint's root (every entry
+included, none changed, added, removed or reordered) and every opening of
+a delayed-notice commitment. Then it stores the checkpoint, with the
+little it needs to go on (the tree's compact range and the commitments not
+yet opened), in the pin file. Every later run fetches only what is new: the
+new checkpoint, the RFC 6962 consistency proof from the stored one and the
+new entries, and checks that the log extends what was verified (a smaller
+or older log is a rollback), that the new entries give the new root and
+that each opening matches a pending commitment. --full fetches and checks
+the whole log again, against the stored checkpoint. Any failure exits 1 and
+keeps the stored checkpoint.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -279,8 +285,12 @@ pin file and a summary is printed. Any failure exits 1.`,
 				}
 				prev = &cp
 			}
+			// Only what is new when the pin holds the state of the stored
+			// checkpoint; the whole log otherwise (first run, or a pin
+			// written by an older doorwardctl).
+			incremental := !full && prev != nil && s.pin.Audit != nil && s.pin.Audit.Size == prev.Size
 			var since uint64
-			if prev != nil {
+			if incremental {
 				since = prev.Size
 			}
 			login, err := s.login()
@@ -295,19 +305,30 @@ pin file and a summary is printed. Any failure exits 1.`,
 				if login, err = s.login(); err != nil {
 					return fmt.Errorf("audit verify: %w", err)
 				}
+				incremental = false
 				resp, err = s.client.Audit(ctx, login, 0)
 			}
 			if err != nil {
 				return fmt.Errorf("audit verify: %w", err)
 			}
-			if err := audit.Verify(s.key, resp.Checkpoint, resp.Entries, prev, resp.Consistency); err != nil {
-				return fmt.Errorf("audit verify: device %s: FAILED: %s", s.id, oneLine(err))
+			var st audit.VerifierState
+			var opened []audit.Opening
+			if incremental {
+				st, opened, err = audit.VerifyNew(s.key, resp.Checkpoint, *prev, *s.pin.Audit, resp.Consistency, resp.Entries)
+			} else {
+				err = audit.Verify(s.key, resp.Checkpoint, resp.Entries, prev, resp.Consistency)
+				if err == nil {
+					opened, _, err = audit.Commitments(resp.Entries)
+				}
+				if err == nil {
+					st, err = audit.NewVerifierState(resp.Entries)
+				}
 			}
-			opened, unopened, err := audit.Commitments(resp.Entries)
 			if err != nil {
 				return fmt.Errorf("audit verify: device %s: FAILED: %s", s.id, oneLine(err))
 			}
 			s.pin.LastCheckpoint = string(resp.Checkpoint.Marshal())
+			s.pin.Audit = &st
 			s.pin.URL = s.client.String()
 			if err := s.pins.save(s.pinPath); err != nil {
 				return fmt.Errorf("audit verify: verified, but the checkpoint could not be stored in %s: %w", s.pinPath, err)
@@ -320,6 +341,9 @@ pin file and a summary is printed. Any failure exits 1.`,
 			} else {
 				fmt.Fprintln(stdout, "extends:   nothing yet: first verification, checkpoint stored")
 			}
+			if incremental {
+				fmt.Fprintf(stdout, "new:       %d entries since then (only these were fetched)\n", len(resp.Entries))
+			}
 			counts := map[audit.Kind]int{}
 			for _, e := range resp.Entries {
 				counts[e.Kind]++
@@ -328,7 +352,7 @@ pin file and a summary is printed. Any failure exits 1.`,
 				fmt.Fprintf(stdout, "  %-20s %d\n", printable(string(k)), counts[k])
 			}
 			fmt.Fprintf(stdout, "openings:  %d verified\n", len(opened))
-			if len(unopened) > 0 {
+			if unopened := st.Unopened(); len(unopened) > 0 {
 				fmt.Fprintf(stdout, "pending:   %d delayed-notice commitments not yet opened (entries %s)\n", len(unopened), joinUints(unopened))
 			} else {
 				fmt.Fprintln(stdout, "pending:   no delayed notices")
@@ -344,6 +368,7 @@ pin file and a summary is printed. Any failure exits 1.`,
 		},
 	}
 	ownerFlags(v, &deviceURL, &ownerPath)
+	v.Flags().BoolVar(&full, "full", false, "fetch and check the whole log, not only what is new")
 	c.AddCommand(v)
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/lanclient"
@@ -38,6 +39,10 @@ type devicePin struct {
 	Paired time.Time `json:"paired"`
 	// LastCheckpoint is the audit.SignedCheckpoint text last verified.
 	LastCheckpoint string `json:"last_checkpoint,omitempty"`
+	// Audit is what the next "audit verify" needs to check only what is
+	// new since LastCheckpoint (at most 64 hashes and the pending
+	// commitments).
+	Audit *audit.VerifierState `json:"audit,omitempty"`
 }
 
 func pinPath(ownerKeyPath string) string { return ownerKeyPath + ".devices.json" }

@@ -121,14 +121,26 @@ type Opening struct {
 // checkOpening checks an opening leaf against the entries before it and
 // returns what it reveals.
 func checkOpening(o Entry, entries []Entry) (Opening, error) {
+	return checkOpeningWith(o, func(ci uint64) ([]byte, error) {
+		if ci >= uint64(len(entries)) {
+			return nil, fmt.Errorf("%w: opening %d: commitment index %d is not an earlier leaf", ErrBadCommitment, o.Seq, ci)
+		}
+		return committedHash(entries[ci])
+	})
+}
+
+// checkOpeningWith checks an opening leaf against the committed hash that
+// committed returns for the index it names (an error when that index is
+// not a commitment it may open).
+func checkOpeningWith(o Entry, committed func(ci uint64) ([]byte, error)) (Opening, error) {
 	if len(o.Details) != 3 {
 		return Opening{}, fmt.Errorf("%w: opening %d: want the details %q, %q and %q", ErrBadCommitment, o.Seq, detailCommitment, detailNonce, detailEntry)
 	}
 	ci, err := parseDecimal([]byte(o.Details[detailCommitment]))
-	if err != nil || ci >= o.Seq || ci >= uint64(len(entries)) {
+	if err != nil || ci >= o.Seq {
 		return Opening{}, fmt.Errorf("%w: opening %d: commitment index %q is not an earlier leaf", ErrBadCommitment, o.Seq, o.Details[detailCommitment])
 	}
-	want, err := committedHash(entries[ci])
+	want, err := committed(ci)
 	if err != nil {
 		return Opening{}, err
 	}

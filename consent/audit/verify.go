@@ -48,7 +48,8 @@ func VerifyCheckpoint(pub ed25519.PublicKey, cp SignedCheckpoint) error {
 //     verification) is given: it is signed by pub too, cp is not smaller
 //     or older (ErrRollback), and consistency proves that the tree of
 //     prev.Size is a prefix of cp's (proof.VerifyConsistency;
-//     ErrInconsistent);
+//     ErrInconsistent) — or, when consistency is nil and entries is the
+//     whole log, the first prev.Size entries give prev.Root;
 //  3. entries are the whole log, in order, and their leaf hashes give
 //     cp.Root (ErrRootMismatch);
 //  4. every opening matches the commitment it names, and no commitment is
@@ -71,6 +72,16 @@ func Verify(pub ed25519.PublicKey, cp SignedCheckpoint, entries []Entry, prev *S
 		case cp.Size == prev.Size:
 			if !bytes.Equal(cp.Root, prev.Root) {
 				return fmt.Errorf("%w: same size %d, different root", ErrInconsistent, cp.Size)
+			}
+		case consistency == nil && uint64(len(entries)) == cp.Size:
+			// The whole log and no proof: the first prev.Size entries
+			// must give prev's root.
+			root, err := RootOf(entries[:prev.Size])
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(root, prev.Root) {
+				return fmt.Errorf("%w: the first %d entries do not give the root verified before", ErrInconsistent, prev.Size)
 			}
 		default:
 			if err := proof.VerifyConsistency(hasher, prev.Size, cp.Size, consistency, prev.Root, cp.Root); err != nil {

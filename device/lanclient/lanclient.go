@@ -131,7 +131,10 @@ type Info struct {
 // AuditResponse is GET /api/v1/audit.
 type AuditResponse struct {
 	Checkpoint audit.SignedCheckpoint `json:"checkpoint"`
-	Entries    []audit.Entry          `json:"entries"`
+	// From is the index of Entries[0]: the since asked for (0: the whole
+	// log).
+	From    uint64        `json:"from"`
+	Entries []audit.Entry `json:"entries"`
 	// Consistency proves the tree of the requested size is a prefix of the
 	// checkpoint's.
 	Consistency [][]byte `json:"consistency"`
@@ -297,8 +300,10 @@ func (c *Client) Disclosures(ctx context.Context, login []byte) ([]gate.Job, err
 	return r, err
 }
 
-// Audit fetches the whole log, a checkpoint and, when 0 < since <= size,
-// the consistency proof from size since.
+// Audit fetches a checkpoint and the entries from since on (since 0: the
+// whole log) with, when 0 < since < size, the consistency proof from the
+// tree of size since. It checks nothing: audit.VerifyNew (or audit.Verify
+// for the whole log) does.
 func (c *Client) Audit(ctx context.Context, login []byte, since uint64) (AuditResponse, error) {
 	var r AuditResponse
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit?since="+strconv.FormatUint(since, 10), bearer(login), nil, []int{http.StatusOK}, &r)

@@ -380,11 +380,20 @@ func TestOlderCheckpointIsRollback(t *testing.T) {
 	if err := audit.Verify(f.sig.PublicKey(), forged, f.all(t, cur), &later, nil); !errors.Is(err, audit.ErrInconsistent) {
 		t.Fatalf("same size, other root: %v, want audit.ErrInconsistent", err)
 	}
-	// A bigger tree with a missing or wrong consistency proof.
+	// A bigger tree: with the whole log and no proof, the prefix must give
+	// the root verified before; with a wrong proof it fails.
 	f.appendN(t, 3)
 	cp := f.checkpoint(t)
-	if err := audit.Verify(f.sig.PublicKey(), cp, f.all(t, cp), &later, nil); !errors.Is(err, audit.ErrInconsistent) {
-		t.Fatalf("no consistency proof: %v, want audit.ErrInconsistent", err)
+	if err := audit.Verify(f.sig.PublicKey(), cp, f.all(t, cp), &later, nil); err != nil {
+		t.Fatalf("whole log, no proof: %v", err)
+	}
+	rewritten := f.all(t, cp)
+	rewritten[0].Reason = "rewritten"
+	if err := audit.Verify(f.sig.PublicKey(), cp, rewritten, &later, nil); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("whole log with a rewritten prefix, no proof: %v, want audit.ErrInconsistent", err)
+	}
+	if err := audit.Verify(f.sig.PublicKey(), cp, f.all(t, cp)[1:], &later, nil); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("part of the log, no proof: %v, want audit.ErrInconsistent", err)
 	}
 	p, _ := f.log.ConsistencyProof(later.Size, cp.Size)
 	p[0][0] ^= 1
