@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -512,12 +515,87 @@ func TestHoldMarginRange(t *testing.T) {
 // examplePath is the shipped, commented example configuration.
 const examplePath = "../../init/doorward.yaml"
 
-func TestExampleIsDefaults(t *testing.T) {
+// TestExampleListsEveryField walks the schema: the shipped example must
+// list every field, so that it cannot drift from the code, and give each
+// its default.
+func TestExampleListsEveryField(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing := unlisted(t, data); len(missing) > 0 {
+		t.Errorf("%s does not list %s", examplePath, strings.Join(missing, ", "))
+	}
 	got, err := Load(examplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := Default(); !reflect.DeepEqual(got, want) {
-		t.Errorf("%s = %+v, want the defaults %+v", examplePath, got, want)
+	want := Default()
+	// The example spells out the limits a policy has when they are left
+	// out; they mean the same as leaving them out.
+	if got.Legal.Hash() != want.Legal.Hash() {
+		t.Errorf("%s: legal = %+v, want the defaults of an empty policy", examplePath, got.Legal)
 	}
+	got.Legal, want.Legal = got.Legal.WithDefaults(), want.Legal.WithDefaults()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %+v,\nwant the defaults %+v", examplePath, got, want)
+	}
+
+	// The check sees a field the example leaves out.
+	cut := strings.Replace(string(data), "  hold_margin: 30d", "", 1)
+	if missing := unlisted(t, []byte(cut)); !reflect.DeepEqual(missing, []string{"retention.hold_margin"}) {
+		t.Errorf("with hold_margin cut, unlisted = %v", missing)
+	}
+}
+
+// unlisted returns the schema's fields (sections are walked into, a list
+// or a mapping of names is one field) that the YAML document does not set.
+func unlisted(t *testing.T, data []byte) []string {
+	t.Helper()
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	var collect func(n ast.Node, path string)
+	collect = func(n ast.Node, path string) {
+		m, ok := n.(*ast.MappingNode)
+		if !ok {
+			return
+		}
+		for _, mv := range m.Values {
+			key := mv.Key.GetToken().Value
+			if path != "" {
+				key = path + "." + key
+			}
+			listed[key] = true
+			collect(mv.Value, key)
+		}
+	}
+	collect(file.Docs[0].Body, "")
+	var fields, missing []string
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+			fields = append(fields, path)
+			return
+		}
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if path != "" {
+				name = path + "." + name
+			}
+			walk(t.Field(i).Type, name)
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	if len(fields) < 40 {
+		t.Fatalf("the schema walk found only %d fields: %v", len(fields), fields)
+	}
+	for _, f := range fields {
+		if !listed[f] {
+			missing = append(missing, f)
+		}
+	}
+	return missing
 }

@@ -31,19 +31,47 @@ const maxValues = 100_000
 // Load reads the configuration file at path and parses it (see Parse);
 // its errors name path.
 func Load(path string) (Config, error) {
+	f, err := LoadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return f.Config, nil
+}
+
+// File is a configuration file, parsed and validated.
+type File struct {
+	// Path is the file's name as given.
+	Path string
+	// Config is the file over the defaults.
+	Config Config
+	// set holds the fields the file writes.
+	set map[string]*token.Token
+}
+
+// Sets reports whether the file writes field (a dotted path such as
+// "listen" or "recording.post_roll"), as opposed to leaving its default.
+func (f *File) Sets(field string) bool { return f.set[field] != nil }
+
+// LoadFile reads and parses the configuration file at path, like Load, and
+// also tells which fields the file writes.
+func LoadFile(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if len(data) > maxSize {
-		return Config{}, &Error{File: path, Msg: fmt.Sprintf("the file is larger than %v (valid: up to %v)", ByteSize(maxSize), ByteSize(maxSize))}
+		return nil, &Error{File: path, Msg: fmt.Sprintf("the file is larger than %v (valid: up to %v)", ByteSize(maxSize), ByteSize(maxSize))}
 	}
-	return Parse(path, data)
+	cfg, set, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return &File{Path: path, Config: cfg, set: set}, nil
 }
 
 // Parse parses a configuration file's contents over the defaults and
@@ -56,13 +84,19 @@ func Load(path string) (Config, error) {
 // errors.Join, one per line): the file, the line and column of the value,
 // the field, the value and what would be valid.
 func Parse(name string, data []byte) (Config, error) {
+	cfg, _, err := parse(name, data)
+	return cfg, err
+}
+
+// parse is Parse; it also returns where each field the file sets is.
+func parse(name string, data []byte) (Config, map[string]*token.Token, error) {
 	if name == "" {
 		name = "config"
 	}
 	cfg := Default()
 	file, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
-		return Config{}, libraryError(name, err)
+		return Config{}, nil, libraryError(name, err)
 	}
 	var body ast.Node
 	for _, doc := range file.Docs {
@@ -75,24 +109,27 @@ func Parse(name string, data []byte) (Config, error) {
 			if doc.Start != nil {
 				tk = doc.Start
 			}
-			return Config{}, located(name, tk, "", "more than one YAML document (valid: one)")
+			return Config{}, nil, located(name, tk, "", "more than one YAML document (valid: one)")
 		}
 		body = b
 	}
 	if body == nil || body.Type() == ast.NullType {
-		return cfg, locate(name, cfg.problems(), nil)
+		return cfg, nil, locate(name, cfg.problems(), nil)
 	}
 	w := &walker{name: name, at: map[string]*token.Token{}, aliases: aliases(file)}
 	w.value(body, reflect.TypeFor[Config](), "", nil)
 	if len(w.errs) > 0 {
-		return Config{}, w.errs.err()
+		return Config{}, nil, w.errs.err()
 	}
 	// The walk above has checked every name and the kind of every value
 	// against the schema, in people's words; the library decodes.
 	if err := yaml.NodeToValue(body, &cfg, yaml.DisallowUnknownField()); err != nil {
-		return Config{}, libraryError(name, err)
+		return Config{}, nil, libraryError(name, err)
 	}
-	return cfg, locate(name, cfg.problems(), w.at)
+	if err := locate(name, cfg.problems(), w.at); err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, w.at, nil
 }
 
 // located makes an *Error at tk.
