@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -35,7 +37,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newVersionCmd())
 	root.AddCommand(newIDCmd(), newPairCodeCmd(), newPolicyCmd(), newAuditCmd())
 	root.AddCommand(newBoardsCmd())
-	root.AddCommand(newSelftestCmd())
+	root.AddCommand(newSelftestCmd(), newConfigCmd())
 	return root
 }
 
@@ -53,9 +55,32 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the agent until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, profile, _, err := loadConfig(cmd, configPath, board)
+			// Everything the flags and the file say is checked here,
+			// before anything is created: no state directory, key or
+			// database is left behind by a bad flag.
+			if state == "" {
+				return errors.New(`--state: "" is empty (valid: a directory, e.g. /var/lib/doorward)`)
+			}
+			cfg, profile, res, err := loadConfig(cmd, configPath, board)
 			if err != nil {
 				return err
+			}
+			fileOwners := len(cfg.OwnerRecipients)
+			cfg.OwnerRecipients = append(cfg.OwnerRecipients, owners...)
+			if cmd.Flags().Changed("listen") {
+				res.override(res.file, "--listen", listen, "listen", cfg.Listen)
+				cfg.Listen = listen
+			}
+			if err := cfg.Validate(); err != nil {
+				return flagErrors(err, configPath, func(field string) string {
+					switch {
+					case field == "listen" && cmd.Flags().Changed("listen"):
+						return "--listen"
+					case strings.HasPrefix(field, "owner_recipients[") && indexOf(field) >= fileOwners:
+						return "--owner-recipient"
+					}
+					return ""
+				})
 			}
 			out := cmd.OutOrStdout()
 			if demoKey != "" {
@@ -63,13 +88,10 @@ func newRunCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				owners = append(owners, recipient)
-			}
-			cfg.OwnerRecipients = append(cfg.OwnerRecipients, owners...)
-			if cmd.Flags().Changed("listen") {
-				cfg.Listen = listen
+				cfg.OwnerRecipients = append(cfg.OwnerRecipients, recipient)
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			res.logOverrides(log)
 			var clockSynced func() bool // nil: the kernel's word (overridden on the sim board)
 			if profile.Sim && os.Getenv("DOORWARD_SIM_CLOCK") == "unsynced" {
 				// Testers of the sim board can see what an unsynchronized
@@ -99,25 +121,94 @@ func newRunCmd() *cobra.Command {
 	return cmd
 }
 
+// resolved tells how the board was chosen and which flags override the
+// config file.
+type resolved struct {
+	// requested is what was asked for: "auto" or a board name (selftest
+	// reports it).
+	requested string
+	// file is the config file, nil without one.
+	file *config.File
+	// overrides are the flags given on the command line that replace a
+	// value the config file holds, each as "--flag VALUE" and
+	// "field: VALUE in FILE".
+	overrides [][2]string
+}
+
+// override notes that flag, given as value, replaces field's value
+// fileValue in the config file (nothing when the file does not set the
+// field, or says the same).
+func (r *resolved) override(file *config.File, flag, value, field, fileValue string) {
+	if file != nil && file.Sets(field) && value != fileValue {
+		r.overrides = append(r.overrides, [2]string{flag + " " + value, fmt.Sprintf("%s: %s in %s", field, fileValue, file.Path)})
+	}
+}
+
+// logOverrides logs each override on one line naming both values.
+func (r resolved) logOverrides(log *slog.Logger) {
+	for _, o := range r.overrides {
+		log.Warn("a command-line flag overrides the config file", "flag", o[0], "config", o[1])
+	}
+}
+
 // loadConfig reads the config file (defaults without one) and resolves the
-// board: the --board flag when given, else the file's, else auto. It also
-// returns what was asked for ("auto" or a name), which selftest reports.
-func loadConfig(cmd *cobra.Command, path, board string) (cfg config.Config, profile boards.Profile, requested string, err error) {
+// board: the file's board: wins over the --board default (auto); a --board
+// given on the command line wins over the file, and is reported as an
+// override.
+func loadConfig(cmd *cobra.Command, path, board string) (cfg config.Config, profile boards.Profile, res resolved, err error) {
 	cfg = config.Default()
 	if path != "" {
-		if cfg, err = config.Load(path); err != nil {
-			return cfg, profile, "", err
+		if res.file, err = config.LoadFile(path); err != nil {
+			return cfg, profile, res, err
 		}
+		cfg = res.file.Config
 	}
-	if cmd.Flags().Changed("board") || cfg.Board == "" {
+	switch {
+	case cmd.Flags().Changed("board"):
+		if cfg.Board != "" {
+			res.override(res.file, "--board", board, "board", cfg.Board)
+		}
+		cfg.Board = board
+	case cfg.Board == "":
 		cfg.Board = board
 	}
-	requested = cfg.Board
+	res.requested = cfg.Board
 	if profile, err = resolveBoard(cfg.Board); err != nil {
-		return cfg, profile, requested, err
+		return cfg, profile, res, err
 	}
 	cfg.Board = profile.Name
-	return cfg, profile, requested, nil
+	return cfg, profile, res, nil
+}
+
+// flagErrors rewrites the problems of a config that flags were merged
+// into: a problem with a field a flag set names the flag; any other names
+// the config file.
+func flagErrors(err error, path string, flagOf func(field string) string) error {
+	problems := config.Errors(err)
+	if len(problems) == 0 {
+		return err
+	}
+	errs := make([]error, len(problems))
+	for i, e := range problems {
+		if flag := flagOf(e.Field); flag != "" {
+			errs[i] = fmt.Errorf("%s: %s", flag, e.Msg)
+			continue
+		}
+		e.File = path
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// indexOf returns the list index in a field path such as
+// "owner_recipients[2]", or -1.
+func indexOf(field string) int {
+	_, rest, ok := strings.Cut(field, "[")
+	n, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+	if !ok || err != nil {
+		return -1
+	}
+	return n
 }
 
 // resolveBoard loads the named profile; "auto" detects a Raspberry Pi from

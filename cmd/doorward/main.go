@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -13,7 +14,10 @@ var version = "dev"
 
 func main() {
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "doorward: %v\n", err)
+		// One line per problem (a config file can have several).
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(os.Stderr, "doorward: %s\n", line)
+		}
 		os.Exit(1)
 	}
 }

@@ -99,7 +99,14 @@ type agent struct {
 // on its control socket.
 func startAgent(t testing.TB, state string, env []string, args ...string) *agent {
 	t.Helper()
-	cmd := exec.Command(bins.doorward, append([]string{"run", "--board", "sim", "--state", state, "--listen", "127.0.0.1:0"}, args...)...)
+	return startRun(t, state, env, append([]string{"--board", "sim", "--state", state, "--listen", "127.0.0.1:0"}, args...)...)
+}
+
+// startRun starts `doorward run` with exactly args and waits until it
+// answers on the control socket in state.
+func startRun(t testing.TB, state string, env []string, args ...string) *agent {
+	t.Helper()
+	cmd := exec.Command(bins.doorward, append([]string{"run"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	a := &agent{t: t, cmd: cmd, state: state, done: make(chan struct{})}
 	pr, pw := io.Pipe()

@@ -43,18 +43,19 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 			if frames < 2 || frames > 10000 {
 				return fmt.Errorf("selftest: --frames %d is out of range (valid: 2 to 10000)", frames)
 			}
-			cfg, profile, requested, err := loadConfig(cmd, configPath, board)
+			cfg, profile, res, err := loadConfig(cmd, configPath, board)
 			if err != nil {
 				return err
 			}
 			clk := clock.Real{}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			res.logOverrides(log)
 			cam := selftestCamera(cfg.Camera, profile, clk, log)
 			if profile.Pins, err = device.ResolvePins(profile, cfg.GPIO); err != nil {
 				return err
 			}
 			checks := selftest.Checks(selftest.Options{
-				Board: profile, Requested: requested, StateDir: state,
+				Board: profile, Requested: res.requested, StateDir: state,
 				CameraSource: cam.name, OpenCamera: cam.open, CameraFPS: cam.fps, Frames: frames,
 				Formats: cam.formats, FormatsWhyNot: cam.whyNoFormats,
 				OpenLine:    func(name string) (selftest.Line, error) { return device.OpenGPIOLine(name) },

@@ -74,6 +74,13 @@ func TestSystemdUnitHardening(t *testing.T) {
 	if exec := svc["ExecStart"]; len(exec) != 1 || !strings.Contains(exec[0], "--state /var/lib/doorward") {
 		t.Errorf("%s: ExecStart=%q does not use the state directory /var/lib/doorward", path, exec)
 	}
+	// What the config file decides, the unit must not pass: a flag would
+	// override the file (issue 11, bug 5: --board auto overrode board:).
+	for _, flag := range []string{"--board", "--listen", "--owner-recipient"} {
+		if exec := svc["ExecStart"]; len(exec) == 1 && strings.Contains(exec[0], flag) {
+			t.Errorf("%s: ExecStart=%q passes %s, which would override the config file", path, exec[0], flag)
+		}
+	}
 	// 64M must hold the default pre-roll buffer (16 MiB) with headroom.
 	if res := MemlockResult(64<<20, 16<<20); res.Status != Pass {
 		t.Errorf("LimitMEMLOCK=64M against a 16 MiB buffer: %s", res.Detail)
