@@ -233,3 +233,20 @@ func VerifyOwnerStatement(data []byte, kind string, owners KeyResolver, now time
 	}
 	return &OwnerStatement{Kind: kind, KeyID: kid, Signer: k, Claims: c}, nil
 }
+
+// ID returns the statement's jti, whatever its kind: the key the device
+// records it under once accepted, so that it is never accepted twice.
+func (s *OwnerStatement) ID() string {
+	if c, ok := s.Claims.(ownerClaims); ok {
+		return c.base().ID
+	}
+	return ""
+}
+
+// Expiry returns the statement's exp.
+func (s *OwnerStatement) Expiry() time.Time {
+	if c, ok := s.Claims.(ownerClaims); ok {
+		return c.base().Expiry.Time()
+	}
+	return time.Time{}
+}

@@ -43,6 +43,18 @@ const (
 	ReasonBadRecipient            Reason = "bad-recipient"
 	ReasonRecipientTypeNotAllowed Reason = "recipient-type-not-allowed"
 	ReasonReplayed                Reason = "replayed"
+	// ReasonUnknownGrant: a revocation or live statement names no grant
+	// the device holds.
+	ReasonUnknownGrant Reason = "unknown-grant"
+	// ReasonGrantInactive: the grant was revoked, expired, used up, or
+	// its window does not cover now.
+	ReasonGrantInactive Reason = "grant-inactive"
+	// ReasonLiveNotGranted: a live statement signed by a grantee whose
+	// grant does not include live view.
+	ReasonLiveNotGranted Reason = "live-not-granted"
+	// ReasonBindingMismatch: a live statement binds another offer's DTLS
+	// fingerprint than the one it came with.
+	ReasonBindingMismatch Reason = "binding-mismatch"
 )
 
 // Unauthenticated reports whether a refusal for r is decided before any

@@ -367,7 +367,7 @@ func (a *Agent) holdFull(full bool, err error) {
 	}
 	a.log.Error("recording stopped: footage on legal hold alone exceeds retention.max_bytes; it is never evicted", "err", err)
 	note := "Recording stopped: footage under legal hold alone exceeds the storage limit (retention.max_bytes). It resumes when the holds end or the limit is raised."
-	if nerr := a.gate.NotifyOwners(gate.NoticeBody{Kind: "status", Note: note}, "recording-stopped-legal-hold"); nerr != nil {
+	if nerr := a.gate.NotifyOwners(gate.NoticeBody{Kind: "status", Note: note}, audit.KindRecordingStopped, "legal-hold-fills-store"); nerr != nil {
 		a.log.Error("notifying the owners", "err", nerr)
 	}
 }

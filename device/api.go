@@ -97,14 +97,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func refuse(w http.ResponseWriter, err error) {
 	reason := consent.ReasonOf(err)
 	switch {
+	case gate.IsUnknownGrant(err):
+		writeJSON(w, http.StatusNotFound, apiError{"unknown-grant", err.Error()})
 	case reason == consent.ReasonMalformed || reason == consent.ReasonBodyTooLarge:
 		writeJSON(w, http.StatusBadRequest, apiError{string(reason), err.Error()})
 	case reason != "":
 		writeJSON(w, http.StatusForbidden, apiError{string(reason), err.Error()})
 	case errors.Is(err, gate.ErrNotPaired):
 		writeJSON(w, http.StatusConflict, apiError{"not-paired", err.Error()})
-	case gate.IsUnknownGrant(err):
-		writeJSON(w, http.StatusNotFound, apiError{"unknown-grant", err.Error()})
 	default:
 		writeJSON(w, http.StatusInternalServerError, apiError{"internal", err.Error()})
 	}
@@ -161,7 +161,11 @@ func (a *Agent) apiPairFinish(w http.ResponseWriter, r *http.Request) {
 		err = a.pairFinish(f)
 	}
 	if err != nil {
-		a.log.Warn("pairing refused", "reason", pairing.ResultFor(err).Reason)
+		reason := pairing.ResultFor(err).Reason
+		a.log.Warn("pairing refused", "reason", reason)
+		// Only a MAC or signature that fails on a real session says
+		// someone tried a code; the rest anyone can send.
+		a.gate.PairingRefused(reason, errors.Is(err, pairing.ErrBadMAC) || errors.Is(err, pairing.ErrBadSignature))
 		var slow *pairing.SlowDownError
 		if errors.As(err, &slow) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(slow.Wait.Seconds()+0.999)))
@@ -194,14 +198,7 @@ func (a *Agent) apiGrant(w http.ResponseWriter, r *http.Request) {
 		refuse(w, err)
 		return
 	}
-	jobs, _ := a.gate.Jobs()
-	n := 0
-	for _, j := range jobs {
-		if j.Authority == "grant:"+g.JTI {
-			n++
-		}
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"jti": g.JTI, "disclosures": n})
+	writeJSON(w, http.StatusCreated, map[string]any{"jti": g.JTI, "disclosures": g.Disclosures})
 }
 
 func (a *Agent) apiRevoke(w http.ResponseWriter, r *http.Request) {
@@ -335,11 +332,26 @@ func (a *Agent) apiNotices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// apiDisclosures lists the disclosure jobs a page at a time (?after=ID,
+// ?limit=N, ?unfinished=1); the Doorward-Next header names the next
+// page's after. Jobs whose owner notice is delayed are not listed.
 func (a *Agent) apiDisclosures(w http.ResponseWriter, r *http.Request) {
-	jobs, err := a.gate.Jobs()
+	q := gate.JobQuery{After: r.URL.Query().Get("after"), Unfinished: r.URL.Query().Get("unfinished") == "1"}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > gate.MaxJobPage {
+			writeJSON(w, http.StatusBadRequest, apiError{"malformed", fmt.Sprintf("device: limit=%q: want 1 to %d", l, gate.MaxJobPage)})
+			return
+		}
+		q.Limit = n
+	}
+	jobs, next, err := a.gate.Jobs(q)
 	if err != nil {
 		refuse(w, err)
 		return
+	}
+	if next != "" {
+		w.Header().Set("Doorward-Next", next)
 	}
 	if jobs == nil {
 		jobs = []gate.Job{}

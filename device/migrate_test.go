@@ -3,7 +3,10 @@ package device
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,14 +114,14 @@ func testMigrateFixture(t *testing.T, dir string) {
 		probeClip(t, c, owner.Identity())
 	}
 	// Its disclosures still open for their recipients, and the jobs
-	// behind them are done.
-	jobs, err := a.gate.Jobs()
-	if err != nil || len(jobs) != 5 {
+	// behind them are delivered; the delayed token's are not listed.
+	jobs, _, err := a.gate.Jobs(gate.JobQuery{})
+	if err != nil || len(jobs) != 3 {
 		t.Fatalf("jobs %+v, %v", jobs, err)
 	}
 	keys := map[string]string{"grant:" + fx.Grant: fx.Grantee, "legal:" + fx.Token: fx.Agency, "legal:" + fx.Delayed: fx.Agency}
 	for _, j := range jobs {
-		if j.Done.IsZero() || len(j.Files) != 2 {
+		if j.State != gate.JobDelivered || j.Done.IsZero() || len(j.Files) != 2 {
 			t.Errorf("job %s of %s: done %v, files %v", j.ID, j.Authority, j.Done, j.Files)
 			continue
 		}
@@ -169,6 +172,25 @@ func testMigrateFixture(t *testing.T, dir string) {
 	}
 	if _, err := a.gate.SubmitGrant(grant); err != nil {
 		t.Fatalf("a grant signed by the fixture's owner: %v", err)
+	}
+	// What the old release accepted stays accepted once: its grant and
+	// its tokens, signed again under the same jti, are replays.
+	again, _ := consent.Sign(consent.KindGrant, consent.GrantClaims{
+		Claims:  consent.Claims{ID: fx.Grant, Audience: fx.DeviceID, IssuedAt: consent.NewNumericDate(now), Expiry: consent.NewNumericDate(now.Add(time.Hour))},
+		Grantee: consent.FormatIssuerKey(owner.SigningPublicKey()), Recipient: grantee.Recipient().String(),
+		Scope: consent.Scope{From: clips[1].Start, Until: clips[1].End, Media: []string{"video"}}, Uses: 1,
+	}, owner.SigningKey(), consent.KeyID(owner.SigningPublicKey()))
+	if _, err := a.gate.SubmitGrant(again); !errors.Is(err, consent.ErrReplayed) {
+		t.Errorf("the fixture's grant jti again: %v, want replayed", err)
+	}
+	for _, jti := range []string{fx.Token, fx.Delayed} {
+		tok := fixtureToken(t, fx, jti, clips[0].Start, clips[0].End)
+		if _, err := a.gate.SubmitToken(tok); !errors.Is(err, consent.ErrReplayed) {
+			t.Errorf("the fixture's token %s again: %v, want replayed", jti, err)
+		}
+	}
+	if _, err := a.gate.SubmitToken(fixtureToken(t, fx, consent.NewJTI(), clips[0].Start, clips[0].End)); err != nil {
+		t.Errorf("a new token of the fixture's issuers: %v", err)
 	}
 
 	// New clips record into it.
@@ -247,6 +269,20 @@ func testMigrateFixture(t *testing.T, dir string) {
 	if _, unopened, err := audit.Commitments(all); err != nil || len(unopened) != 0 {
 		t.Fatalf("commitments left unopened after the release: %v, %v", unopened, err)
 	}
+	// Its jobs are listed now, delivered.
+	jobs, _, err = g.Jobs(gate.JobQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for _, j := range jobs {
+		if j.Authority == "legal:"+fx.Delayed && j.State == gate.JobDelivered && len(j.Files) == 2 {
+			delivered++
+		}
+	}
+	if delivered != 2 {
+		t.Errorf("after the release, %d delivered jobs of the delayed token are listed, want 2: %+v", delivered, jobs)
+	}
 	notices, _ = g.Notices()
 	found := false
 	for _, n := range notices {
@@ -259,6 +295,36 @@ func testMigrateFixture(t *testing.T, dir string) {
 	if !found {
 		t.Error("the delayed notice is not readable after its release")
 	}
+}
+
+// fixtureToken signs a legal token with the fixture's issuers.
+func fixtureToken(t *testing.T, fx migrationFixture, jti string, from, until time.Time) []byte {
+	t.Helper()
+	now := time.Now()
+	var data []byte
+	for i, seed := range fx.Issuers {
+		b, err := hex.DecodeString(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := ed25519.NewKeyFromSeed(b)
+		kid := consent.KeyID(key.Public().(ed25519.PublicKey))
+		if i == 0 {
+			data, err = consent.IssueToken(consent.TokenClaims{
+				Claims:    consent.Claims{ID: jti, Audience: fx.DeviceID, IssuedAt: consent.NewNumericDate(now.Add(-time.Minute)), Expiry: consent.NewNumericDate(now.Add(24 * time.Hour))},
+				NotBefore: consent.NewNumericDate(now.Add(-time.Minute)), Basis: consent.BasisWarrant, Case: "2026-CR-0043",
+				Jurisdiction: "Example County", OrderSHA256: strings.Repeat("ef", 32),
+				Scope:     consent.Scope{From: from, Until: until, Media: []string{"video"}},
+				Recipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+			}, key, kid)
+		} else {
+			data, err = consent.CosignToken(data, key, kid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data
 }
 
 // probeClip decrypts a vault clip with ids and checks it plays.

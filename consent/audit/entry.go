@@ -29,6 +29,20 @@ const (
 	KindRefusalsAggregate Kind = "refusals-aggregate"
 	KindCommitment        Kind = "commitment"
 	KindOpening           Kind = "opening"
+
+	// Refusals of authenticated owner statements, one kind per statement
+	// kind (grants and tokens have theirs above).
+	KindRevokeRefused  Kind = "revoke-refused"
+	KindPolicyRefused  Kind = "policy-refused"
+	KindEnrollRefused  Kind = "enroll-refused"
+	KindResetRefused   Kind = "reset-refused"
+	KindLiveRefused    Kind = "live-refused"
+	KindLoginRefused   Kind = "login-refused"
+	KindPairingRefused Kind = "pairing-refused"
+	// KindLiveSessionEnd closes a KindLiveSession (same Subject).
+	KindLiveSessionEnd Kind = "live-session-end"
+	// KindRecordingStopped: footage on legal hold fills the store.
+	KindRecordingStopped Kind = "recording-stopped"
 )
 
 var knownKinds = map[Kind]bool{
@@ -36,6 +50,9 @@ var knownKinds = map[Kind]bool{
 	KindRevoke: true, KindTokenAccepted: true, KindTokenRefused: true, KindDisclosure: true,
 	KindPolicyChange: true, KindFactoryReset: true, KindLiveSession: true,
 	KindRefusalsAggregate: true, KindCommitment: true, KindOpening: true,
+	KindRevokeRefused: true, KindPolicyRefused: true, KindEnrollRefused: true, KindResetRefused: true,
+	KindLiveRefused: true, KindLoginRefused: true, KindPairingRefused: true, KindLiveSessionEnd: true,
+	KindRecordingStopped: true,
 }
 
 // Known reports whether k is one of the kinds this version logs. Decoding

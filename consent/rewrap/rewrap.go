@@ -76,51 +76,8 @@ var (
 // copy fails, dst holds a partial file; callers write to a temporary file
 // and discard it on error. The file key is zeroed before Rewrap returns.
 func Rewrap(dst io.Writer, src io.Reader, vault age.Identity, to age.Recipient) error {
-	toPQ, err := recipientFamily(to)
-	if err != nil {
-		return err
-	}
-	switch v := vault.(type) {
-	case nil:
-		return errors.New("rewrap: no vault identity")
-	case *age.X25519Identity:
-		if v == nil {
-			return errors.New("rewrap: no vault identity")
-		}
-	case *age.HybridIdentity:
-		if v == nil {
-			return errors.New("rewrap: no vault identity")
-		}
-	}
 	br := bufio.NewReader(src)
-	h, err := ParseHeader(br)
-	if err != nil {
-		return err
-	}
-	if h.postQuantum() && !toPQ {
-		return ErrDowngrade
-	}
-
-	fileKey, err := vault.Unwrap(h.Stanzas)
-	defer clear(fileKey)
-	if errors.Is(err, age.ErrIncorrectIdentity) {
-		return ErrWrongIdentity
-	}
-	if err != nil {
-		return fmt.Errorf("rewrap: unwrap the file key: %w", err)
-	}
-	if len(fileKey) != fileKeySize {
-		return fmt.Errorf("rewrap: unwrapped file key is %d bytes, want %d", len(fileKey), fileKeySize)
-	}
-	mac, err := headerMAC(fileKey, h.signed)
-	if err != nil {
-		return err
-	}
-	if !hmac.Equal(mac, h.MAC) {
-		return ErrHeaderMAC
-	}
-
-	header, err := newHeader(fileKey, to, toPQ)
+	header, _, err := newHeaderFor(br, vault, to)
 	if err != nil {
 		return err
 	}
@@ -136,6 +93,68 @@ func Rewrap(dst io.Writer, src io.Reader, vault age.Identity, to age.Recipient) 
 	}
 	return nil
 }
+
+// NewHeader reads the header of the age file src and checks it as Rewrap
+// does, and returns the header that re-wraps the file for `to` alone and
+// the size of src's header. The re-wrapped file is the returned header
+// followed by src's bytes from srcHeaderSize on, unchanged: a caller can
+// stream it (and know its size) without writing it anywhere.
+func NewHeader(src io.Reader, vault age.Identity, to age.Recipient) (header []byte, srcHeaderSize int, err error) {
+	return newHeaderFor(bufio.NewReader(src), vault, to)
+}
+
+func newHeaderFor(br *bufio.Reader, vault age.Identity, to age.Recipient) ([]byte, int, error) {
+	toPQ, err := recipientFamily(to)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch v := vault.(type) {
+	case nil:
+		return nil, 0, errors.New("rewrap: no vault identity")
+	case *age.X25519Identity:
+		if v == nil {
+			return nil, 0, errors.New("rewrap: no vault identity")
+		}
+	case *age.HybridIdentity:
+		if v == nil {
+			return nil, 0, errors.New("rewrap: no vault identity")
+		}
+	}
+	h, err := ParseHeader(br)
+	if err != nil {
+		return nil, 0, err
+	}
+	if h.postQuantum() && !toPQ {
+		return nil, 0, ErrDowngrade
+	}
+	fileKey, err := vault.Unwrap(h.Stanzas)
+	defer clear(fileKey)
+	if errors.Is(err, age.ErrIncorrectIdentity) {
+		return nil, 0, ErrWrongIdentity
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("rewrap: unwrap the file key: %w", err)
+	}
+	if len(fileKey) != fileKeySize {
+		return nil, 0, fmt.Errorf("rewrap: unwrapped file key is %d bytes, want %d", len(fileKey), fileKeySize)
+	}
+	mac, err := headerMAC(fileKey, h.signed)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !hmac.Equal(mac, h.MAC) {
+		return nil, 0, ErrHeaderMAC
+	}
+	header, err := newHeader(fileKey, to, toPQ)
+	if err != nil {
+		return nil, 0, err
+	}
+	return header, h.Size, nil
+}
+
+// MinPayload is the smallest valid age payload, in bytes: a file whose
+// payload is shorter is truncated.
+const MinPayload = minPayload
 
 // recipientFamily reports whether r is post-quantum, refusing recipients
 // that are neither X25519 nor hybrid.

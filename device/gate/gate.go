@@ -1,18 +1,25 @@
 // Package gate is where the device decides what may leave it. It verifies
 // owner statements (grants, revocations, policy changes, enrollments,
-// resets) and legal-process tokens with package consent, and records every
-// decision with its consequences in ONE bbolt transaction: the token's jti,
-// the audit leaf, the owner notice, the legal hold and the disclosure jobs.
-// A refusal burns nothing. The disclosure jobs are then carried out by Run:
-// each scoped segment of the vault is re-wrapped for the recipient alone
-// (package rewrap) into <state>/disclosures/<id>/.
+// resets, logins, live statements), pairings and legal-process tokens with
+// package consent. Every kind of decision has its file and goes through one
+// shared path (decide.go): the policy and the owners are read inside the
+// write transaction the decision is made in; a statement is marked seen
+// only when it is accepted, in one replay record for every kind; and the
+// decision's consequences (the audit leaf, or a `*-refused` leaf, the
+// owner notice, the legal hold, the disclosure jobs) are written in that
+// same transaction. A refusal burns nothing.
+//
+// Disclosure jobs are then carried out by Run: each scoped segment of the
+// vault is re-wrapped for the recipient alone (package rewrap) and handed
+// to a Deliverer — the disclosures/ directory by default, the uploader
+// when there is an uplink. Jobs go pending → running → delivered, or →
+// failed, with retries and backoff; the unfinished ones are indexed.
 package gate
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -28,10 +35,9 @@ import (
 
 	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/consent"
-	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/audit/auditlog"
-	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/events"
 )
 
 // Options wire a Gate to the agent.
@@ -44,8 +50,14 @@ type Options struct {
 	// nil in strict mode (vault: none), where disclosures are ciphertext
 	// only the owners can open.
 	VaultIdentity age.Identity
-	// DisclosureDir receives the re-wrapped pieces.
+	// DisclosureDir receives the re-wrapped pieces when Deliverer is nil.
 	DisclosureDir string
+	// Deliverer hands each job's pieces to where they go; nil writes them
+	// into DisclosureDir (DirDeliverer).
+	Deliverer Deliverer
+	// Events receives decisions, job states and released notices; nil
+	// publishes nothing.
+	Events *events.Bus
 	// ClockSynced reports whether the kernel says the clock is
 	// synchronized (the sim board may override it).
 	ClockSynced func() bool
@@ -66,12 +78,21 @@ type Gate struct {
 	db   *bbolt.DB
 	clk  clock.Clock
 
+	deliver Deliverer
+
 	mu         sync.Mutex
 	uptimeBase time.Duration // accumulated before this run
 	vault      *vault.Vault
 	wake       chan struct{}
 	onOwners   func([]string)
-	logins     map[string]time.Time // login jtis used, until they expire
+	running    map[string]context.CancelFunc // jobs being delivered
+	live       map[string]*liveSession       // by statement jti
+	liveWake   chan struct{}
+
+	// ownersMu orders owner-recipient updates: the recipients handed to
+	// OnOwnersChanged are read and applied under it, so two enrollments
+	// finishing together cannot apply an older set last.
+	ownersMu sync.Mutex
 }
 
 // Open creates the gate's buckets and loads its accumulated uptime.
@@ -92,7 +113,14 @@ func Open(opts Options) (*Gate, error) {
 		start := time.Now()
 		opts.Uptime = func() time.Duration { return time.Since(start) }
 	}
-	g := &Gate{opts: opts, log: opts.Log, db: opts.DB, clk: opts.Clock, vault: opts.Vault, wake: make(chan struct{}, 1)}
+	g := &Gate{
+		opts: opts, log: opts.Log, db: opts.DB, clk: opts.Clock, vault: opts.Vault, deliver: opts.Deliverer,
+		wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
+		running: map[string]context.CancelFunc{}, live: map[string]*liveSession{},
+	}
+	if g.deliver == nil {
+		g.deliver = &DirDeliverer{Dir: opts.DisclosureDir}
+	}
 	err := g.db.Update(func(tx *bbolt.Tx) error {
 		if err := createBuckets(tx); err != nil {
 			return err
@@ -100,7 +128,7 @@ func Open(opts Options) (*Gate, error) {
 		if v := tx.Bucket(bucketMeta).Get(keyUptime); len(v) == 8 {
 			g.uptimeBase = time.Duration(binary.BigEndian.Uint64(v))
 		}
-		return nil
+		return requeueRunning(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gate: %w", err)
@@ -171,22 +199,10 @@ func (g *Gate) OwnerRecipients() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, o := range owners {
-		for _, r := range o.Recipients {
-			if !slices.Contains(out, r) {
-				out = append(out, r)
-			}
-		}
-	}
-	return out, nil
+	return recipientsOf(owners), nil
 }
 
-func (g *Gate) ownerKeys(tx *bbolt.Tx) (consent.KeySet, error) {
-	owners, err := list[Owner](tx, bucketOwner)
-	if err != nil {
-		return nil, err
-	}
+func ownerKeysOf(owners []Owner) (consent.KeySet, error) {
 	set := consent.KeySet{}
 	for _, o := range owners {
 		pub, err := consent.ParseIssuerKey(o.SigningKey)
@@ -205,105 +221,28 @@ func (g *Gate) Policy() (consent.Policy, bool, error) {
 	var ok bool
 	err := g.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		ok, err = get(tx, bucketPolicy, keyPolicy, &p)
+		p, ok, err = policyTx(tx)
 		return err
 	})
 	return p, ok, err
 }
 
-// InstallOwner records a completed pairing: the owner, the trust policy the
-// owner approved (whose exact JSON the transcript's hash covers) and the
-// audit leaf, in one transaction. It refuses when an owner exists.
-func (g *Gate) InstallOwner(o pairing.Owner, policyJSON []byte) error {
-	var policy consent.Policy
-	if err := json.Unmarshal(policyJSON, &policy); err != nil {
-		return fmt.Errorf("gate: approved policy: %w", err)
-	}
-	if policy.Hash() != o.PolicyHash {
-		return errors.New("gate: the owner approved a different policy than the one proposed")
-	}
-	kid := consent.KeyID(o.SigningKey)
-	now := g.clk.Now()
-	err := g.db.Update(func(tx *bbolt.Tx) error {
-		if k, _ := tx.Bucket(bucketOwner).Cursor().First(); k != nil {
-			return pairing.ErrAlreadyPaired
-		}
-		owner := Owner{KeyID: kid, SigningKey: consent.FormatIssuerKey(o.SigningKey), Recipients: o.Recipients, Enrolled: now}
-		if err := put(tx, bucketOwner, []byte(kid), owner); err != nil {
-			return err
-		}
-		if err := put(tx, bucketPolicy, keyPolicy, policy); err != nil {
-			return err
-		}
-		h := policy.Hash()
-		_, err := g.opts.Audit.AppendTx(tx, audit.Entry{
-			Time: now, Kind: audit.KindPairing, Subject: []string{kid},
-			Details: map[string]string{
-				"recipients":  fmt.Sprint(o.Recipients),
-				"policy_hash": fmt.Sprintf("%x", h),
-				"transcript":  fmt.Sprintf("%x", sha256Sum(o.Transcript)),
-				"signature":   fmt.Sprintf("%x", o.Signature),
-			},
-		})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("gate: installing owner: %w", err)
-	}
-	g.log.Info("paired", "owner", kid, "recipients", len(o.Recipients))
-	g.ownersChanged()
-	return nil
+func policyTx(tx *bbolt.Tx) (consent.Policy, bool, error) {
+	var p consent.Policy
+	ok, err := get(tx, bucketPolicy, keyPolicy, &p)
+	return p, ok, err
 }
 
-func (g *Gate) ownersChanged() {
-	g.mu.Lock()
-	fn := g.onOwners
-	g.mu.Unlock()
-	if fn == nil {
-		return
-	}
-	if rs, err := g.OwnerRecipients(); err == nil {
-		fn(rs)
-	}
-}
-
-// refused records a refusal of the statement data in the audit log and
-// returns err. Neither kind is one leaf per attempt, since both can be
-// replayed in a loop by anyone on the LAN: unauthenticated refusals are
-// counted per reason and minute; authenticated ones (a signature verified)
-// get one leaf per (reason, statement) and minute, repeats counted (see
-// audit.Log.RecordRefusal).
-func (g *Gate) refused(kind audit.Kind, subject string, data []byte, err error) error {
-	reason := string(consent.ReasonOf(err))
-	if reason == "" {
-		return err // an internal error, not a decision
-	}
-	var aerr error
-	if consent.Unauthenticated(err) {
-		aerr = g.opts.Audit.RecordUnauthenticated(reason)
-	} else {
-		aerr = g.opts.Audit.RecordRefusal(auditlog.Refusal{Kind: kind, Reason: reason, Subject: subject, Statement: statementHash(data)})
-	}
-	if aerr != nil {
-		g.log.Error("audit: recording a refusal", "err", aerr)
-	}
-	return err
-}
-
-// statementHash is the SHA-256 of a statement's signed payload, which
-// every replay and re-encoding of the statement shares (the payload's
-// base64url is strict, so one payload has one encoding). Data that is not
-// a JWS (it verified, so this does not happen) hashes whole.
-func statementHash(data []byte) [32]byte {
-	var env struct {
-		Payload string `json:"payload"`
-	}
-	if json.Unmarshal(data, &env) == nil {
-		if p, err := base64.RawURLEncoding.DecodeString(env.Payload); err == nil && len(p) > 0 {
-			return sha256.Sum256(p)
+func recipientsOf(owners []Owner) []string {
+	var out []string
+	for _, o := range owners {
+		for _, r := range o.Recipients {
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
 		}
 	}
-	return sha256.Sum256(data)
+	return out
 }
 
 // encryptNotice age-encrypts a notice body to the owners.

@@ -207,9 +207,24 @@ func (f *fixture) token(to string, mut func(*consent.TokenClaims), signers ...is
 }
 
 func (f *fixture) runJobs() {
-	if err := f.gate.runJobs(context.Background()); err != nil {
+	f.t.Helper()
+	if _, err := f.gate.runDue(context.Background()); err != nil {
 		f.t.Fatal(err)
 	}
+}
+
+// jobs lists every job, delayed ones included, oldest first.
+func (f *fixture) jobs() []Job {
+	f.t.Helper()
+	var out []Job
+	if err := f.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		out, err = list[Job](tx, bucketJobs)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
 }
 
 // openDisclosure decrypts every file of a disclosure in order with ids and
@@ -251,7 +266,7 @@ func TestGrantDisclosesScopedSegmentsToGranteeAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.runJobs()
-	jobs, _ := f.gate.Jobs()
+	jobs := f.jobs()
 	if len(jobs) != 1 || jobs[0].Done.IsZero() || jobs[0].Authority != "grant:"+g.JTI {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -319,7 +334,7 @@ func TestRevokedOrExpiredGrantDisclosesNothing(t *testing.T) {
 	}
 	f.clk.Advance(2 * time.Minute)
 	f.runJobs()
-	jobs, _ := f.gate.Jobs()
+	jobs := f.jobs()
 	for _, j := range jobs {
 		if len(j.Files) != 0 || j.Error == "" {
 			t.Errorf("job %s for %s wrote %v (error %q)", j.ID, j.Authority, j.Files, j.Error)
@@ -362,7 +377,7 @@ func TestTokenAcceptedOnceAndRefusalsBurnNothing(t *testing.T) {
 		t.Fatalf("replay: %v", err)
 	}
 	f.runJobs()
-	jobs, _ := f.gate.Jobs()
+	jobs := f.jobs()
 	if len(jobs) != 1 || jobs[0].Authority != "legal:"+jti || len(jobs[0].Files) != 3 {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -452,7 +467,7 @@ func TestStrictModeDisclosesOwnerOnlyCiphertext(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.runJobs()
-	jobs, _ := f.gate.Jobs()
+	jobs := f.jobs()
 	dir := filepath.Join(f.dir, "disclosures", jobs[0].ID)
 	if _, err := openDisclosure(t, dir, grantee); err == nil {
 		t.Error("strict mode: the grantee opens the footage")
@@ -489,7 +504,7 @@ func TestNoPostQuantumDowngrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.runJobs()
-	jobs, _ := f.gate.Jobs()
+	jobs := f.jobs()
 	if len(jobs) != 1 || len(jobs[0].Files) != 3 {
 		t.Fatalf("jobs %+v", jobs)
 	}

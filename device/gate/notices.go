@@ -6,6 +6,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/device/events"
 )
 
 // commit logs e as a commitment (its content hidden until the notice is
@@ -62,8 +63,10 @@ func (g *Gate) ReleaseNotices() (int, error) {
 		return 0, err
 	}
 	released := 0
+	var ids []uint64
+	var jobs []Job
 	err := g.db.Update(func(tx *bbolt.Tx) error {
-		released = 0
+		released, ids, jobs = 0, nil, nil
 		notices, err := list[Notice](tx, bucketNotices)
 		if err != nil {
 			return err
@@ -85,24 +88,46 @@ func (g *Gate) ReleaseNotices() (int, error) {
 			if err := put(tx, bucketNotices, u64key(n.ID), n); err != nil {
 				return err
 			}
-			jobs, err := list[Job](tx, bucketJobs)
-			if err != nil {
-				return err
-			}
-			for _, j := range jobs {
-				if j.Notice == n.ID && j.Delayed {
-					j.Delayed = false
-					if err := put(tx, bucketJobs, []byte(j.ID), j); err != nil {
-						return err
+			of := n.Jobs
+			if of == nil {
+				// A notice of an earlier release names no jobs: find them.
+				all, err := list[Job](tx, bucketJobs)
+				if err != nil {
+					return err
+				}
+				for _, j := range all {
+					if j.Notice == n.ID {
+						of = append(of, j.ID)
 					}
 				}
 			}
+			for _, id := range of {
+				j, ok, err := getJob(tx, id)
+				if err != nil {
+					return err
+				}
+				if ok && j.Delayed {
+					old := j
+					j.Delayed = false
+					if err := putJob(tx, j, old); err != nil {
+						return err
+					}
+					jobs = append(jobs, j)
+				}
+			}
+			ids = append(ids, n.ID)
 			released++
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("gate: %w", err)
+	}
+	for _, id := range ids {
+		g.publish(events.Event{Kind: events.NoticeReleased, Notice: id})
+	}
+	for _, j := range jobs {
+		g.publishJob(j) // now with its authority
 	}
 	if released > 0 {
 		g.log.Info("owner notices released", "count", released)
@@ -127,8 +152,8 @@ func (g *Gate) Notices() ([]Notice, error) {
 
 // NotifyOwners records an immediate notice that is not about a disclosure
 // (for example: recording stopped because footage on legal hold fills the
-// store), with its audit leaf, in one transaction.
-func (g *Gate) NotifyOwners(body NoticeBody, reason string) error {
+// store), with its audit leaf of the given kind, in one transaction.
+func (g *Gate) NotifyOwners(body NoticeBody, kind audit.Kind, reason string) error {
 	owners, err := g.OwnerRecipients()
 	if err != nil || len(owners) == 0 {
 		return err
@@ -147,7 +172,7 @@ func (g *Gate) NotifyOwners(body NoticeBody, reason string) error {
 		if err := put(tx, bucketNotices, u64key(id), Notice{ID: id, Created: now, ReleaseAt: now, Released: true, Body: ct}); err != nil {
 			return err
 		}
-		_, err = g.opts.Audit.AppendTx(tx, audit.Entry{Time: now, Kind: audit.KindPolicyChange, Reason: reason, Details: map[string]string{"notice": body.Note}})
+		_, err = g.opts.Audit.AppendTx(tx, audit.Entry{Time: now, Kind: kind, Reason: reason, Details: map[string]string{"notice": body.Note}})
 		return err
 	})
 }

@@ -16,10 +16,10 @@ var (
 	bucketOwner      = schema.Owner
 	bucketPolicy     = schema.Policy
 	bucketGrants     = schema.Grants
-	bucketSeen       = schema.TokensSeen
 	bucketStatements = schema.StatementsSeen
 	bucketNotices    = schema.Notices
 	bucketJobs       = schema.Jobs
+	bucketPending    = schema.JobsPending
 	bucketMeta       = schema.Meta
 )
 
@@ -30,7 +30,7 @@ var (
 )
 
 func createBuckets(tx *bbolt.Tx) error {
-	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketSeen, bucketStatements, bucketNotices, bucketJobs, bucketMeta} {
+	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketStatements, bucketNotices, bucketJobs, bucketPending, bucketMeta} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -62,11 +62,20 @@ type Grant struct {
 	Signer    string    `json:"signer"` // owner kid
 	Accepted  time.Time `json:"accepted"`
 	Revoked   time.Time `json:"revoked,omitzero"`
+	// Disclosures is how many disclosure jobs (one per clip) the grant
+	// started when it was accepted.
+	Disclosures int `json:"disclosures,omitempty"`
 }
 
 // Active reports whether the grant may still be used at now.
 func (g Grant) Active(now time.Time) bool {
 	return g.Revoked.IsZero() && now.Before(g.Expires) && g.Used < g.Uses
+}
+
+// LiveAt reports whether the grant authorizes live view at now: live in
+// scope, not revoked or expired, and its window covering now.
+func (g Grant) LiveAt(now time.Time) bool {
+	return g.Live && g.Revoked.IsZero() && now.Before(g.Expires) && !now.Before(g.From) && now.Before(g.Until)
 }
 
 // Notice tells the owners of a disclosure. Body is age-encrypted to every
@@ -86,6 +95,8 @@ type Notice struct {
 	// disclosures were logged under; they are opened on release.
 	Pending []PendingOpening `json:"pending,omitempty"`
 	Body    []byte           `json:"body"` // age ciphertext
+	// Jobs are the disclosure jobs the notice tells of.
+	Jobs []string `json:"jobs,omitempty"`
 }
 
 // PendingOpening is a commitment in the audit log waiting for its notice.
@@ -113,8 +124,21 @@ type NoticeBody struct {
 	Note      string    `json:"note,omitempty"`
 }
 
+// JobState is where a disclosure job is: pending → running → delivered,
+// or → failed. A running job that fails for a reason a retry may cure goes
+// back to pending, due after a backoff.
+type JobState string
+
+// The job states.
+const (
+	JobPending   JobState = "pending"
+	JobRunning   JobState = "running"
+	JobDelivered JobState = "delivered"
+	JobFailed    JobState = "failed"
+)
+
 // Job is one disclosure: the pieces of one clip re-wrapped for one
-// recipient into <state>/disclosures/<ID>/.
+// recipient and handed to the Deliverer.
 type Job struct {
 	ID        string    `json:"id"`
 	Authority string    `json:"authority"` // "grant:<jti>" or "legal:<jti>"
@@ -123,14 +147,34 @@ type Job struct {
 	ClipDir   string    `json:"clip_dir"` // relative to the clips directory
 	Segments  []int     `json:"segments"`
 	Created   time.Time `json:"created"`
-	Done      time.Time `json:"done,omitzero"`
-	Files     []string  `json:"files,omitempty"`
-	Strict    bool      `json:"strict,omitempty"`
-	Error     string    `json:"error,omitempty"`
+	State     JobState  `json:"state"`
+	// Attempts counts the deliveries tried; NextAttempt is when a pending
+	// job is due (its key in the pending index).
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Done        time.Time `json:"done,omitzero"` // delivered or failed
+	Files       []string  `json:"files,omitempty"`
+	Strict      bool      `json:"strict,omitempty"`
+	// Error says why a job failed, or what a delivered one lacks.
+	Error string `json:"error,omitempty"`
 	// Delayed is true while the owner notice for this disclosure is held
-	// back: the audit log then shows commitments, not the disclosure.
+	// back: the audit log then shows commitments, not the disclosure, and
+	// no listing, event or log line shows more.
 	Delayed bool   `json:"delayed,omitempty"`
 	Notice  uint64 `json:"notice"`
+}
+
+// Finished reports whether the job is delivered or failed.
+func (j Job) Finished() bool { return j.State == JobDelivered || j.State == JobFailed }
+
+// pendingKey is the job's key in the pending index.
+func pendingKey(j Job) []byte {
+	var at uint64
+	if !j.NextAttempt.IsZero() && j.NextAttempt.UnixNano() > 0 {
+		at = uint64(j.NextAttempt.UnixNano())
+	}
+	return append(u64key(at), j.ID...)
 }
 
 func put(tx *bbolt.Tx, bucket, key []byte, v any) error {
@@ -166,3 +210,5 @@ func list[T any](tx *bbolt.Tx, bucket []byte) ([]T, error) {
 }
 
 func u64key(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func u64of(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

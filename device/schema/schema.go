@@ -11,9 +11,12 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -24,7 +27,11 @@ import (
 //	0  the releases before schema versions (bf67351 and earlier)
 //	1  meta holds schema_version; every bucket below exists
 //	2  the vault's events bucket (sensor events without video)
-const Version = 2
+//	3  replay is tracked one way: every accepted statement's jti is in
+//	   StatementsSeen as "<kind>/<jti>" (legal tokens moved there from
+//	   tokens_seen, grants recorded there); jobs have a state, and the
+//	   unfinished ones are indexed in JobsPending
+const Version = 3
 
 // Buckets of the agent's state database (DESIGN.md "State on the device").
 var (
@@ -36,13 +43,15 @@ var (
 	Owner  = []byte("owner")  // kid → enrolled owner
 	Policy = []byte("policy") // "current" → trust policy the owner approved
 	Grants = []byte("grants") // jti → accepted grant
-	// TokensSeen holds the jti of every accepted legal token.
-	TokensSeen = []byte("tokens_seen")
-	// StatementsSeen holds "<kind>/<jti>" of every accepted owner
-	// statement, so a sniffed one cannot be replayed.
+	// StatementsSeen holds "<kind>/<jti>" of every accepted statement
+	// (owner statements, legal tokens, logins, live statements), so that
+	// none is accepted twice.
 	StatementsSeen = []byte("statements_seen")
 	Notices        = []byte("notices")         // u64 id → owner notice
 	Jobs           = []byte("disclosure_jobs") // job id → disclosure job
+	// JobsPending indexes the unfinished jobs: u64 next attempt (Unix
+	// nanoseconds) ‖ job id → nothing.
+	JobsPending = []byte("jobs_pending")
 
 	// The vault's (capture/vault).
 	Clips    = []byte("clips")    // clip id → clip record
@@ -66,12 +75,18 @@ var (
 // All lists every bucket of the current layout.
 func All() [][]byte {
 	return [][]byte{
-		Meta, Owner, Policy, Grants, TokensSeen, StatementsSeen, Notices, Jobs,
+		Meta, Owner, Policy, Grants, StatementsSeen, Notices, Jobs, JobsPending,
 		Clips, Segments, Holds, Events,
 		AuditLeaves, AuditNodes, AuditMeta, AuditRefusals, AuditOpenings,
 		Outbox,
 	}
 }
+
+// Retired buckets, named for the migrations that remove them.
+var (
+	// tokensSeen held the jti of every accepted legal token (version < 3).
+	tokensSeen = []byte("tokens_seen")
+)
 
 // KeyVersion is the key of the schema version in Meta (8 bytes, big-endian).
 var KeyVersion = []byte("schema_version")
@@ -88,12 +103,109 @@ var steps = []step{
 	createAll,
 	// 1 → 2: the events bucket.
 	createAll,
+	// 2 → 3: one replay record, job states and the pending index.
+	oneReplayRecordAndJobStates,
 }
 
 func createAll(tx *bbolt.Tx) error {
 	for _, b := range All() {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("bucket %s: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// seenRecord is a StatementsSeen value.
+type seenRecord struct {
+	Accepted time.Time `json:"accepted"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+func oneReplayRecordAndJobStates(tx *bbolt.Tx) error {
+	if err := createAll(tx); err != nil {
+		return err
+	}
+	seen := tx.Bucket(StatementsSeen)
+	// Earlier statement records held the acceptance time as text.
+	var rewrite [][2][]byte
+	if err := seen.ForEach(func(k, v []byte) error {
+		var t time.Time
+		if t.UnmarshalText(v) == nil {
+			data, _ := json.Marshal(seenRecord{Accepted: t})
+			rewrite = append(rewrite, [2][]byte{bytes.Clone(k), data})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, kv := range rewrite {
+		if err := seen.Put(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	if old := tx.Bucket(tokensSeen); old != nil {
+		if err := old.ForEach(func(k, v []byte) error {
+			var r seenRecord // {"accepted", "expires"}, as the gate wrote it
+			json.Unmarshal(v, &r)
+			data, _ := json.Marshal(r)
+			return seen.Put(append([]byte("legal/"), k...), data)
+		}); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(tokensSeen); err != nil {
+			return err
+		}
+	}
+	// A grant's jti was its record's key.
+	if err := tx.Bucket(Grants).ForEach(func(k, v []byte) error {
+		var g struct {
+			Accepted time.Time `json:"accepted"`
+			Expires  time.Time `json:"expires"`
+		}
+		json.Unmarshal(v, &g)
+		data, _ := json.Marshal(seenRecord{Accepted: g.Accepted, Expires: g.Expires})
+		return seen.Put(append([]byte("grant/"), k...), data)
+	}); err != nil {
+		return err
+	}
+	// Jobs: done ones were delivered (files written) or failed (none);
+	// the others are pending and indexed, due at once.
+	jobs, pending := tx.Bucket(Jobs), tx.Bucket(JobsPending)
+	var updated [][2][]byte
+	if err := jobs.ForEach(func(k, v []byte) error {
+		var j map[string]any
+		if err := json.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("job %s: %w", k, err)
+		}
+		if _, ok := j["state"]; ok {
+			return nil
+		}
+		done, _ := j["done"].(string)
+		files, _ := j["files"].([]any)
+		switch {
+		case done == "":
+			j["state"] = "pending"
+			if err := pending.Put(append(binary.BigEndian.AppendUint64(nil, 0), k...), nil); err != nil {
+				return err
+			}
+		case len(files) > 0:
+			j["state"] = "delivered"
+		default:
+			j["state"] = "failed"
+		}
+		data, err := json.Marshal(j)
+		if err != nil {
+			return err
+		}
+		updated = append(updated, [2][]byte{bytes.Clone(k), data})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, kv := range updated {
+		if err := jobs.Put(kv[0], kv[1]); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -147,10 +259,9 @@ func Migrate(db *bbolt.DB) (from int, err error) {
 	return from, err
 }
 
-// Check reports whether a database opened read-only (by a command reading
-// a stopped agent's state) has a layout this code reads: any version up to
-// Version. Older ones read as the current one, since Migrate only ever
-// adds.
+// Check refuses a database opened read-only (by a command reading a
+// stopped agent's state) that a newer release wrote. The readers of a
+// stopped agent (clips, the audit log) read every older layout too.
 func Check(db *bbolt.DB) error {
 	return db.View(func(tx *bbolt.Tx) error {
 		v, err := VersionOf(tx)

@@ -1,0 +1,134 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Deliverer hands a job's re-wrapped pieces to where they go.
+type Deliverer interface {
+	Deliver(ctx context.Context, d Delivery) error
+}
+
+// Delivery is one job's pieces.
+type Delivery struct {
+	Job    Job
+	Pieces []Piece
+}
+
+// Piece is one re-wrapped piece of a clip.
+type Piece struct {
+	Name string                        // "init.mp4.age", "000003.m4s.age"
+	Size int64                         // bytes Open yields
+	Open func() (io.ReadCloser, error) // re-wrapped for the job's recipient: new header, then the stored payload, streamed
+}
+
+// ErrPermanent wrapped in a Deliver error fails the job without retry.
+var ErrPermanent = errors.New("gate: delivery failed permanently")
+
+// Withdrawer is implemented by a Deliverer that can take back what it
+// delivered, or began to deliver, for a job: a revoked grant's unfinished
+// jobs are withdrawn.
+type Withdrawer interface {
+	Withdraw(ctx context.Context, j Job) error
+}
+
+// DirDeliverer writes each job's pieces into Dir/<job id>/, named so that
+// they sort in playback order (000000-init.mp4.age, 000001.m4s.age, ...):
+// the directory decrypts and concatenates into one playable MP4. Each file
+// is written to a temporary name, fsynced, renamed, and its directory
+// fsynced, so a power cut leaves either the whole piece or none. A piece
+// already written whole (before a restart) is kept.
+type DirDeliverer struct {
+	Dir string
+}
+
+var (
+	_ Deliverer  = (*DirDeliverer)(nil)
+	_ Withdrawer = (*DirDeliverer)(nil)
+)
+
+// FileName is the name a piece gets in a disclosure directory.
+func FileName(piece string) string {
+	if piece == initPiece {
+		return "000000-" + piece
+	}
+	return piece
+}
+
+// Deliver writes d's pieces.
+func (w *DirDeliverer) Deliver(ctx context.Context, d Delivery) error {
+	if w.Dir == "" {
+		return fmt.Errorf("%w: no disclosure directory", ErrPermanent)
+	}
+	dir := filepath.Join(w.Dir, d.Job.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("gate: disclosure directory: %w", err)
+	}
+	if err := syncDir(w.Dir); err != nil {
+		return err
+	}
+	for _, p := range d.Pieces {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, FileName(p.Name))
+		if st, err := os.Stat(dst); err == nil && st.Size() == p.Size {
+			continue // written before a restart
+		}
+		if err := writePiece(ctx, dst, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Withdraw removes a job's directory.
+func (w *DirDeliverer) Withdraw(_ context.Context, j Job) error {
+	if w.Dir == "" || j.ID == "" || strings.ContainsAny(j.ID, `/\`) {
+		return nil
+	}
+	if err := os.RemoveAll(filepath.Join(w.Dir, j.ID)); err != nil {
+		return fmt.Errorf("gate: withdrawing %s: %w", j.ID, err)
+	}
+	return syncDir(w.Dir)
+}
+
+func writePiece(ctx context.Context, dst string, p Piece) error {
+	in, err := p.Open()
+	if err != nil {
+		return fmt.Errorf("gate: %s: %w", p.Name, err)
+	}
+	defer in.Close()
+	f, err := createAtomic(dst)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, ctxReader{ctx, in})
+	if err == nil && n != p.Size {
+		err = fmt.Errorf("gate: %s: %d bytes, want %d", p.Name, n, p.Size)
+	}
+	if err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
+}
+
+// ctxReader stops a copy once ctx is done (a revocation cancels it).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
