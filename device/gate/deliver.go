@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/doorward/doorward/device/atomicfile"
 )
 
 // Deliverer hands a job's re-wrapped pieces to where they go.
@@ -70,7 +72,7 @@ func (w *DirDeliverer) Deliver(ctx context.Context, d Delivery) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("gate: disclosure directory: %w", err)
 	}
-	if err := syncDir(w.Dir); err != nil {
+	if err := atomicfile.SyncDir(w.Dir); err != nil {
 		return err
 	}
 	for _, p := range d.Pieces {
@@ -96,7 +98,7 @@ func (w *DirDeliverer) Withdraw(_ context.Context, j Job) error {
 	if err := os.RemoveAll(filepath.Join(w.Dir, j.ID)); err != nil {
 		return fmt.Errorf("gate: withdrawing %s: %w", j.ID, err)
 	}
-	return syncDir(w.Dir)
+	return atomicfile.SyncDir(w.Dir)
 }
 
 func writePiece(ctx context.Context, dst string, p Piece) error {
@@ -105,19 +107,22 @@ func writePiece(ctx context.Context, dst string, p Piece) error {
 		return fmt.Errorf("gate: %s: %w", p.Name, err)
 	}
 	defer in.Close()
-	f, err := createAtomic(dst)
+	f, err := atomicfile.Create(dst, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("gate: %w", err)
 	}
+	defer f.Abort()
 	n, err := io.Copy(f, ctxReader{ctx, in})
 	if err == nil && n != p.Size {
 		err = fmt.Errorf("gate: %s: %d bytes, want %d", p.Name, n, p.Size)
 	}
 	if err != nil {
-		f.Abort()
 		return err
 	}
-	return f.Commit()
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	return nil
 }
 
 // ctxReader stops a copy once ctx is done (a revocation cancels it).

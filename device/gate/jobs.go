@@ -19,6 +19,7 @@ import (
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/rewrap"
+	"github.com/doorward/doorward/device/backoff"
 	"github.com/doorward/doorward/device/events"
 )
 
@@ -485,13 +486,15 @@ func (g *Gate) retryOrFail(j Job, derr error) error {
 }
 
 // retryDelay is the wait after the n-th failed attempt: doubling from
-// retryMin up to retryMax.
+// retryMin up to retryMax (device/backoff, without jitter: the attempts
+// are spread by their jobs' own times).
 func retryDelay(n int) time.Duration {
-	d := retryMin
+	b := backoff.New(backoff.Policy{Min: retryMin, Max: retryMax})
+	d := b.Next()
 	for i := 1; i < n && d < retryMax; i++ {
-		d *= 2
+		d = b.Next()
 	}
-	return min(d, retryMax)
+	return d
 }
 
 // finishJob marks a delivered job done and logs what was disclosed — a
