@@ -376,8 +376,11 @@ func TestHostileTokensE2E(t *testing.T) {
 		t.Errorf("the same token once the clock is synchronized: %+v", got)
 	}
 
-	// Clock set back below the time floor: a token issued a little ahead
-	// raises the floor; the next token finds the clock below it.
+	// A token issued a little ahead of the device's clock (signers'
+	// clocks drift) is accepted, and raises the time floor only to now,
+	// never past it: the next token is not refused as clock-below-floor
+	// (issue 8, finding 9). The clock set back below the floor is refused
+	// in the gate's tests, on a fake clock.
 	ahead := rawToken(t, with(func(c *consent.TokenClaims) {
 		c.ID = newJTI()
 		c.IssuedAt = consent.NewNumericDate(time.Now().Add(2 * time.Minute))
@@ -385,12 +388,8 @@ func TestHostileTokensE2E(t *testing.T) {
 	if got := postLegal(t, d.url, ahead); got.status != 202 {
 		t.Fatalf("token issued 2 min ahead: %+v", got)
 	}
-	before = refusalCount(t, d, owner, string(consent.ReasonClockBelowFloor))
-	if got := postLegal(t, d.url, rawToken(t, with(func(c *consent.TokenClaims) { c.ID = newJTI() }), court, pros)); got.status != 403 || got.reason != string(consent.ReasonClockBelowFloor) {
-		t.Errorf("token below the time floor: %+v", got)
-	}
-	if after := refusalCount(t, d, owner, string(consent.ReasonClockBelowFloor)); after != before+1 {
-		t.Errorf("clock-below-floor refusal not in the audit log")
+	if got := postLegal(t, d.url, rawToken(t, with(func(c *consent.TokenClaims) { c.ID = newJTI() }), court, pros)); got.status != 202 {
+		t.Errorf("a token after one issued ahead: %+v, want accepted", got)
 	}
 	mustCtl(t, b, owner.dir, "audit", "verify", "--device", d.url, "-i", owner.key)
 }
