@@ -52,6 +52,8 @@ type Hub struct {
 	mu     sync.Mutex // serialises changes to subs
 	nextID uint64     // under mu
 	subs   atomic.Pointer[[]*Subscription]
+
+	gop gopCache // the current GOP and parameter sets, for late subscribers (hubgop.go)
 }
 
 // NewHub returns a Hub that logs to log (nil discards the logs).
@@ -76,6 +78,7 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 		return errors.New("capture: hub is already running (one Run at a time)")
 	}
 	defer h.running.Store(false)
+	h.resetGOP()
 	if p := h.subs.Load(); p != nil {
 		for _, s := range *p {
 			s.restart()
@@ -112,7 +115,7 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 
 // publish hands f to every current subscriber without blocking.
 func (h *Hub) publish(f Frame) {
-	p := h.subs.Load()
+	p := h.keep(f)
 	if p == nil {
 		return
 	}

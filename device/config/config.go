@@ -47,6 +47,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// MQTT is the uplink's broker session; off while its broker is empty.
 	MQTT MQTT `yaml:"mqtt"`
+	// Live sets the live view (WHEP on the LAN API).
+	Live Live `yaml:"live"`
 }
 
 // VaultMode says whether the device keeps a vault key for its clips.
@@ -71,6 +73,7 @@ func Default() Config {
 		Retention: defaultRetention(),
 		Vault:     VaultDevice,
 		MQTT:      defaultMQTT(),
+		Live:      defaultLive(),
 		Log:       defaultLog(),
 		GPIO:      defaultGPIO(),
 	}
@@ -96,6 +99,7 @@ func (c Config) problems() problems {
 	p = append(p, legalProblems(c.Legal)...)
 	p.listen(c.Listen)
 	p = append(p, c.MQTT.problems()...)
+	p = append(p, c.Live.problems()...)
 	return p
 }
 

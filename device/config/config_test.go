@@ -37,6 +37,7 @@ func TestConfigDefaults(t *testing.T) {
 		Vault: "device",
 		Log:   Log{Level: "info", Format: "text"},
 		MQTT:  MQTT{OutboxMax: 16 << 20},
+		Live:  Live{MaxViewers: 4, ICETransportPolicy: "all"},
 		GPIO: GPIO{
 			ActiveLow:   ActiveLow{Button: true, Reset: true},
 			PIRCooldown: Duration(10 * time.Second),
@@ -124,6 +125,10 @@ func TestParseConfigGood(t *testing.T) {
 		{"log: {level: debug, format: json}", func(c Config) bool { return c.Log == Log{"debug", "json"} }},
 		{"log: {level: warn}", func(c Config) bool { return c.Log == Log{"warn", "text"} }},
 		{"log: {level: error}", func(c Config) bool { return c.Log.Level == "error" }},
+		{"live: {max_viewers: 10}", func(c Config) bool { return c.Live.MaxViewers == 10 && c.Live.ICETransportPolicy == "all" }},
+		{"live: {ice_transport_policy: relay, ice_servers: [{urls: [\"turn:127.0.0.1:3478\"], username: u, credential: p}]}", func(c Config) bool {
+			return c.Live.ICETransportPolicy == "relay" && c.Live.ICEServers[0].Username == "u"
+		}},
 	} {
 		t.Run(tc.yaml, func(t *testing.T) {
 			c, err := Parse("config.yaml", []byte(tc.yaml))
@@ -214,11 +219,11 @@ func TestParseConfigBad(t *testing.T) {
 		{"gpio: {active_low: {button: maybe}}", `config.yaml:1:29: gpio.active_low.button: "maybe" is not valid (valid: true or false)`},
 		{"gpio: {active_low: {door: true}}", `config.yaml:1:21: gpio.active_low.door: unknown field (valid in gpio.active_low: button, led, pir, reset)`},
 		{"gpio: {pin: GPIO4}", `config.yaml:1:8: gpio.pin: unknown field (valid in gpio: active_low, button, debounce, led, pir, pir_cooldown, reset)`},
-		{"colour: red", `config.yaml:1:1: colour: unknown field (valid in the file: board, camera, gpio, legal, listen, log, mqtt, owner_recipients, recording, retention, vault)`},
+		{"colour: red", `config.yaml:1:1: colour: unknown field (valid in the file: board, camera, gpio, legal, listen, live, log, mqtt, owner_recipients, recording, retention, vault)`},
 		{"recording:\n  preroll: 5s", `config.yaml:2:3: recording.preroll: unknown field (valid in recording: buffer, max_clip, post_roll, pre_roll, segment)`},
 		{"log: {level: info, colour: true}", `config.yaml:1:20: log.colour: unknown field (valid in log: format, level)`},
 		{"vault: none\nvault: device", `config.yaml:2:1: vault: already set on line 1 (valid: once)`},
-		{"<<: {vault: none}", `config.yaml:1:1: <<: unknown field (valid in the file: board, camera, gpio, legal, listen, log, mqtt, owner_recipients, recording, retention, vault)`},
+		{"<<: {vault: none}", `config.yaml:1:1: <<: unknown field (valid in the file: board, camera, gpio, legal, listen, live, log, mqtt, owner_recipients, recording, retention, vault)`},
 		{"board: [sim", `config.yaml:1:8: not valid YAML: sequence end token ']' not found`},
 		{"\tboard: sim", `config.yaml:1:6: not valid YAML: tab character cannot use as a map key directly`},
 		{"- board: sim", `config.yaml:1:1: a list is not valid (valid: a mapping of fields, e.g. board: sim)`},
@@ -231,9 +236,14 @@ func TestParseConfigBad(t *testing.T) {
 		{"camera: {command: rpicam-vid}", `config.yaml:1:19: camera.command: "rpicam-vid" is not valid (valid: a list, e.g. [a, b])`},
 		{"recording: {buffer: 1e6}", `config.yaml:1:21: recording.buffer: "1e6" is not a size (valid: bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB, e.g. 16MiB)`},
 		{"log: {level: *nowhere}", `config.yaml:1:14: log.level: an alias to an unknown anchor is not valid (valid: *name after &name)`},
-		{"1: x", `config.yaml:1:1: 1: unknown field (valid in the file: board, camera, gpio, legal, listen, log, mqtt, owner_recipients, recording, retention, vault)`},
+		{"1: x", `config.yaml:1:1: 1: unknown field (valid in the file: board, camera, gpio, legal, listen, live, log, mqtt, owner_recipients, recording, retention, vault)`},
 		{"? [a]\n: x", `config.yaml:2:1: not valid YAML: found an invalid key for this map`},
 		{"recording:\n  segment: 4s\n  buffer: 1MiB\n  segment: 5s\n", `config.yaml:4:3: recording.segment: already set on line 2 (valid: once)`},
+		{"live: {max_viewers: 65}", `config.yaml:1:21: live.max_viewers: 65 is out of range (valid: 1 to 64)`},
+		{"live: {ice_transport_policy: turn}", `config.yaml:1:30: live.ice_transport_policy: "turn" is not valid (valid: all, relay)`},
+		{"live: {ice_transport_policy: relay}", `config.yaml:1:30: live.ice_transport_policy: "relay" needs a turn: or turns: server in live.ice_servers`},
+		{`live: {ice_servers: [{urls: ["http://x"]}]}`, `config.yaml:1:30: live.ice_servers[0].urls[0]: "http://x" is not valid (valid: stun:, stuns:, turn: or turns: URLs)`},
+		{`live: {ice_servers: [{urls: ["turn:x:3478"]}]}`, `config.yaml:1:22: live.ice_servers[0]: "turn:x:3478" needs username and credential`},
 		{"listen: nonsense", `config.yaml:1:9: listen: "nonsense" is not a host:port address (valid: host:port, for example 127.0.0.1:8080, or :8080 for every interface)`},
 		{"listen: 127.0.0.1:99999", `config.yaml:1:9: listen: "127.0.0.1:99999" has no port number from 0 to 65535 (valid: host:port, for example 127.0.0.1:8080, or :8080 for every interface)`},
 		{"listen: ':http'", `config.yaml:1:9: listen: ":http" has no port number from 0 to 65535 (valid: host:port, for example 127.0.0.1:8080, or :8080 for every interface)`},
