@@ -290,9 +290,11 @@ func TestHubPublishDoesNotAllocate(t *testing.T) {
 		})
 	}
 	// Each Run allocates a few things once (the loopSource escaping, the
-	// stall watchdog's goroutine and context); none per frame.
+	// stall watchdog's goroutine and context); none per frame. A longer
+	// run may see one more watchdog tick (slow under -race): 2000 more
+	// frames must not add more than that.
 	short, long := run(1000), run(3000)
-	if long > short || short > 16 {
+	if long > short+1 || short > 16 {
 		t.Errorf("Run allocated %v times over 1000 frames and %v over 3000, want a few per Run and none per frame", short, long)
 	}
 	if hub.Dropped() == 0 {

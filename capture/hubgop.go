@@ -46,7 +46,6 @@ type paramSets struct{ sps, pps []byte }
 func (h *Hub) keep(f Frame) *[]*Subscription {
 	c := &h.gop
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	h.noteParams(f)
 	if f.Key {
 		clear(c.frames) // release the previous GOP's frames to the GC
@@ -61,7 +60,9 @@ func (h *Hub) keep(f Frame) *[]*Subscription {
 			c.bytes += len(f.Data)
 		}
 	}
-	return h.subs.Load()
+	p := h.subs.Load()
+	c.mu.Unlock()
+	return p
 }
 
 // resetGOP forgets the cached GOP and parameter sets (a new run: the new
