@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/doorward/doorward/boards"
 )
@@ -24,7 +25,24 @@ type Camera struct {
 	Height int `yaml:"height"`
 	// FPS is the frame rate; 0 means the board's.
 	FPS int `yaml:"fps"`
+	// StallTimeout is how long without a frame counts as a stalled camera:
+	// the agent logs it, restarts the camera and records the events it
+	// misses as events without video. Never shorter than StallFrames frame
+	// intervals.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
+
+// Stall timeout limits (camera.stall_timeout).
+const (
+	DefaultStallTimeout = 5 * time.Second
+	MinStallTimeout     = time.Second
+	MaxStallTimeout     = time.Minute
+	// StallFrames is the least number of frame intervals a stall timeout
+	// spans at camera.fps.
+	StallFrames = 3
+)
+
+func defaultCamera() Camera { return Camera{StallTimeout: Duration(DefaultStallTimeout)} }
 
 // Validate reports every problem with the camera section.
 func (cam Camera) Validate() error { return cam.problems().err() }
@@ -73,6 +91,12 @@ func (cam Camera) problems() problems {
 			field = "camera.height"
 		}
 		p.add(field, "%dx%d sets only one of camera.width and camera.height (valid: both, or neither for the board's)", cam.Width, cam.Height)
+	}
+	durRange(&p, "camera.stall_timeout", cam.StallTimeout, MinStallTimeout, MaxStallTimeout)
+	if least := Duration(StallFrames * time.Second / time.Duration(max(cam.FPS, 1))); cam.FPS > 0 && cam.FPS <= 240 &&
+		cam.StallTimeout >= Duration(MinStallTimeout) && cam.StallTimeout < least {
+		p.add("camera.stall_timeout", "%q is shorter than %d frame intervals at camera.fps %d (valid: %v to %v)",
+			cam.StallTimeout, StallFrames, cam.FPS, least, Duration(MaxStallTimeout))
 	}
 	return p
 }

@@ -69,6 +69,7 @@ const (
 func Default() Config {
 	return Config{
 		Listen:    "127.0.0.1:8080",
+		Camera:    defaultCamera(),
 		Recording: defaultRecording(),
 		Retention: defaultRetention(),
 		Vault:     VaultDevice,

@@ -21,6 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Board:  "",
 		Listen: "127.0.0.1:8080",
+		Camera: Camera{StallTimeout: Duration(5 * time.Second)},
 		Recording: Recording{
 			PreRoll:  Duration(5 * time.Second),
 			PostRoll: Duration(10 * time.Second),
@@ -92,7 +93,9 @@ func TestParseConfigGood(t *testing.T) {
 		}},
 		{"camera: {fps: 1}", func(c Config) bool { return c.Camera.FPS == 1 }},
 		{"camera: {fps: 240}", func(c Config) bool { return c.Camera.FPS == 240 }},
-		{"camera:\n#  source: v4l2\n", func(c Config) bool { return reflect.DeepEqual(c.Camera, Camera{}) }},
+		{"camera:\n#  source: v4l2\n", func(c Config) bool { return reflect.DeepEqual(c.Camera, defaultCamera()) }},
+		{"camera: {stall_timeout: 1s}", func(c Config) bool { return c.Camera.StallTimeout == Duration(time.Second) }},
+		{"camera: {fps: 1, stall_timeout: 3s}", func(c Config) bool { return c.Camera.StallTimeout == Duration(3*time.Second) }},
 		{"recording: {pre_roll: 0s}", func(c Config) bool { return c.Recording.PreRoll == 0 }},
 		{"recording: {pre_roll: 60s, max_clip: 61s}", func(c Config) bool {
 			return c.Recording.PreRoll == Duration(time.Minute) && c.Recording.MaxClip == Duration(61*time.Second)
@@ -182,7 +185,12 @@ func TestParseConfigBad(t *testing.T) {
 		{"camera: {fps: 241}", `config.yaml:1:15: camera.fps: 241 is out of range (valid: 0 for the board's, or 1 to 240)`},
 		{"camera: {fps: -1}", `config.yaml:1:15: camera.fps: -1 is out of range (valid: 0 for the board's, or 1 to 240)`},
 		{"camera: {fps: fast}", `config.yaml:1:15: camera.fps: "fast" is not valid (valid: a whole number)`},
-		{"camera: [v4l2]", `config.yaml:1:9: camera: a list is not valid (valid: a mapping with the fields command, device, file, fps, height, source, width)`},
+		{"camera: [v4l2]", `config.yaml:1:9: camera: a list is not valid (valid: a mapping with the fields command, device, file, fps, height, source, stall_timeout, width)`},
+		{"camera: {stall_timeout: 900ms}", `config.yaml:1:25: camera.stall_timeout: "900ms" is out of range (valid: 1s to 1m)`},
+		{"camera: {stall_timeout: 61s}", `config.yaml:1:25: camera.stall_timeout: "1m1s" is out of range (valid: 1s to 1m)`},
+		{"camera: {stall_timeout: 0s}", `config.yaml:1:25: camera.stall_timeout: "0s" is out of range (valid: 1s to 1m)`},
+		{"camera: {fps: 1, stall_timeout: 2s}", `config.yaml:1:33: camera.stall_timeout: "2s" is shorter than 3 frame intervals at camera.fps 1 (valid: 3s to 1m)`},
+		{"camera: {fps: 2, stall_timeout: 1s}", `config.yaml:1:33: camera.stall_timeout: "1s" is shorter than 3 frame intervals at camera.fps 2 (valid: 1.5s to 1m)`},
 		{"recording: {pre_roll: 61s}", `config.yaml:1:23: recording.pre_roll: "1m1s" is out of range (valid: 0s to 1m)`},
 		{"recording: {pre_roll: -1s}", `config.yaml:1:23: recording.pre_roll: "-1s" is out of range (valid: 0s to 1m)`},
 		{"recording: {post_roll: 0s}", `config.yaml:1:24: recording.post_roll: "0s" is out of range (valid: 1s to 10m)`},
@@ -334,7 +342,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	c := Default()
 	c.Board = "sim"
 	c.OwnerRecipients = []string{testRecipient}
-	c.Camera = Camera{Source: "exec", Command: []string{"rpicam-vid", "-o", "-", "--framerate", "30.0", "0x10", "yes", "~", "1e3"}, Width: 1920, Height: 1080, FPS: 30}
+	c.Camera = Camera{Source: "exec", Command: []string{"rpicam-vid", "-o", "-", "--framerate", "30.0", "0x10", "yes", "~", "1e3"}, Width: 1920, Height: 1080, FPS: 30, StallTimeout: Duration(2 * time.Second)}
 	c.Recording.PostRoll = Duration(90 * time.Second)
 	c.Recording.Buffer = 64 * MB
 	c.Retention.MaxAge = Duration(36 * time.Hour)
@@ -343,7 +351,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"post_roll: 1m30s", "buffer: 64MB", "max_age: 36h", "max_bytes: 4GiB", "interval: 10m"} {
+	for _, want := range []string{"post_roll: 1m30s", "buffer: 64MB", "max_age: 36h", "max_bytes: 4GiB", "interval: 10m", "stall_timeout: 2s"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("marshalled config lacks %q:\n%s", want, out)
 		}
