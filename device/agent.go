@@ -176,11 +176,13 @@ func (a *Agent) open() (err error) {
 		Segment:  time.Duration(cfg.Recording.Segment),
 		Buffer:   int(cfg.Recording.Buffer),
 		Events:   a.bus,
+		Clock:    opts.Clock,
 	}, a.store, a.log.With("component", "recorder"))
 	if err != nil {
 		return err
 	}
 	a.hub = capture.NewHub(a.log.With("component", "hub"))
+	a.hub.Events, a.hub.Clock, a.hub.StallTimeout = a.bus, opts.Clock, StallTimeout(cfg.Camera, opts.Board)
 	if a.ctl, err = listenControl(opts.StateDir, a, a.log); err != nil {
 		return err
 	}

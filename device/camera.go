@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
@@ -12,6 +13,17 @@ import (
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/config"
 )
+
+// StallTimeout is how long the agent's Hub waits for a frame before it
+// takes the camera for stalled: camera.stall_timeout, raised to
+// capture.StallFrames frame intervals at the camera's frame rate.
+func StallTimeout(cfg config.Camera, board boards.Profile) time.Duration {
+	fps := float64(cfg.FPS)
+	if fps == 0 {
+		fps = float64(board.Camera.FPS)
+	}
+	return capture.StallTimeoutFor(time.Duration(cfg.StallTimeout), fps)
+}
 
 // OpenCamera opens the board's camera as the config adjusts it: the
 // config's source, device, command, size and frame rate where set, the

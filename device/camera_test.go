@@ -79,3 +79,23 @@ func TestOpenCameraExec(t *testing.T) {
 		t.Error("first frame is not a keyframe")
 	}
 }
+
+func TestStallTimeout(t *testing.T) {
+	sim, err := boards.Load("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cfg  config.Camera
+		want time.Duration
+	}{
+		{config.Camera{}, 5 * time.Second},
+		{config.Camera{StallTimeout: config.Duration(time.Second)}, time.Second},
+		// 3 frame intervals at 1 fps are longer than the 1 s configured.
+		{config.Camera{FPS: 1, StallTimeout: config.Duration(time.Second)}, 3 * time.Second},
+	} {
+		if got := StallTimeout(tc.cfg, sim); got != tc.want {
+			t.Errorf("StallTimeout(%+v) = %v, want %v", tc.cfg, got, tc.want)
+		}
+	}
+}

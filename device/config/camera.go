@@ -28,7 +28,7 @@ type Camera struct {
 	// StallTimeout is how long without a frame counts as a stalled camera:
 	// the agent logs it, restarts the camera and records the events it
 	// misses as events without video. Never shorter than StallFrames frame
-	// intervals.
+	// intervals. 0 means DefaultStallTimeout.
 	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
@@ -92,7 +92,9 @@ func (cam Camera) problems() problems {
 		}
 		p.add(field, "%dx%d sets only one of camera.width and camera.height (valid: both, or neither for the board's)", cam.Width, cam.Height)
 	}
-	durRange(&p, "camera.stall_timeout", cam.StallTimeout, MinStallTimeout, MaxStallTimeout)
+	if cam.StallTimeout != 0 { // 0: DefaultStallTimeout, as the other zero fields keep a default
+		durRange(&p, "camera.stall_timeout", cam.StallTimeout, MinStallTimeout, MaxStallTimeout)
+	}
 	if least := Duration(StallFrames * time.Second / time.Duration(max(cam.FPS, 1))); cam.FPS > 0 && cam.FPS <= 240 &&
 		cam.StallTimeout >= Duration(MinStallTimeout) && cam.StallTimeout < least {
 		p.add("camera.stall_timeout", "%q is shorter than %d frame intervals at camera.fps %d (valid: %v to %v)",

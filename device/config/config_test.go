@@ -95,6 +95,7 @@ func TestParseConfigGood(t *testing.T) {
 		{"camera: {fps: 240}", func(c Config) bool { return c.Camera.FPS == 240 }},
 		{"camera:\n#  source: v4l2\n", func(c Config) bool { return reflect.DeepEqual(c.Camera, defaultCamera()) }},
 		{"camera: {stall_timeout: 1s}", func(c Config) bool { return c.Camera.StallTimeout == Duration(time.Second) }},
+		{"camera: {stall_timeout: 0s}", func(c Config) bool { return c.Camera.StallTimeout == 0 }}, // the default
 		{"camera: {fps: 1, stall_timeout: 3s}", func(c Config) bool { return c.Camera.StallTimeout == Duration(3*time.Second) }},
 		{"recording: {pre_roll: 0s}", func(c Config) bool { return c.Recording.PreRoll == 0 }},
 		{"recording: {pre_roll: 60s, max_clip: 61s}", func(c Config) bool {
@@ -188,7 +189,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"camera: [v4l2]", `config.yaml:1:9: camera: a list is not valid (valid: a mapping with the fields command, device, file, fps, height, source, stall_timeout, width)`},
 		{"camera: {stall_timeout: 900ms}", `config.yaml:1:25: camera.stall_timeout: "900ms" is out of range (valid: 1s to 1m)`},
 		{"camera: {stall_timeout: 61s}", `config.yaml:1:25: camera.stall_timeout: "1m1s" is out of range (valid: 1s to 1m)`},
-		{"camera: {stall_timeout: 0s}", `config.yaml:1:25: camera.stall_timeout: "0s" is out of range (valid: 1s to 1m)`},
+		{"camera: {stall_timeout: -1s}", `config.yaml:1:25: camera.stall_timeout: "-1s" is out of range (valid: 1s to 1m)`},
 		{"camera: {fps: 1, stall_timeout: 2s}", `config.yaml:1:33: camera.stall_timeout: "2s" is shorter than 3 frame intervals at camera.fps 1 (valid: 3s to 1m)`},
 		{"camera: {fps: 2, stall_timeout: 1s}", `config.yaml:1:33: camera.stall_timeout: "1s" is shorter than 3 frame intervals at camera.fps 2 (valid: 1.5s to 1m)`},
 		{"recording: {pre_roll: 61s}", `config.yaml:1:23: recording.pre_roll: "1m1s" is out of range (valid: 0s to 1m)`},
