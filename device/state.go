@@ -42,11 +42,21 @@ func DefaultStateDir() string {
 // ErrAgentRunning is returned when another agent holds the state database.
 var ErrAgentRunning = errors.New("device: another doorward agent is using this state directory")
 
-// prepareStateDir creates the state directory (mode 0700) and checks that it
-// is writable.
+// prepareStateDir creates the state directory (mode 0700), tightens an
+// existing one that others could enter to 0700 (it holds the keys, the
+// database and the control socket), and checks that it is writable.
 func prepareStateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("device: state directory %s: %w", dir, unwrapPath(err))
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("device: state directory %s: %w", dir, unwrapPath(err))
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("device: state directory %s is mode %04o and cannot be made 0700: %w", dir, st.Mode().Perm(), unwrapPath(err))
+		}
 	}
 	probe, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {
