@@ -402,7 +402,9 @@ func (a *Agent) close() {
 		a.rec.Close()
 	}
 	if a.gate != nil {
-		a.gate.SaveUptime()
+		if err := a.gate.SaveUptime(); err != nil {
+			a.log.Error("saving uptime", "err", err)
+		}
 	}
 	if a.db != nil {
 		a.db.Close()

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -13,7 +14,10 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/config"
+	"github.com/doorward/doorward/device/gate"
 )
 
 func simOptions(t *testing.T) Options {
@@ -174,6 +178,15 @@ func TestHoldFullStopsRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
+	// A paired owner, to be told.
+	owner, _ := consent.GenerateOwnerKey(false)
+	policyJSON, _ := json.Marshal(opts.Config.Legal)
+	if err := a.gate.InstallOwner(pairing.Owner{
+		SigningKey: owner.SigningPublicKey(), Recipients: []string{owner.RecipientString()},
+		PolicyHash: opts.Config.Legal.Hash(), Transcript: []byte("t"), Signature: []byte("s"),
+	}, policyJSON); err != nil {
+		t.Fatal(err)
+	}
 	a.holdFull(true, errors.New("vault: held"))
 	if _, err := a.store.BeginClip(time.Now(), "motion"); err == nil || !strings.Contains(err.Error(), "held") {
 		t.Errorf("BeginClip while holds fill the store: %v", err)
@@ -182,5 +195,30 @@ func TestHoldFullStopsRecording(t *testing.T) {
 	a.holdFull(false, nil)
 	if id, err := a.store.BeginClip(time.Now(), "motion"); err != nil || id == "" {
 		t.Errorf("BeginClip after the holds ended: %v", err)
+	}
+	// One notice, readable by the owner, and one recording-stopped leaf:
+	// not a policy change (issue 8, finding 11).
+	notices, err := a.gate.Notices()
+	if err != nil || len(notices) != 1 {
+		t.Fatalf("notices: %d, %v; want the one promised", len(notices), err)
+	}
+	if b, err := gate.DecryptNotice(notices[0].Body, owner.Identity()); err != nil || b.Kind != "status" || !strings.Contains(b.Note, "Recording stopped") {
+		t.Errorf("notice %+v, %v", b, err)
+	}
+	entries, _, err := a.auditLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := 0
+	for _, e := range entries {
+		switch e.Kind {
+		case audit.KindRecordingStopped:
+			stopped++
+		case audit.KindPolicyChange:
+			t.Errorf("recording stopped logged as a policy change: %+v", e)
+		}
+	}
+	if stopped != 1 {
+		t.Errorf("%d recording-stopped leaves, want 1", stopped)
 	}
 }

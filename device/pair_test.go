@@ -12,6 +12,7 @@ import (
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/pairing"
 )
 
@@ -158,4 +159,59 @@ func policyHasher(p []byte) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	return pol.Hash(), nil
+}
+
+// A pairing finish whose MAC fails on a real session is an audit leaf
+// (pairing-refused); one for a made-up session is counted with the
+// unauthenticated refusals (issue 8, finding 11).
+func TestPairingRefusalsAudited(t *testing.T) {
+	opts := simOptions(t)
+	opts.Config.OwnerRecipients = nil
+	a, ctx := runAgent(t, opts)
+	status, err := Call(ctx, opts.StateDir, ControlRequest{Op: "status"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + status.Status.Listen
+	post := func(path string, v any) *http.Response {
+		data, _ := json.Marshal(v)
+		r, err := http.Post(base+path, "application/json", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	owner, _ := consent.GenerateOwnerKey(false)
+	wrong, _ := pairing.NewSecret()
+	wc, _ := pairing.NewClient(wrong, owner, policyHasher)
+	r := post("/api/v1/pair/hello", wc.Hello())
+	var reply pairing.HelloReply
+	json.NewDecoder(r.Body).Decode(&reply)
+	r.Body.Close()
+	if reply.Session == "" {
+		t.Fatal("no session")
+	}
+	r = post("/api/v1/pair/finish", pairing.Finish{Session: reply.Session, OwnerMAC: make([]byte, 32), Signature: make([]byte, 64)})
+	r.Body.Close()
+	if r.StatusCode == http.StatusOK {
+		t.Fatal("a finish with a wrong MAC paired")
+	}
+	r = post("/api/v1/pair/finish", pairing.Finish{Session: "made-up", OwnerMAC: make([]byte, 32), Signature: make([]byte, 64)})
+	r.Body.Close()
+	if err := a.audit.FlushRefusals(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := a.auditLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves := 0
+	for _, e := range entries {
+		if e.Kind == audit.KindPairingRefused {
+			leaves++
+		}
+	}
+	if leaves != 1 {
+		t.Errorf("%d pairing-refused leaves, want 1 (the bad MAC): %+v", leaves, entries)
+	}
 }
