@@ -116,7 +116,7 @@ func (b *Broker) writeConfig() {
 		acl := filepath.Join(b.dir, "acl")
 		var a strings.Builder
 		for _, r := range b.opts.Relays {
-			fmt.Fprintf(&a, "user %s\ntopic readwrite doorward/v1/#\n\n", r)
+			fmt.Fprintf(&a, "user %s\ntopic readwrite doorward/v1/#\ntopic read $share/doorward-relay/doorward/v1/#\n\n", r)
 		}
 		a.WriteString("pattern readwrite doorward/v1/%u/#\n")
 		if err := os.WriteFile(acl, []byte(a.String()), 0o600); err != nil {

@@ -294,3 +294,34 @@ func walkValue(dec *json.Decoder, depth int) error {
 type Checkpoint struct {
 	Checkpoint string `json:"checkpoint"`
 }
+
+// DecodeUploadRequest decodes an upload request strictly and checks that
+// its object lies under the device's own prefix.
+func DecodeUploadRequest(device string, body []byte) (UploadRequest, error) {
+	var r UploadRequest
+	if err := decodeStrict(body, &r); err != nil {
+		return UploadRequest{}, fmt.Errorf("wire: upload request: %w", err)
+	}
+	if !strings.HasPrefix(r.Object, device+"/") {
+		return UploadRequest{}, fmt.Errorf("wire: upload request: object %q is not under the device's prefix %s/", r.Object, device)
+	}
+	if r.Size < 0 || len(r.SHA256) != 64 || strings.Trim(r.SHA256, "0123456789abcdef") != "" {
+		return UploadRequest{}, errors.New("wire: upload request: size must be >= 0 and sha256 64 lower-case hex digits")
+	}
+	return r, nil
+}
+
+// Manifest lists a disclosure's (or a backed-up clip's) objects in
+// playback order, each with a presigned GET.
+type Manifest struct {
+	Device  string           `json:"device"`
+	Objects []ManifestObject `json:"objects"`
+}
+
+// ManifestObject is one object of a manifest.
+type ManifestObject struct {
+	Object string `json:"object"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256,omitempty"` // hex, as the store verified it on upload
+	URL    string `json:"url"`
+}
