@@ -63,6 +63,7 @@ type Agent struct {
 	hw    hardware // GPIO sensors and LED (sensors.go)
 	bus   *events.Bus
 	up    *agentUplink // nil while mqtt.broker is empty (uplink.go)
+	upDel *uploadDeliverer
 
 	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
 
@@ -144,7 +145,7 @@ func (a *Agent) open() (err error) {
 	a.gate, err = gate.Open(gate.Options{
 		DB: a.db, Audit: a.audit, DeviceID: a.id.ID(), DisclosureDir: filepath.Join(opts.StateDir, disclosuresDir),
 		ClockSynced: a.clockWatch.trusted, Clock: opts.Clock, Uptime: uptime, Log: a.log.With("component", "gate"),
-		HoldMargin: time.Duration(cfg.Retention.HoldMargin),
+		HoldMargin: time.Duration(cfg.Retention.HoldMargin), Events: a.bus, Deliverer: a.uploads(cfg.MQTT),
 	})
 	if err != nil {
 		return err

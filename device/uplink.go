@@ -2,6 +2,8 @@ package device
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/events"
+	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/uplink"
 	"github.com/doorward/doorward/uplink/client"
 	"github.com/doorward/doorward/uplink/mqtt"
@@ -53,7 +56,10 @@ func openUplink(cfg config.MQTT, a *Agent) (*agentUplink, error) {
 	if au.session, err = mqtt.New(opts); err != nil {
 		return nil, err
 	}
+	uploader := uplink.NewUploader(uplink.UploaderOptions{DeviceID: a.id.ID(), Session: au.session, Bus: a.bus, Log: log})
+	a.upDel.set(uploader)
 	au.up = uplink.New(uplink.Options{
+		Uploads:  uploader,
 		Session:  au.session,
 		Bus:      a.bus,
 		Owners:   a.ownerRecipients,
@@ -106,4 +112,51 @@ func (a *Agent) trigger(ev capture.Event) {
 	}
 	a.bus.Publish(events.Event{Kind: kind, Time: ev.Time})
 	a.rec.Trigger(ev)
+}
+
+// uploads returns the gate's Deliverer: with the uplink on, disclosures
+// are uploaded through the relay (never copied to disclosures/ first);
+// nil otherwise (the gate writes them into disclosures/).
+func (a *Agent) uploads(cfg config.MQTT) gate.Deliverer {
+	if cfg.Broker == "" {
+		return nil
+	}
+	a.upDel = &uploadDeliverer{}
+	return a.upDel
+}
+
+// uploadDeliverer hands the gate's jobs to the uploader, which exists once
+// the MQTT session does.
+type uploadDeliverer struct {
+	mu sync.Mutex
+	u  *uplink.Uploader
+}
+
+func (d *uploadDeliverer) set(u *uplink.Uploader) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.u = u
+	d.mu.Unlock()
+}
+
+// Deliver uploads the job's pieces.
+func (d *uploadDeliverer) Deliver(ctx context.Context, del gate.Delivery) error {
+	d.mu.Lock()
+	u := d.u
+	d.mu.Unlock()
+	if u == nil {
+		return errors.New("device: the uplink is not running yet")
+	}
+	ps := make([]uplink.Piece, len(del.Pieces))
+	for i, p := range del.Pieces {
+		ps[i] = uplink.Piece{Name: p.Name, Size: p.Size, Open: p.Open}
+	}
+	j := del.Job
+	err := u.Upload(ctx, uplink.Job{ID: j.ID, Authority: j.Authority, Clip: j.Clip, Delayed: j.Delayed}, ps)
+	if errors.Is(err, uplink.ErrPermanent) {
+		return fmt.Errorf("%w: %w", gate.ErrPermanent, err)
+	}
+	return err
 }
