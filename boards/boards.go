@@ -10,11 +10,9 @@
 package boards
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -22,7 +20,9 @@ import (
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 //go:embed profiles/*.yaml
@@ -299,21 +299,30 @@ func parseFile(name string) (Profile, error) {
 	return p, nil
 }
 
-// parse decodes one profile document strictly: unknown fields, an empty
-// document and trailing documents are refused.
+// parse decodes one profile document strictly: unknown fields, a field
+// set twice, an empty document and trailing documents are refused. Errors
+// name the line and column ("[3:5] unknown field ...").
 func parse(data []byte) (Profile, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var p Profile
-	if err := dec.Decode(&p); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Profile{}, errors.New("empty profile")
-		}
-		return Profile{}, err
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return Profile{}, errors.New(yaml.FormatError(err, false, false))
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Profile{}, errors.New("more than one YAML document")
+	var body ast.Node
+	for _, doc := range file.Docs {
+		if doc.Body == nil || doc.Body.Type() == ast.CommentType {
+			continue
+		}
+		if body != nil {
+			return Profile{}, errors.New("more than one YAML document")
+		}
+		body = doc.Body
+	}
+	if body == nil {
+		return Profile{}, errors.New("empty profile")
+	}
+	var p Profile
+	if err := yaml.NodeToValue(body, &p, yaml.DisallowUnknownField()); err != nil {
+		return Profile{}, errors.New(yaml.FormatError(err, false, false))
 	}
 	return p, nil
 }

@@ -104,13 +104,13 @@ func TestParseStrict(t *testing.T) {
 		t.Fatalf("parse(good): %v", err)
 	}
 	for name, tc := range map[string]struct{ data, want string }{
-		"unknown field":   {good + "colour: red\n", "field colour not found"},
-		"unknown nested":  {strings.Replace(good, "fps: 30", "fps: 30, zoom: 2", 1), "field zoom not found"},
+		"unknown field":   {good + "colour: red\n", `[5:1] unknown field "colour"`},
+		"unknown nested":  {strings.Replace(good, "fps: 30", "fps: 30, zoom: 2", 1), `[4:58] unknown field "zoom"`},
 		"wrong type":      {strings.Replace(good, "fps: 30", "fps: fast", 1), "cannot unmarshal"},
 		"empty":           {"", "empty profile"},
 		"two documents":   {good + "---\n" + good, "more than one YAML document"},
-		"syntax error":    {"name: [x\n", "yaml:"},
-		"not a mapping":   {"- a\n- b\n", "cannot unmarshal"},
+		"syntax error":    {"name: [x\n", "[1:7] sequence end token"},
+		"not a mapping":   {"- a\n- b\n", "[1:1] sequence was used where mapping is expected"},
 		"duplicate field": {good + "name: y\n", "already defined"},
 	} {
 		t.Run(name, func(t *testing.T) {

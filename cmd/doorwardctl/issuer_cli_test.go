@@ -150,5 +150,5 @@ func TestIssuerAndTokenCLI(t *testing.T) {
 	wantFail(t, ctl(t, b, dir, "", "notices", "--device", "http://127.0.0.1:1", "-i", "nokey"), "nokey")
 	wantFail(t, ctl(t, b, dir, "", "policy", "set", "--device", "http://127.0.0.1:1", "-i", "nokey", "nofile.yaml"), "nofile.yaml")
 	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("issuers: []\nquorom: {}\n"), 0o600)
-	wantFail(t, ctl(t, b, dir, "", "policy", "set", "--device", "http://127.0.0.1:1", "-i", "nokey", "p.yaml"), "quorom")
+	wantFail(t, ctl(t, b, dir, "", "policy", "set", "--device", "http://127.0.0.1:1", "-i", "nokey", "p.yaml"), "p.yaml:2:1: quorom: unknown field")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,10 +15,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/lanclient"
 )
@@ -210,17 +209,16 @@ signed with your owner key. The change is an audit leaf on the device.`,
 }
 
 // readPolicyFile reads a consent.Policy from YAML or JSON (a JSON document
-// is YAML), refusing unknown fields, and validates it.
+// is YAML): the config's legal: block or its fields, decoded as strictly
+// as the config (config.ParsePolicy), and validates it.
 func readPolicyFile(path string) (consent.Policy, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return consent.Policy{}, fmt.Errorf("policy set: %w", err)
 	}
-	var p consent.Policy
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil {
-		return consent.Policy{}, fmt.Errorf("policy set: %s: %v", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	p, err := config.ParsePolicy(path, b)
+	if err != nil {
+		return consent.Policy{}, fmt.Errorf("policy set: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if err := p.Validate(); err != nil {
 		return consent.Policy{}, fmt.Errorf("policy set: %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))

@@ -94,9 +94,23 @@ func parse(name string, data []byte) (Config, map[string]*token.Token, error) {
 		name = "config"
 	}
 	cfg := Default()
+	at, err := decode(name, data, &cfg)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if err := locate(name, cfg.problems(), at); err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, at, nil
+}
+
+// decode decodes the one YAML document in data over *v (a struct): an
+// empty document leaves *v as it is. It returns where each field the
+// document sets is written.
+func decode(name string, data []byte, v any) (map[string]*token.Token, error) {
 	file, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
-		return Config{}, nil, libraryError(name, err)
+		return nil, libraryError(name, err)
 	}
 	var body ast.Node
 	for _, doc := range file.Docs {
@@ -109,27 +123,25 @@ func parse(name string, data []byte) (Config, map[string]*token.Token, error) {
 			if doc.Start != nil {
 				tk = doc.Start
 			}
-			return Config{}, nil, located(name, tk, "", "more than one YAML document (valid: one)")
+			return nil, located(name, tk, "", "more than one YAML document (valid: one)")
 		}
 		body = b
 	}
+	at := map[string]*token.Token{}
 	if body == nil || body.Type() == ast.NullType {
-		return cfg, nil, locate(name, cfg.problems(), nil)
+		return at, nil
 	}
-	w := &walker{name: name, at: map[string]*token.Token{}, aliases: aliases(file)}
-	w.value(body, reflect.TypeFor[Config](), "", nil)
+	w := &walker{name: name, at: at, aliases: aliases(file)}
+	w.value(body, reflect.TypeOf(v).Elem(), "", nil)
 	if len(w.errs) > 0 {
-		return Config{}, nil, w.errs.err()
+		return nil, w.errs.err()
 	}
 	// The walk above has checked every name and the kind of every value
 	// against the schema, in people's words; the library decodes.
-	if err := yaml.NodeToValue(body, &cfg, yaml.DisallowUnknownField()); err != nil {
-		return Config{}, nil, libraryError(name, err)
+	if err := yaml.NodeToValue(body, v, yaml.DisallowUnknownField()); err != nil {
+		return nil, libraryError(name, err)
 	}
-	if err := locate(name, cfg.problems(), w.at); err != nil {
-		return Config{}, nil, err
-	}
-	return cfg, w.at, nil
+	return at, nil
 }
 
 // located makes an *Error at tk.
@@ -279,7 +291,7 @@ func (w *walker) value(n ast.Node, t reflect.Type, path string, set func(ast.Nod
 		return
 	}
 	if path == "" && n.Type() != ast.MappingType {
-		w.fail(n, path, "%s is not valid (valid: a mapping of fields, e.g. board: sim)", describeNode(n))
+		w.fail(n, path, "%s is not valid (valid: %s)", describeNode(n), describe(t))
 		return
 	}
 	switch {
