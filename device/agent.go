@@ -437,6 +437,16 @@ func (a *Agent) control(req ControlRequest) ControlResponse {
 			return ControlResponse{Error: err.Error()}
 		}
 		return ControlResponse{OK: true, Clips: clipInfos(clips)}
+	case "events":
+		v := a.currentVault()
+		if v == nil {
+			return ControlResponse{OK: true}
+		}
+		evs, err := v.Events()
+		if err != nil {
+			return ControlResponse{Error: err.Error()}
+		}
+		return ControlResponse{OK: true, Events: eventInfos(evs)}
 	case "status":
 		return ControlResponse{OK: true, Status: a.status()}
 	case "pair-code":
@@ -461,7 +471,7 @@ func (a *Agent) control(req ControlRequest) ControlResponse {
 		}
 		return ControlResponse{OK: true, Audit: &AuditInfo{Checkpoint: string(cp.Marshal()), Entries: entries}}
 	}
-	return ControlResponse{Error: fmt.Sprintf("device: unknown control op %q (valid: trigger, clips, status, pair-code, policy, audit)", req.Op)}
+	return ControlResponse{Error: fmt.Sprintf("device: unknown control op %q (valid: trigger, clips, events, status, pair-code, policy, audit)", req.Op)}
 }
 
 func (a *Agent) status() *StatusInfo {

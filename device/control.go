@@ -35,6 +35,7 @@ type ControlResponse struct {
 	OK       bool        `json:"ok"`
 	Error    string      `json:"error,omitempty"`
 	Clips    []ClipInfo  `json:"clips,omitempty"`
+	Events   []EventInfo `json:"events,omitempty"`
 	Status   *StatusInfo `json:"status,omitempty"`
 	PairCode string      `json:"pair_code,omitempty"`
 	PairQR   string      `json:"pair_qr,omitempty"`
@@ -68,6 +69,22 @@ type ClipInfo struct {
 	Segments int       `json:"segments"`
 	// Recording is true while the clip is still being written.
 	Recording bool `json:"recording,omitempty"`
+}
+
+// EventInfo is a sensor event that has no video, with a note saying why
+// (the camera was stalled when it happened).
+type EventInfo struct {
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"` // motion | ring
+	Note string    `json:"note"`
+}
+
+func eventInfos(evs []vault.Event) []EventInfo {
+	out := make([]EventInfo, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, EventInfo{Time: e.Time, Kind: e.Kind, Note: e.Note})
+	}
+	return out
 }
 
 // StatusInfo describes the running agent.
@@ -227,6 +244,48 @@ func ListClips(ctx context.Context, dir string) ([]ClipInfo, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// ListEvents returns the sensor events without video of the agent with
+// state directory dir: from the running agent, or from the database when
+// none runs.
+func ListEvents(ctx context.Context, dir string) ([]EventInfo, error) {
+	for {
+		resp, err := Call(ctx, dir, ControlRequest{Op: "events"})
+		if err == nil {
+			return resp.Events, nil
+		}
+		if !errors.Is(err, ErrNoAgent) {
+			return nil, err
+		}
+		evs, err := listEventsOffline(dir)
+		if !errors.Is(err, ErrAgentRunning) {
+			return evs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func listEventsOffline(dir string) ([]EventInfo, error) {
+	db, err := openDBReadOnly(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var evs []vault.Event
+	err = db.View(func(tx *bbolt.Tx) error {
+		var err error
+		evs, err = vault.ListEvents(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("device: reading the event log: %w", err)
+	}
+	return eventInfos(evs), nil
 }
 
 func listClipsOffline(dir string) ([]ClipInfo, error) {

@@ -265,16 +265,19 @@ func MakeStream(tb testing.TB, width, height, fps, seconds int, bitrate string) 
 
 // HangingCamera returns a camera command for the exec source that behaves
 // like an ffmpeg stuck at the end of its input: it writes seconds of real
-// H.264 (MakeStream's 640x480 30 fps stream, paced in real time) to stdout
-// and then sleeps forever without exiting or closing stdout. Every run
-// appends its shell's pid, which the sleep keeps, to pidFile.
-func HangingCamera(tb testing.TB, seconds int, pidFile string) []string {
+// H.264 (MakeStream's 640x480 30 fps stream, a keyframe every second, paced
+// in real time) to stdout and then sleeps forever without exiting or
+// closing stdout. Every run appends its shell's pid, which the sleep keeps,
+// to pidFile; runs after the first wait restartDelay before they write (a
+// camera slow to come back).
+func HangingCamera(tb testing.TB, seconds int, restartDelay time.Duration, pidFile string) []string {
 	tb.Helper()
 	ffmpeg := Tool(tb, "ffmpeg")
 	sh := Tool(tb, "sh")
 	stream := MakeStream(tb, 640, 480, 30, max(seconds+1, 4), "1M")
-	script := fmt.Sprintf("echo $$ >> %q; %q -hide_banner -loglevel error -f h264 -framerate 30 -re -i %q -t %d -c copy -f h264 -; exec sleep 1000000",
-		pidFile, ffmpeg, stream, seconds)
+	script := fmt.Sprintf("echo $$ >> %q; if [ $(wc -l < %q) -gt 1 ]; then sleep %.3f; fi; "+
+		"%q -hide_banner -loglevel error -f h264 -framerate 30 -re -i %q -t %d -c copy -f h264 -; exec sleep 1000000",
+		pidFile, pidFile, restartDelay.Seconds(), ffmpeg, stream, seconds)
 	return []string{sh, "-c", script}
 }
 

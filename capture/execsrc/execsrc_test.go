@@ -286,7 +286,7 @@ func TestRestartBackoff(t *testing.T) {
 func TestStalledChildIsRestarted(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	log, lb := newLog()
-	src, err := execsrc.New(execsrc.Config{Command: capturetest.HangingCamera(t, 2, pidFile), Log: log, Clock: clock.Real{},
+	src, err := execsrc.New(execsrc.Config{Command: capturetest.HangingCamera(t, 2, 0, pidFile), Log: log, Clock: clock.Real{},
 		MinBackoff: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

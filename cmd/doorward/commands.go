@@ -34,7 +34,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newEventsCmd(), newVersionCmd())
 	root.AddCommand(newIDCmd(), newPairCodeCmd(), newPolicyCmd(), newAuditCmd())
 	root.AddCommand(newBoardsCmd())
 	root.AddCommand(newSelftestCmd(), newConfigCmd())
@@ -335,6 +335,49 @@ func newClipsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\t%s\t%s\n", c.ID,
 					c.Start.Local().Format(time.DateTime), c.End.Local().Format(time.TimeOnly),
 					c.Duration, humanBytes(c.Size), trigger, c.Path)
+			}
+			return tw.Flush()
+		},
+	}
+	stateFlag(cmd, &state)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func newEventsCmd() *cobra.Command {
+	var (
+		state  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "List the motion and rings that have no video (the camera was stalled)",
+		Long: "List the sensor events the device noted without video: a ring or motion while the camera\n" +
+			"was stalled. Recording resumes with the camera's first frame if it is back within the\n" +
+			"post-roll; that clip is in doorward clips.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := controlContext(cmd)
+			defer cancel()
+			evs, err := device.ListEvents(ctx, state)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if evs == nil {
+					evs = []device.EventInfo{}
+				}
+				return newJSONEncoder(out).Encode(evs)
+			}
+			if len(evs) == 0 {
+				fmt.Fprintln(out, "no events without video")
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tEVENT\tNOTE")
+			for _, e := range evs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Kind, e.Note)
 			}
 			return tw.Flush()
 		},
