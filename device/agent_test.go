@@ -50,7 +50,7 @@ func TestAgentControlSocket(t *testing.T) {
 	if err != nil || resp.Status.DeviceID != a.DeviceID() || resp.Status.Board != "sim" {
 		t.Fatalf("status: %+v, %v", resp.Status, err)
 	}
-	if _, err := Call(ctx, opts.StateDir, ControlRequest{Op: "explode"}); err == nil || !strings.Contains(err.Error(), "valid: trigger, clips, status") {
+	if _, err := Call(ctx, opts.StateDir, ControlRequest{Op: "explode"}); err == nil || !strings.Contains(err.Error(), "valid: trigger, clips, events, status") {
 		t.Errorf("unknown op: %v", err)
 	}
 	if err := Trigger(ctx, opts.StateDir, "doorknock"); err == nil || !strings.Contains(err.Error(), "doorknock") {
