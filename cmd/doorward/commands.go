@@ -20,6 +20,7 @@ import (
 
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
+	"github.com/doorward/doorward/cmd/clidoc"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/device"
 	"github.com/doorward/doorward/device/config"
@@ -38,6 +39,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newIDCmd(), newPairCodeCmd(), newPolicyCmd(), newAuditCmd())
 	root.AddCommand(newBoardsCmd())
 	root.AddCommand(newSelftestCmd(), newConfigCmd())
+	clidoc.Install(root, version)
 	return root
 }
 

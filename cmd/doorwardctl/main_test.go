@@ -112,6 +112,22 @@ func TestCLI(t *testing.T) {
 	if r.code != 0 || r.stdout != "doorwardctl v9.9.9-test\n" {
 		t.Fatalf("version: %+v", r)
 	}
+	if r = doorwardctl(t, bin, home, "--version"); r.code != 0 || r.stdout != "doorwardctl v9.9.9-test\n" {
+		t.Fatalf("--version: %+v", r)
+	}
+	if r = doorwardctl(t, bin, home, "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "__start_doorwardctl") {
+		t.Fatalf("completion bash: code %d, %d bytes", r.code, len(r.stdout))
+	}
+	man := filepath.Join(home, "man")
+	if r = doorwardctl(t, bin, home, "man", man); r.code != 0 {
+		t.Fatalf("man: %+v", r)
+	}
+	for _, page := range []string{"doorwardctl.1", "doorwardctl-grant.1", "doorwardctl-audit-verify.1"} {
+		data, err := os.ReadFile(filepath.Join(man, page))
+		if err != nil || !bytes.Contains(data, []byte(".TH")) {
+			t.Errorf("man page %s: %v", page, err)
+		}
+	}
 
 	// keygen: the recipient alone on stdout, the advice on stderr.
 	r = doorwardctl(t, bin, home, "keygen", "-o", "owner.key")

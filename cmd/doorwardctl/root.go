@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/cmd/clidoc"
 )
 
 // newRootCmd builds the doorwardctl command tree writing to stdout and
@@ -21,7 +23,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	})
@@ -41,6 +42,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newAuditCmd(stdout),
 		newEventsCmd(stdout, stderr),
 	)
+	clidoc.Install(root, version)
 	return root
 }
 
