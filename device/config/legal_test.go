@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -61,4 +62,43 @@ func TestParsePolicy(t *testing.T) {
 			t.Errorf("ParsePolicy(%q):\n got %s\nwant %s", tc.doc, first, tc.want)
 		}
 	}
+}
+
+// FuzzParsePolicy: a policy file never panics the parser; whatever it
+// accepts validates (or is empty) and hashes the same after a round trip
+// through JSON, as the policy statement sends it.
+func FuzzParsePolicy(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"legal: {}\n",
+		"issuers: []\nquorum: {court: 1}\n",
+		"legal:\n  max_token_lifetime: 14d\n  emergency: {max_lifetime: 48h}\n  allowed_recipients: [hybrid]\n",
+		`{"issuers": [{"name": "a", "role": "court", "public_key": "ed25519:AAAA"}], "quorum": {"court": 1}}`,
+		"issuers: [{name: a, role: court, public_keys: [x, y]}]\nrevoked_keys: [z]\n",
+		"legal: &l {quorum: {a: 1}}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy("policy.yaml", data)
+		if err != nil {
+			if len(Errors(err)) == 0 {
+				t.Fatalf("error holds no *Error: %v", err)
+			}
+			return
+		}
+		if len(p.Issuers) > 0 || len(p.Quorum) > 0 {
+			if err := p.Validate(); err != nil {
+				t.Fatalf("ParsePolicy accepted a policy that does not validate: %v", err)
+			}
+		}
+		b, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back consent.Policy
+		if err := json.Unmarshal(b, &back); err != nil || back.Hash() != p.Hash() {
+			t.Fatalf("JSON round trip changed the policy: %s (%v)", b, err)
+		}
+	})
 }
