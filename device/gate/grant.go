@@ -157,6 +157,11 @@ func (g *Gate) record(d *decisionTx, w disclosure) ([]Job, error) {
 	if err := put(tx, bucketNotices, u64key(id), n); err != nil {
 		return nil, err
 	}
+	if delayed {
+		if err := tx.Bucket(bucketNoticesDue).Put(u64key(id), nil); err != nil {
+			return nil, err
+		}
+	}
 	for _, j := range jobs {
 		if err := putJob(tx, j); err != nil {
 			return nil, err

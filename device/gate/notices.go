@@ -54,7 +54,7 @@ func (g *Gate) ReleaseNotices() (int, error) {
 	// costs an fsync.
 	anyDue := false
 	if err := g.db.View(func(tx *bbolt.Tx) error {
-		notices, err := list[Notice](tx, bucketNotices)
+		notices, err := unreleased(tx)
 		for _, n := range notices {
 			anyDue = anyDue || due(n)
 		}
@@ -67,7 +67,7 @@ func (g *Gate) ReleaseNotices() (int, error) {
 	var jobs []Job
 	err := g.db.Update(func(tx *bbolt.Tx) error {
 		released, ids, jobs = 0, nil, nil
-		notices, err := list[Notice](tx, bucketNotices)
+		notices, err := unreleased(tx)
 		if err != nil {
 			return err
 		}
@@ -86,6 +86,9 @@ func (g *Gate) ReleaseNotices() (int, error) {
 			}
 			n.Released, n.Pending = true, nil
 			if err := put(tx, bucketNotices, u64key(n.ID), n); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketNoticesDue).Delete(u64key(n.ID)); err != nil {
 				return err
 			}
 			of := n.Jobs
@@ -133,6 +136,24 @@ func (g *Gate) ReleaseNotices() (int, error) {
 		g.log.Info("owner notices released", "count", released)
 	}
 	return released, nil
+}
+
+// unreleased returns the notices not yet released, from their index: a
+// round of Run reads these, never the history.
+func unreleased(tx *bbolt.Tx) ([]Notice, error) {
+	var out []Notice
+	c := tx.Bucket(bucketNoticesDue).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		var n Notice
+		ok, err := get(tx, bucketNotices, k, &n)
+		if err != nil {
+			return nil, err
+		}
+		if ok && !n.Released {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // Notices returns the notices the owners may read now (ciphertext).

@@ -18,6 +18,7 @@ var (
 	bucketGrants     = schema.Grants
 	bucketStatements = schema.StatementsSeen
 	bucketNotices    = schema.Notices
+	bucketNoticesDue = schema.NoticesPending
 	bucketJobs       = schema.Jobs
 	bucketPending    = schema.JobsPending
 	bucketMeta       = schema.Meta
@@ -30,7 +31,7 @@ var (
 )
 
 func createBuckets(tx *bbolt.Tx) error {
-	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketStatements, bucketNotices, bucketJobs, bucketPending, bucketMeta} {
+	for _, b := range [][]byte{bucketOwner, bucketPolicy, bucketGrants, bucketStatements, bucketNotices, bucketNoticesDue, bucketJobs, bucketPending, bucketMeta} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}

@@ -31,7 +31,8 @@ import (
 //	   StatementsSeen as "<kind>/<jti>" (legal tokens moved there from
 //	   tokens_seen, grants recorded there); jobs have a state, and the
 //	   unfinished ones are indexed in JobsPending
-const Version = 3
+//	4  the notices not yet released are indexed in NoticesPending
+const Version = 4
 
 // Buckets of the agent's state database (DESIGN.md "State on the device").
 var (
@@ -49,6 +50,9 @@ var (
 	StatementsSeen = []byte("statements_seen")
 	Notices        = []byte("notices")         // u64 id → owner notice
 	Jobs           = []byte("disclosure_jobs") // job id → disclosure job
+	// NoticesPending indexes the notices not yet released: u64 id →
+	// nothing.
+	NoticesPending = []byte("notices_pending")
 	// JobsPending indexes the unfinished jobs: u64 next attempt (Unix
 	// nanoseconds) ‖ job id → nothing.
 	JobsPending = []byte("jobs_pending")
@@ -75,7 +79,7 @@ var (
 // All lists every bucket of the current layout.
 func All() [][]byte {
 	return [][]byte{
-		Meta, Owner, Policy, Grants, StatementsSeen, Notices, Jobs, JobsPending,
+		Meta, Owner, Policy, Grants, StatementsSeen, Notices, NoticesPending, Jobs, JobsPending,
 		Clips, Segments, Holds, Events,
 		AuditLeaves, AuditNodes, AuditMeta, AuditRefusals, AuditOpenings,
 		Outbox,
@@ -105,6 +109,8 @@ var steps = []step{
 	createAll,
 	// 2 → 3: one replay record, job states and the pending index.
 	oneReplayRecordAndJobStates,
+	// 3 → 4: the index of notices not yet released.
+	indexPendingNotices,
 }
 
 func createAll(tx *bbolt.Tx) error {
@@ -209,6 +215,25 @@ func oneReplayRecordAndJobStates(tx *bbolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+func indexPendingNotices(tx *bbolt.Tx) error {
+	if err := createAll(tx); err != nil {
+		return err
+	}
+	idx := tx.Bucket(NoticesPending)
+	return tx.Bucket(Notices).ForEach(func(k, v []byte) error {
+		var n struct {
+			Released bool `json:"released"`
+		}
+		if err := json.Unmarshal(v, &n); err != nil {
+			return fmt.Errorf("notice %x: %w", k, err)
+		}
+		if n.Released {
+			return nil
+		}
+		return idx.Put(bytes.Clone(k), nil)
+	})
 }
 
 // VersionOf returns the schema version of the database tx reads: 0 when
