@@ -326,13 +326,14 @@ verifies NO signature and checks no policy: only the device does that.`,
 }
 
 func newTokenSubmitCmd(stdout io.Writer) *cobra.Command {
-	var deviceURL string
+	var deviceURL, relay string
 	c := &cobra.Command{
-		Use:   "submit --device URL token.json",
-		Short: "Submit a token to a device over its LAN API",
-		Long: `token submit posts the token to the device (POST /api/v1/legal). On
-acceptance it prints the token's jti; on refusal it prints the device's
-reason code and exits 1.`,
+		Use:   "submit --device URL token.json | --relay URL --device ID token.json",
+		Short: "Submit a token to a device over its LAN API or through a relay",
+		Long: `token submit posts the token to the device (POST /api/v1/legal), or with
+--relay to the cloud relay, which forwards it to the device and returns the
+device's own answer. On acceptance it prints the token's jti; on refusal it
+prints the device's reason code and exits 1.`,
 		Args: exactArgs(1, "one token file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tok, err := os.ReadFile(args[0])
@@ -340,6 +341,9 @@ reason code and exits 1.`,
 				return fmt.Errorf("token submit: %w", err)
 			}
 			client, err := lanclient.New(deviceURL)
+			if relay != "" {
+				client, err = lanclient.NewRelay(relay, deviceURL)
+			}
 			if err != nil {
 				return err
 			}
@@ -355,7 +359,8 @@ reason code and exits 1.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL` (with --relay: its ID)")
+	c.Flags().StringVar(&relay, "relay", "", "submit through this cloud relay `URL`")
 	c.MarkFlagRequired("device")
 	return c
 }

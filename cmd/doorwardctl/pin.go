@@ -141,6 +141,9 @@ func connect(ctx context.Context, deviceURL, ownerPath string) (*session, error)
 	if err != nil {
 		return nil, err
 	}
+	if relay, device, ok := strings.Cut(deviceURL, relayMarker); ok {
+		return connectRelay(relay, device, ownerPath, owner)
+	}
 	client, err := lanclient.New(deviceURL)
 	if err != nil {
 		return nil, err
@@ -241,8 +244,46 @@ func printable(s string) string {
 // ownerFlags adds the two flags every owner command takes, both required:
 // --device URL and -i owner.key.
 func ownerFlags(c *cobra.Command, deviceURL, ownerPath *string) {
-	c.Flags().StringVar(deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVar(deviceURL, "device", "", "the device's LAN `URL` (with --relay: its ID)")
+	relay := c.Flags().String("relay", "", "reach the device through this cloud relay `URL` (--device is then the device ID)")
+	prev := c.PreRunE
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if *relay != "" {
+			*deviceURL = *relay + relayMarker + *deviceURL
+		}
+		if prev != nil {
+			return prev(cmd, args)
+		}
+		return nil
+	}
 	c.Flags().StringVarP(ownerPath, "identity", "i", "", "your owner key `FILE`")
 	c.MarkFlagRequired("device")
 	c.MarkFlagRequired("identity")
+}
+
+// relayMarker joins --relay and --device into the one device string that
+// connect takes.
+const relayMarker = "\x00relay-device\x00"
+
+// connectRelay makes a session through a relay: the device key comes from
+// the pin made when pairing over the LAN (a relay cannot vouch for it).
+func connectRelay(relayURL, device, ownerPath string, owner *consent.OwnerKey) (*session, error) {
+	client, err := lanclient.NewRelay(relayURL, device)
+	if err != nil {
+		return nil, err
+	}
+	pp := pinPath(ownerPath)
+	pins, err := loadPins(pp)
+	if err != nil {
+		return nil, err
+	}
+	pin, ok := pins[device]
+	if !ok {
+		return nil, fmt.Errorf("device %s is not paired with this owner key (no pin in %s); pair it on the LAN first with doorwardctl pair", device, pp)
+	}
+	key, err := consent.ParseIssuerKey(pin.Key)
+	if err != nil {
+		return nil, fmt.Errorf("pin file %s: device %s: %v", pp, device, err)
+	}
+	return &session{client: client, owner: owner, pins: pins, pinPath: pp, id: device, key: key, pin: pin}, nil
 }

@@ -41,6 +41,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newPolicyCmd(stdout, stderr),
 		newAuditCmd(stdout),
 		newEventsCmd(stdout, stderr),
+		newRelayCmd(stdout, stderr),
+		newFetchCmd(stdout, stderr),
 	)
 	clidoc.Install(root, version)
 	return root

@@ -79,6 +79,35 @@ type Client struct {
 	// HTTP is the client used for requests; nil means one with
 	// DefaultTimeout.
 	HTTP *http.Client
+	// RelayDevice, when set, makes Base a cloud relay (doorwardctl relay)
+	// and this the device ID behind it: statements and tokens are
+	// forwarded to the device, which answers as on the LAN; reads are not
+	// available through a relay.
+	RelayDevice string
+}
+
+// NewRelay returns a client that reaches device through the relay at
+// relayURL.
+func NewRelay(relayURL, device string) (*Client, error) {
+	c, err := New(relayURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the relay's URL)", err)
+	}
+	if device == "" || strings.ContainsAny(device, "/?#:") {
+		return nil, fmt.Errorf("lanclient: through a relay --device must be the device ID, not %q", device)
+	}
+	c.RelayDevice = device
+	return c, nil
+}
+
+// relayPaths maps the LAN API's statement endpoints to the relay's.
+var relayPaths = map[string]string{
+	"/api/v1/grants":      "statements/grant",
+	"/api/v1/revocations": "statements/revoke",
+	"/api/v1/policy":      "statements/policy",
+	"/api/v1/enroll":      "statements/enroll",
+	"/api/v1/reset":       "statements/reset",
+	"/api/v1/legal":       "legal",
 }
 
 // New parses the agent's URL as the owner typed it ("http://host:port";
@@ -353,6 +382,13 @@ func (c *Client) raw(ctx context.Context, method, path, auth string, body []byte
 func (c *Client) send(ctx context.Context, method, path, auth string, body []byte) (*http.Response, []byte, error) {
 	if c == nil || c.Base == nil {
 		return nil, nil, errors.New("lanclient: no device URL")
+	}
+	if c.RelayDevice != "" {
+		rp, ok := relayPaths[path]
+		if !ok || method != http.MethodPost {
+			return nil, nil, fmt.Errorf("lanclient: %s %s is not available through a relay (only statements and tokens are forwarded); use the device's LAN URL", method, path)
+		}
+		path = "/v1/devices/" + c.RelayDevice + "/" + rp
 	}
 	var rd io.Reader
 	if body != nil {

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/uplink/wire"
+)
+
+func newFetchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var relayURL, device, jti, out string
+	var identityFiles []string
+	c := &cobra.Command{
+		Use:   "fetch --relay URL --device ID --disclosure JTI -i KEY -o OUT.mp4",
+		Short: "Download a disclosure from the relay's store and decrypt it into an MP4",
+		Long: `fetch asks the relay for the disclosure's manifest, downloads every object,
+checks each one's SHA-256 against the checksum the store verified on upload,
+and decrypts the clip into one playable MP4 with KEY: any age identity file
+that the disclosure was made for (a grantee's or agency's stock age-keygen
+key, or an owner key). When the disclosure holds several clips, each is
+written next to OUT as OUT-<clip>.mp4. Ciphertext is downloaded into a
+temporary directory; the MP4 appears only once fully decrypted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ids, err := readIdentities(identityFiles)
+			if err != nil {
+				return err
+			}
+			if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(jti) != nil {
+				return fmt.Errorf("fetch: --device must be a device ID and --disclosure a disclosure ID (the grant's or token's jti)")
+			}
+			ctx := cmd.Context()
+			m, err := fetchManifest(ctx, relayURL, device, jti)
+			if err != nil {
+				return err
+			}
+			tmp, err := os.MkdirTemp("", "doorwardctl-fetch-")
+			if err != nil {
+				return fmt.Errorf("fetch: %w", err)
+			}
+			defer os.RemoveAll(tmp)
+			prefix := device + "/disclosures/" + jti + "/"
+			var clips []string
+			var total int64
+			for _, o := range m.Objects {
+				total += o.Size
+			}
+			progress := isTerminalWriter(stderr)
+			var done int64
+			for i, o := range m.Objects {
+				rest, ok := strings.CutPrefix(o.Object, prefix)
+				clip, piece, ok2 := strings.Cut(rest, "/")
+				if !ok || !ok2 || wire.CheckRequestID(clip) != nil || strings.Contains(piece, "/") || strings.HasPrefix(piece, ".") {
+					return fmt.Errorf("fetch: the manifest names object %q outside disclosure %s", o.Object, jti)
+				}
+				if len(clips) == 0 || clips[len(clips)-1] != clip {
+					clips = append(clips, clip)
+					os.MkdirAll(filepath.Join(tmp, clip), 0o700)
+				}
+				piece = strings.TrimPrefix(piece, "000000-") // the init segment sorts first in the store
+				if err := download(ctx, o, filepath.Join(tmp, clip, piece)); err != nil {
+					return err
+				}
+				done += o.Size
+				if progress {
+					fmt.Fprintf(stderr, "\rfetched %d/%d objects, %.1f/%.1f MB", i+1, len(m.Objects), float64(done)/1e6, float64(total)/1e6)
+				}
+			}
+			if progress {
+				fmt.Fprintln(stderr)
+			}
+			for _, clip := range clips {
+				name := out
+				if len(clips) > 1 {
+					name = strings.TrimSuffix(out, filepath.Ext(out)) + "-" + clip + filepath.Ext(out)
+				}
+				dir := filepath.Join(tmp, clip)
+				if err := writeAtomically(name, func(w io.Writer) error {
+					return explainDecrypt(vault.DecryptClip(dir, ids, w), identityFiles, clip)
+				}); err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, name)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&relayURL, "relay", "", "the relay's `URL`")
+	c.Flags().StringVar(&device, "device", "", "the device `ID`")
+	c.Flags().StringVar(&jti, "disclosure", "", "the disclosure's `JTI` (the grant's or token's ID)")
+	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
+	c.Flags().StringVarP(&out, "output", "o", "", "write the MP4 to `OUT`")
+	for _, f := range []string{"relay", "device", "disclosure", "identity", "output"} {
+		c.MarkFlagRequired(f)
+	}
+	return c
+}
+
+var fetchHTTP = &http.Client{Timeout: 10 * time.Minute}
+
+func fetchManifest(ctx context.Context, relayURL, device, jti string) (wire.Manifest, error) {
+	var m wire.Manifest
+	base, err := url.Parse(strings.TrimSuffix(relayURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
+		return m, fmt.Errorf("fetch: --relay %q is not an http(s) URL", relayURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/v1/devices/"+device+"/disclosures/"+jti, nil)
+	if err != nil {
+		return m, err
+	}
+	resp, err := fetchHTTP.Do(req)
+	if err != nil {
+		return m, fmt.Errorf("fetch: cannot reach the relay: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return m, fmt.Errorf("fetch: the relay answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("fetch: the relay's manifest does not decode: %w", err)
+	}
+	if len(m.Objects) == 0 {
+		return m, fmt.Errorf("fetch: disclosure %s holds no objects yet", jti)
+	}
+	return m, nil
+}
+
+// download fetches one object and checks its SHA-256.
+func download(ctx context.Context, o wire.ManifestObject, path string) error {
+	if o.SHA256 == "" {
+		return fmt.Errorf("fetch: the manifest gives no SHA-256 for %s, so it cannot be checked", o.Object)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.URL, nil)
+	if err != nil {
+		return fmt.Errorf("fetch: %s: %w", o.Object, err)
+	}
+	resp, err := fetchHTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch: %s: %w", o.Object, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch: %s: the store answered %s", o.Object, resp.Status)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
+		return fmt.Errorf("fetch: %s: %w", o.Object, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != o.SHA256 {
+		return fmt.Errorf("fetch: %s: SHA-256 %s does not match the manifest's %s (corrupted in transit or in the store)", o.Object, got, o.SHA256)
+	}
+	return f.Close()
+}
+
+// isTerminalWriter reports whether w is a terminal.
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

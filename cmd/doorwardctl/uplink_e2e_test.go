@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/doorward/doorward/capture/capturetest"
+	"github.com/doorward/doorward/uplink/mqtttest"
+	"github.com/doorward/doorward/uplink/s3test"
+	"github.com/doorward/doorward/uplink/wire"
+)
+
+// runRelay starts `doorwardctl relay` as an operator would and returns its
+// URL and its log.
+func runRelay(t *testing.T, b e2eBins, broker, store string, env []string) (string, *bytes.Buffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(b.doorwardctl, "relay", "--broker", broker, "--listen", addr, "--store", store, "-v")
+	cmd.Env = append(os.Environ(), env...)
+	var log bytes.Buffer
+	var mu sync.Mutex
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(p) })
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("relay log:\n%s", log.String())
+			mu.Unlock()
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "relay listening on http://"+addr) {
+		t.Fatalf("doorwardctl relay printed %q (%v)", line, err)
+	}
+	url := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("relay does not answer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // subscribed to upload requests
+	return url, &log
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// waitManifest polls the relay until the disclosure holds n objects.
+func waitManifest(t *testing.T, relay, device, jti string, n int) wire.Manifest {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(relay + "/v1/devices/" + device + "/disclosures/" + jti)
+		if err == nil {
+			var m wire.Manifest
+			json.NewDecoder(resp.Body).Decode(&m)
+			resp.Body.Close()
+			if len(m.Objects) >= n {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disclosure %s: fewer than %d objects in the store after 60 s", jti, n)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestUplinkGrantE2E: an owner grant sent through the relay makes the
+// device upload the scoped segments, re-wrapped for the grantee, into
+// versitygw; doorwardctl fetch with the grantee's stock age key gives an
+// MP4 that ffprobe reads; nothing was written to disclosures/ on the
+// device, and the store holds only age files.
+func TestUplinkGrantE2E(t *testing.T) {
+	b := e2e(t)
+	keygen := capturetest.Tool(t, "age-keygen")
+	capturetest.Tool(t, "ffprobe")
+	s3 := s3test.Start(t)
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	relay, relayLog := runRelay(t, b, broker.URL, s3.StoreSpec(), s3.Env())
+
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "mqtt:\n  broker: "+broker.URL+"\n")
+	d := startDevice(t, b, filepath.Join(dir, "state"), cfg)
+	owner := newHome(t, b)
+	pairOwner(t, b, d, owner)
+	id := d.info().DeviceID
+	clip := d.recordClip(2)
+
+	granteeKey := filepath.Join(dir, "grantee.key")
+	if out, err := exec.Command(keygen, "-o", granteeKey).CombinedOutput(); err != nil {
+		t.Fatalf("age-keygen: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(granteeKey)
+	var rcpt string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if r, ok := strings.CutPrefix(l, "# public key: "); ok {
+			rcpt = r
+		}
+	}
+	from := clip.Start.Add(-time.Second).UTC().Format(time.RFC3339)
+	out := mustCtl(t, b, owner.dir, "grant", "--relay", relay, "--device", id, "-i", owner.key,
+		"--to", rcpt, "--from", from, "--until", "now", "--media", "video")
+	jti, _, _ := strings.Cut(out, "\n")
+	if !strings.Contains(out, "disclosures: 1\n") {
+		t.Fatalf("grant through the relay printed %q, want one disclosure", out)
+	}
+	m := waitManifest(t, relay, id, jti, clip.Segments+1)
+	for _, o := range m.Objects {
+		if !strings.HasPrefix(o.Object, id+"/disclosures/"+jti+"/"+clip.ID+"/") {
+			t.Errorf("object %s outside the disclosure's prefix", o.Object)
+		}
+		data, err := os.ReadFile(filepath.Join(s3.Dir, s3.Bucket, o.Object))
+		if err != nil || !bytes.HasPrefix(data, []byte("age-encryption.org/v1\n")) {
+			t.Errorf("stored object %s is not an age file (%v)", o.Object, err)
+		}
+	}
+	movie := filepath.Join(dir, "fetched.mp4")
+	mustCtl(t, b, dir, "fetch", "--relay", relay, "--device", id, "--disclosure", jti, "-i", granteeKey, "-o", movie)
+	if p := capturetest.ProbeFile(t, movie, true); p.Codec != "h264" || p.Frames == 0 {
+		t.Fatalf("ffprobe of the fetched clip: %+v", p)
+	}
+	// The owner key does not open a disclosure made for the grantee alone.
+	wantFail(t, ctl(t, b, dir, "", "fetch", "--relay", relay, "--device", id, "--disclosure", jti, "-i", owner.key, "-o", filepath.Join(dir, "owner.mp4")), "no identity")
+	if ents, _ := os.ReadDir(filepath.Join(d.state, "disclosures")); len(ents) != 0 {
+		t.Errorf("the device wrote %d entries into disclosures/ with the uplink on", len(ents))
+	}
+	if !strings.Contains(relayLog.String(), "presigned an upload") {
+		t.Errorf("relay log shows no presigned upload:\n%s", relayLog)
+	}
+}
