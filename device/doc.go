@@ -1,7 +1,7 @@
-// Package device is Doorward's composition root: it loads the config and the
-// board profile, owns the state directory (the bbolt database, the device
-// keys, the clips), wires the camera, the recorder and the vault together,
-// and serves the control socket through which the other doorward commands
+// Package device is Doorward's composition root: it takes the config
+// (package device/config) and the board profile, owns the state directory
+// (the bbolt database, the device keys, the clips), wires the camera, the
+// recorder and the vault together, and serves the control socket through which the other doorward commands
 // talk to the running agent.
 //
 // State directory layout:

@@ -10,8 +10,8 @@
 //	config.yaml:7:14: recording.post_roll: "0s" is out of range (valid: 1s to 10m)
 //
 // Each section is a type in a file of its own (camera.go, recording.go,
-// retention.go, gpio.go, log.go; legal is consent.Policy) with its default
-// and its own Validate. Durations and byte sizes are in units.go. To add a
+// mqtt.go, live.go, ...; legal is consent.Policy, and ParsePolicy reads a
+// policy file the same way) with its default and its own Validate. Durations and byte sizes are in units.go. To add a
 // section: add its type and file, a field of Config with its yaml name, its
 // default in Default, its problems in Config.problems, and the section with
 // every field and its default to the shipped example, init/doorward.yaml (a
