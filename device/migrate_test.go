@@ -300,6 +300,12 @@ func testMigrateFixture(t *testing.T, dir string) {
 // fixtureToken signs a legal token with the fixture's issuers.
 func fixtureToken(t *testing.T, fx migrationFixture, jti string, from, until time.Time) []byte {
 	t.Helper()
+	return fixtureTokenFor(t, fx, jti, from, until, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p")
+}
+
+// fixtureTokenFor is fixtureToken for a given agency recipient.
+func fixtureTokenFor(t *testing.T, fx migrationFixture, jti string, from, until time.Time, recipient string) []byte {
+	t.Helper()
 	now := time.Now()
 	var data []byte
 	for i, seed := range fx.Issuers {
@@ -315,7 +321,7 @@ func fixtureToken(t *testing.T, fx migrationFixture, jti string, from, until tim
 				NotBefore: consent.NewNumericDate(now.Add(-time.Minute)), Basis: consent.BasisWarrant, Case: "2026-CR-0043",
 				Jurisdiction: "Example County", OrderSHA256: strings.Repeat("ef", 32),
 				Scope:     consent.Scope{From: from, Until: until, Media: []string{"video"}},
-				Recipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+				Recipient: recipient,
 			}, key, kid)
 		} else {
 			data, err = consent.CosignToken(data, key, kid)

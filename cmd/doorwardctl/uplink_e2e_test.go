@@ -99,6 +99,8 @@ func TestUplinkGrantE2E(t *testing.T) {
 	s3 := s3test.Start(t)
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	relay, relayLog := runRelay(t, b, broker.URL, s3.StoreSpec(), s3.Env())
+	// A subscriber on # for the whole run: what the broker could learn.
+	everything := mqtttest.Record(t, broker.Client(t, "nosy-broker", nil, true), "#")
 
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "mqtt:\n  broker: "+broker.URL+"\n")
@@ -146,7 +148,53 @@ func TestUplinkGrantE2E(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(d.state, "disclosures")); len(ents) != 0 {
 		t.Errorf("the device wrote %d entries into disclosures/ with the uplink on", len(ents))
 	}
+	checkMetadata(t, everything.Msgs(), id)
 	if !strings.Contains(relayLog.String(), "presigned an upload") {
 		t.Errorf("relay log shows no presigned upload:\n%s", relayLog)
+	}
+}
+
+// checkMetadata: nothing the broker carried holds media (no MP4 box, H.264
+// start code or JPEG signature, no byte a JSON envelope cannot hold), the
+// events are age files, and only status is plaintext.
+func checkMetadata(t *testing.T, msgs []mqtttest.Msg, device string) {
+	t.Helper()
+	if len(msgs) == 0 {
+		t.Fatal("the # subscriber saw nothing")
+	}
+	var events int
+	for _, m := range msgs {
+		p := m.Payload
+		for _, sig := range [][]byte{[]byte("ftyp"), []byte("moof"), []byte("mdat"), {0, 0, 1}, {0xff, 0xd8, 0xff}} {
+			if bytes.Contains(p, sig) {
+				t.Errorf("%s carries a media signature %q", m.Topic, sig)
+			}
+		}
+		if m.Topic == wire.Topic(device, wire.TopicStatus) {
+			if s := string(p); s != "online" && s != "offline" {
+				t.Errorf("status carries %q", s)
+			}
+			continue
+		}
+		if m.Topic != wire.Topic(device, wire.TopicEvents) {
+			continue
+		}
+		events++
+		env, err := wire.Unwrap(p)
+		if err != nil {
+			t.Fatalf("events message: %v", err)
+		}
+		var sealed wire.Sealed
+		if err := json.Unmarshal(env.Msg, &sealed); err != nil || !bytes.HasPrefix(sealed.Age, []byte("age-encryption.org/v1\n")) {
+			t.Errorf("events message is not an age file: %.80s", env.Msg)
+		}
+		for _, word := range []string{"motion", "ring", "clip", "grant", "job"} {
+			if bytes.Contains(p, []byte(word)) {
+				t.Errorf("events message shows %q in the clear", word)
+			}
+		}
+	}
+	if events == 0 {
+		t.Error("no events were published during the run")
 	}
 }
