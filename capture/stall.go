@@ -18,8 +18,10 @@ const (
 	MaxStallTimeout     = time.Minute
 	StallFrames         = 3
 	// StartGrace is the least time a camera that has just (re)started gets
-	// for its first frame: rpicam-vid takes a second or two to start.
-	StartGrace = 5 * time.Second
+	// for its first frame: rpicam-vid takes seconds to start (camera
+	// tuning, exposure), ffmpeg probes its input, and a restart that comes
+	// too soon only starts the wait again.
+	StartGrace = 10 * time.Second
 )
 
 // StallTimeoutFor returns the stall timeout to use for a camera at fps

@@ -26,9 +26,9 @@ func TestCameraStallE2E(t *testing.T) {
 	key, recipient := ownerKey(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "camera.pids")
-	// Runs after the first wait 1 s before their first frame: a camera slow
+	// Runs after the first wait 2 s before their first frame: a camera slow
 	// to come back, so that the test can ring while it is down.
-	command, _ := json.Marshal(capturetest.HangingCamera(t, 3, time.Second, pids))
+	command, _ := json.Marshal(capturetest.HangingCamera(t, 3, 2*time.Second, pids))
 	config := filepath.Join(dir, "doorward.yaml")
 	os.WriteFile(config, []byte("camera:\n  source: exec\n  command: "+string(command)+"\n  stall_timeout: 1s\n"+
 		"recording:\n  pre_roll: 1s\n  post_roll: 15s\n"), 0o600)
