@@ -94,11 +94,25 @@ func waitManifest(t *testing.T, relay, device, jti string, n int) wire.Manifest 
 // device, and the store holds only age files.
 func TestUplinkGrantE2E(t *testing.T) {
 	b := e2e(t)
+	for _, store := range []string{"s3", "dir"} {
+		t.Run(store, func(t *testing.T) { testUplinkGrant(t, b, store) })
+	}
+}
+
+func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 	keygen := capturetest.Tool(t, "age-keygen")
 	capturetest.Tool(t, "ffprobe")
-	s3 := s3test.Start(t)
 	broker := mqtttest.Start(t, mqtttest.Options{})
-	relay, relayLog := runRelay(t, b, broker.URL, s3.StoreSpec(), s3.Env())
+	var spec, root string
+	var env []string
+	if store == "s3" {
+		s3 := s3test.Start(t)
+		spec, env, root = s3.StoreSpec(), s3.Env(), filepath.Join(s3.Dir, s3.Bucket)
+	} else {
+		root = t.TempDir()
+		spec = "dir:" + root
+	}
+	relay, relayLog := runRelay(t, b, broker.URL, spec, env)
 	// A subscriber on # for the whole run: what the broker could learn.
 	everything := mqtttest.Record(t, broker.Client(t, "nosy-broker", nil, true), "#")
 
@@ -133,7 +147,7 @@ func TestUplinkGrantE2E(t *testing.T) {
 		if !strings.HasPrefix(o.Object, id+"/disclosures/"+jti+"/"+clip.ID+"/") {
 			t.Errorf("object %s outside the disclosure's prefix", o.Object)
 		}
-		data, err := os.ReadFile(filepath.Join(s3.Dir, s3.Bucket, o.Object))
+		data, err := os.ReadFile(filepath.Join(root, o.Object))
 		if err != nil || !bytes.HasPrefix(data, []byte("age-encryption.org/v1\n")) {
 			t.Errorf("stored object %s is not an age file (%v)", o.Object, err)
 		}
