@@ -23,10 +23,12 @@ import (
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/events"
 	"github.com/doorward/doorward/device/gate"
+	"github.com/doorward/doorward/device/lanapi"
 )
 
 // Options are what the run command hands the agent.
@@ -58,9 +60,9 @@ type Agent struct {
 	rec   *record.Recorder
 	hub   *capture.Hub
 	src   capture.Source
-	ctl   *controlServer
-	lan   *lanServer
-	hw    hardware // GPIO sensors and LED (sensors.go)
+	ctl   *lanapi.ControlServer // the control socket
+	lan   *lanapi.Server        // the LAN API
+	hw    hardware              // GPIO sensors and LED (sensors.go)
 	bus   *events.Bus
 	up    *agentUplink // nil while mqtt.broker is empty (uplink.go)
 	upDel *uploadDeliverer
@@ -184,10 +186,14 @@ func (a *Agent) open() (err error) {
 	}
 	a.hub = capture.NewHub(a.log.With("component", "hub"))
 	a.hub.Events, a.hub.Clock, a.hub.StallTimeout = a.bus, opts.Clock, StallTimeout(cfg.Camera, opts.Board)
-	if a.ctl, err = listenControl(opts.StateDir, a, a.log); err != nil {
+	if a.ctl, err = lanapi.ListenControl(socketPath(opts.StateDir), door{a}, a.log); err != nil {
 		return err
 	}
-	if a.lan, err = listenLAN(cfg.Listen, a); err != nil {
+	a.lan, err = lanapi.Listen(lanapi.Config{
+		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit,
+		Log: a.log,
+	})
+	if err != nil {
 		return err
 	}
 	if a.up, err = openUplink(cfg.MQTT, a); err != nil {
@@ -287,7 +293,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	sub := a.hub.Subscribe(256)
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(5)
+	wg.Add(7)
 	go func() {
 		defer wg.Done()
 		a.up.run(ctx)
@@ -311,13 +317,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.gate.Run(ctx)
 	}()
-	go a.ctl.serve()
-	go a.lan.serve()
+	go func() {
+		defer wg.Done()
+		a.ctl.Serve(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.lan.Serve(ctx); err != nil {
+			a.log.Error("LAN API", "err", err)
+		}
+	}()
 
 	<-ctx.Done()
-	a.lan.close()
-	a.ctl.close()
-	wg.Wait()
+	wg.Wait() // the LAN API answered every request in progress (Shutdown)
 	sub.Close()
 	if err := a.audit.FlushRefusals(); err != nil {
 		a.log.Error("audit: flushing refusals", "err", err)
@@ -389,12 +401,10 @@ func (a *Agent) requestReset() {
 
 func (a *Agent) close() {
 	if a.lan != nil {
-		a.lan.close()
-		a.lan = nil
+		a.lan.Close() // a no-op once Serve ran
 	}
 	if a.ctl != nil {
-		a.ctl.close()
-		a.ctl = nil
+		a.ctl.Close()
 	}
 	if a.src != nil {
 		a.src.Close()
@@ -413,75 +423,14 @@ func (a *Agent) close() {
 	}
 }
 
-// control answers a request from the control socket.
-func (a *Agent) control(req ControlRequest) ControlResponse {
-	switch req.Op {
-	case "trigger":
-		kind, err := capture.ParseEventKind(req.Event)
-		if err != nil {
-			return ControlResponse{Error: err.Error()}
-		}
-		if !a.opts.Board.Sim {
-			return ControlResponse{Error: fmt.Sprintf("device: trigger is for the sim board; board %q has real sensors", a.opts.Board.Name)}
-		}
-		a.log.Info("event", "kind", kind, "from", "control socket")
-		a.trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})
-		return ControlResponse{OK: true}
-	case "clips":
-		v := a.currentVault()
-		if v == nil {
-			return ControlResponse{OK: true}
-		}
-		clips, err := v.Clips()
-		if err != nil {
-			return ControlResponse{Error: err.Error()}
-		}
-		return ControlResponse{OK: true, Clips: clipInfos(clips)}
-	case "events":
-		v := a.currentVault()
-		if v == nil {
-			return ControlResponse{OK: true}
-		}
-		evs, err := v.Events()
-		if err != nil {
-			return ControlResponse{Error: err.Error()}
-		}
-		return ControlResponse{OK: true, Events: eventInfos(evs)}
-	case "status":
-		return ControlResponse{OK: true, Status: a.status()}
-	case "pair-code":
-		a.mu.Lock()
-		pairer, secret := a.pairer, a.secret
-		a.mu.Unlock()
-		if pairer == nil || pairer.Paired() {
-			return ControlResponse{Error: "device: the device is paired; pairing again takes a factory reset"}
-		}
-		qr, _ := secret.QR()
-		return ControlResponse{OK: true, PairCode: secret.Reveal(), PairQR: qr}
-	case "policy":
-		p, approved, err := a.policy()
-		if err != nil {
-			return ControlResponse{Error: err.Error()}
-		}
-		return ControlResponse{OK: true, Policy: &PolicyInfo{Policy: p, Hash: fmt.Sprintf("%x", p.Hash()), Approved: approved}}
-	case "audit":
-		entries, cp, err := a.auditLog()
-		if err != nil {
-			return ControlResponse{Error: err.Error()}
-		}
-		return ControlResponse{OK: true, Audit: &AuditInfo{Checkpoint: string(cp.Marshal()), Entries: entries}}
-	}
-	return ControlResponse{Error: fmt.Sprintf("device: unknown control op %q (valid: trigger, clips, events, status, pair-code, policy, audit)", req.Op)}
-}
-
-func (a *Agent) status() *StatusInfo {
+func (a *Agent) status() *api.Status {
 	a.mu.Lock()
 	paired := len(a.owners) > 0
 	a.mu.Unlock()
-	return &StatusInfo{
+	return &api.Status{
 		DeviceID: a.id.ID(), Board: a.opts.Board.Name, Version: a.opts.Version,
 		Recording: a.rec.Recording(), StateDir: a.opts.StateDir, Paired: paired,
-		Listen: a.lan.addr(),
+		Listen: a.lan.Addr(),
 	}
 }
 
@@ -493,6 +442,15 @@ func (a *Agent) policy() (consent.Policy, bool, error) {
 		return p, ok, err
 	}
 	return a.opts.Config.Legal, false, nil
+}
+
+// policyInfo is the policy as the API shows it.
+func (a *Agent) policyInfo() (*api.PolicyInfo, error) {
+	p, approved, err := a.policy()
+	if err != nil {
+		return nil, err
+	}
+	return &api.PolicyInfo{Policy: p, Hash: fmt.Sprintf("%x", p.Hash()), Approved: approved}, nil
 }
 
 func (a *Agent) auditLog() ([]audit.Entry, audit.SignedCheckpoint, error) {
@@ -516,7 +474,7 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 	fmt.Fprintf(w, "doorward %s running on board %s\n", a.opts.Version, a.opts.Board.Name)
 	fmt.Fprintf(w, "  device id:  %s\n", a.id.ID())
 	fmt.Fprintf(w, "  state:      %s\n", dir)
-	fmt.Fprintf(w, "  LAN API:    http://%s\n", a.lan.addr())
+	fmt.Fprintf(w, "  LAN API:    http://%s\n", a.lan.Addr())
 	if owners == 0 && pairer != nil {
 		fmt.Fprintln(w, "  NOT PAIRED: nothing is recorded until an owner pairs.")
 		if isTerminal(w) {
@@ -527,7 +485,7 @@ func (a *Agent) PrintBanner(w io.Writer, self string) {
 			}
 			fmt.Fprintf(w, "  pairing code: %s\n", secret.Reveal())
 		}
-		fmt.Fprintf(w, "  pair:       doorwardctl pair --device http://%s --code CODE -i owner.key\n", a.lan.addr())
+		fmt.Fprintf(w, "  pair:       doorwardctl pair --device http://%s --code CODE -i owner.key\n", a.lan.Addr())
 		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", self, dir)
 		return
 	}

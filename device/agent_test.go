@@ -16,8 +16,8 @@ import (
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/config"
-	"github.com/doorward/doorward/device/gate"
 )
 
 func simOptions(t *testing.T) Options {
@@ -42,15 +42,15 @@ func TestAgentControlSocket(t *testing.T) {
 	opts := simOptions(t)
 	a, ctx := runAgent(t, opts)
 
-	info, err := os.Stat(filepath.Join(opts.StateDir, socketName))
+	info, err := os.Stat(socketPath(opts.StateDir))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket: %v, mode %v; want 0600", err, info.Mode().Perm())
 	}
-	resp, err := Call(ctx, opts.StateDir, ControlRequest{Op: "status"})
+	resp, err := Call(ctx, opts.StateDir, api.ControlRequest{Op: "status"})
 	if err != nil || resp.Status.DeviceID != a.DeviceID() || resp.Status.Board != "sim" {
 		t.Fatalf("status: %+v, %v", resp.Status, err)
 	}
-	if _, err := Call(ctx, opts.StateDir, ControlRequest{Op: "explode"}); err == nil || !strings.Contains(err.Error(), "valid: trigger, clips, events, status") {
+	if _, err := Call(ctx, opts.StateDir, api.ControlRequest{Op: "explode"}); err == nil || !strings.Contains(err.Error(), "valid: trigger, clips, events, status") {
 		t.Errorf("unknown op: %v", err)
 	}
 	if err := Trigger(ctx, opts.StateDir, "doorknock"); err == nil || !strings.Contains(err.Error(), "doorknock") {
@@ -131,7 +131,7 @@ func TestStaleSocketAndOfflineClips(t *testing.T) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	stale := filepath.Join(opts.StateDir, socketName)
+	stale := socketPath(opts.StateDir)
 	os.WriteFile(stale, nil, 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -148,7 +148,7 @@ func TestStaleSocketAndOfflineClips(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	if _, err := Call(ctx, opts.StateDir, ControlRequest{Op: "status"}); err != nil {
+	if _, err := Call(ctx, opts.StateDir, api.ControlRequest{Op: "status"}); err != nil {
 		t.Fatalf("agent did not replace the stale socket: %v", err)
 	}
 	stop()
@@ -202,7 +202,7 @@ func TestHoldFullStopsRecording(t *testing.T) {
 	if err != nil || len(notices) != 1 {
 		t.Fatalf("notices: %d, %v; want the one promised", len(notices), err)
 	}
-	if b, err := gate.DecryptNotice(notices[0].Body, owner.Identity()); err != nil || b.Kind != "status" || !strings.Contains(b.Note, "Recording stopped") {
+	if b, err := api.DecryptNotice(notices[0].Body, owner.Identity()); err != nil || b.Kind != "status" || !strings.Contains(b.Note, "Recording stopped") {
 		t.Errorf("notice %+v, %v", b, err)
 	}
 	entries, _, err := a.auditLog()

@@ -21,9 +21,11 @@ import (
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/capture/vault/clipfile"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/audit/auditlog"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/clock/clocktest"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/schema"
@@ -154,7 +156,7 @@ func testMigrateFixture(t *testing.T, dir string) {
 		t.Fatalf("notices %d, %v", len(notices), err)
 	}
 	for _, n := range notices {
-		if b, err := gate.DecryptNotice(n.Body, owner.Identity()); err != nil || (b.Authority != fx.Grant && b.Authority != fx.Token) {
+		if b, err := api.DecryptNotice(n.Body, owner.Identity()); err != nil || (b.Authority != fx.Grant && b.Authority != fx.Token) {
 			t.Errorf("notice %+v: %v", b, err)
 		}
 	}
@@ -286,7 +288,7 @@ func testMigrateFixture(t *testing.T, dir string) {
 	notices, _ = g.Notices()
 	found := false
 	for _, n := range notices {
-		b, err := gate.DecryptNotice(n.Body, owner.Identity())
+		b, err := api.DecryptNotice(n.Body, owner.Identity())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +339,7 @@ func fixtureTokenFor(t *testing.T, fx migrationFixture, jti string, from, until 
 func probeClip(t *testing.T, c vault.Clip, ids ...age.Identity) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := vault.DecryptClip(c.Path, ids, &buf); err != nil {
+	if err := clipfile.DecryptClip(c.Path, ids, &buf); err != nil {
 		t.Fatalf("clip %s: %v", c.ID, err)
 	}
 	if p := capturetest.ProbeBytes(t, buf.Bytes(), false); p.Codec != "h264" || !p.FirstKey {

@@ -14,6 +14,7 @@ import (
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/api"
 )
 
 // An unpaired agent records nothing, shows its code only on the control
@@ -24,7 +25,7 @@ func TestUnpairedAgentPairsThenRecords(t *testing.T) {
 	var logs *capturetest.LogBuffer
 	opts.Log, logs = capturetest.NewLogger(slog.LevelDebug)
 	a, ctx := runAgent(t, opts)
-	resp, err := Call(ctx, opts.StateDir, ControlRequest{Op: "pair-code"})
+	resp, err := Call(ctx, opts.StateDir, api.ControlRequest{Op: "pair-code"})
 	if err != nil || len(resp.PairCode) < 26 || resp.PairQR == "" {
 		t.Fatalf("pair-code: %+v, %v", resp, err)
 	}
@@ -32,7 +33,7 @@ func TestUnpairedAgentPairsThenRecords(t *testing.T) {
 	if strings.Contains(logs.String(), code) || strings.Contains(logs.String(), strings.ReplaceAll(code, "-", "")) {
 		t.Fatal("the pairing code reached the log")
 	}
-	status, _ := Call(ctx, opts.StateDir, ControlRequest{Op: "status"})
+	status, _ := Call(ctx, opts.StateDir, api.ControlRequest{Op: "status"})
 	if status.Status.Paired {
 		t.Fatal("status says paired")
 	}
@@ -168,7 +169,7 @@ func TestPairingRefusalsAudited(t *testing.T) {
 	opts := simOptions(t)
 	opts.Config.OwnerRecipients = nil
 	a, ctx := runAgent(t, opts)
-	status, err := Call(ctx, opts.StateDir, ControlRequest{Op: "status"})
+	status, err := Call(ctx, opts.StateDir, api.ControlRequest{Op: "status"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -227,19 +227,15 @@ func (a *Agent) driveLED(ctx context.Context, led *sensors.LED, failed *atomic.B
 
 // factoryReset erases the device after a confirmed reset: Run has stopped
 // the camera and closed the clip in progress; factoryReset closes the
-// database and the control socket and deletes everything in the state
+// database (Run closed the control socket) and deletes everything in the state
 // directory (keys, clips, database). Copies the owners already hold stay
 // readable by them. It returns ErrFactoryReset, which Run returns.
 func (a *Agent) factoryReset(ctx context.Context) error {
 	dir := a.opts.StateDir
 	a.log.WarnContext(ctx, "factory reset confirmed on the reset switch: erasing keys, clips and state", "state", dir)
-	if a.ctl != nil {
-		a.ctl.close()
-		a.ctl = nil
-	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
-			a.log.ErrorContext(ctx, "closing the state database", "error", err)
+			a.log.ErrorContext(ctx, "closing the state database", "err", err)
 		}
 		a.db = nil
 	}

@@ -16,7 +16,6 @@ import (
 // Paths inside a state directory.
 const (
 	dbName      = "state.db"
-	socketName  = "control.sock"
 	keyFileName = "keys/device.key"
 	clipsDir    = "clips"
 	// disclosuresDir holds re-wrapped pieces waiting for their recipient.
@@ -93,7 +92,7 @@ func openDBReadOnly(dir string) (*bbolt.DB, error) {
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w, but it does not answer on %s", ErrAgentRunning, filepath.Join(dir, socketName))
+		return nil, fmt.Errorf("%w, but it does not answer on %s", ErrAgentRunning, socketPath(dir))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("device: opening %s: %w", path, err)

@@ -63,7 +63,7 @@ func openUplink(cfg config.MQTT, a *Agent) (*agentUplink, error) {
 		Session:  au.session,
 		Bus:      a.bus,
 		Owners:   a.ownerRecipients,
-		LAN:      a.lan.srv.Handler,
+		LAN:      a.lan.Handler(),
 		Refusals: a.audit,
 		Checkpoint: func() ([]byte, error) {
 			cp, err := a.audit.Checkpoint()

@@ -218,7 +218,7 @@ func TestAgentUplinkCmd(t *testing.T) {
 		m, _ := json.Marshal(wire.Cmd{ID: c.id, Kind: c.kind, Statement: c.statement, JWS: grant})
 		send(string(m))
 		got := reply(c.id)
-		resp, err := http.Post("http://"+r.a.lan.addr()+c.path, "application/json", bytes.NewReader(grant))
+		resp, err := http.Post("http://"+r.a.lan.Addr()+c.path, "application/json", bytes.NewReader(grant))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,5 +14,5 @@
 //	YYYY/MM/DD/<clip-id>/000001.m4s.age, 000002.m4s.age, ...
 //
 // Decrypting the init piece and the segments in order and concatenating them
-// gives a playable MP4 (DecryptClip).
+// gives a playable MP4 (clipfile.DecryptClip).
 package vault

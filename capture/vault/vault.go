@@ -18,20 +18,21 @@ import (
 	"filippo.io/age"
 	"go.etcd.io/bbolt"
 
+	"github.com/doorward/doorward/capture/vault/clipfile"
 	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/events"
 )
 
-// File names inside a clip directory.
+// File names inside a clip directory (package clipfile reads them).
 const (
-	InitName      = "init.mp4.age"
-	segmentSuffix = ".m4s.age"
+	InitName      = clipfile.InitName
+	segmentSuffix = clipfile.SegmentSuffix
 	partialSuffix = atomicfile.PartialSuffix
 )
 
 // SegmentName is the file name of media segment seq (1-based).
-func SegmentName(seq int) string { return fmt.Sprintf("%06d%s", seq, segmentSuffix) }
+func SegmentName(seq int) string { return clipfile.SegmentName(seq) }
 
 // Options configure a Vault.
 type Options struct {

@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 	"go.etcd.io/bbolt"
 
+	"github.com/doorward/doorward/capture/vault/clipfile"
 	"github.com/doorward/doorward/device/clock/clocktest"
 	"github.com/doorward/doorward/device/events"
 )
@@ -124,7 +125,7 @@ func TestPiecesAreEncryptedAndDecrypt(t *testing.T) {
 		t.Errorf("index says %d bytes (total %d), disk has %d", c.Size, v.TotalBytes(), onDisk)
 	}
 	var out bytes.Buffer
-	if err := DecryptClip(c.Path, []age.Identity{f.owner}, &out); err != nil {
+	if err := clipfile.DecryptClip(c.Path, []age.Identity{f.owner}, &out); err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Repeat("A", 1000) + strings.Repeat("B", 1000) + strings.Repeat("C", 1000) + strings.Repeat("D", 1000)
@@ -202,7 +203,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 		t.Errorf("recovery left %v", leftovers)
 	}
 	for _, c := range clips {
-		if err := DecryptClip(c.Path, []age.Identity{f.owner}, io.Discard); err != nil {
+		if err := clipfile.DecryptClip(c.Path, []age.Identity{f.owner}, io.Discard); err != nil {
 			t.Errorf("clip %s does not decrypt after recovery: %v", c.ID, err)
 		}
 	}
@@ -245,7 +246,7 @@ func TestRetentionMaxAge(t *testing.T) {
 	if len(clips) != 2 || clips[0].ID != old || clips[0].Segments != 1 || !clips[0].Start.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("after age retention: %+v", clips)
 	}
-	if err := DecryptClip(clips[0].Path, []age.Identity{f.owner}, io.Discard); err != nil {
+	if err := clipfile.DecryptClip(clips[0].Path, []age.Identity{f.owner}, io.Discard); err != nil {
 		t.Errorf("trimmed clip does not decrypt: %v", err)
 	}
 	f.clk.Advance(time.Hour)

@@ -23,6 +23,7 @@ import (
 	"github.com/doorward/doorward/cmd/clidoc"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/config"
 )
 
@@ -319,7 +320,7 @@ func newClipsCmd() *cobra.Command {
 			if asJSON {
 				enc := newJSONEncoder(out)
 				if clips == nil {
-					clips = []device.ClipInfo{}
+					clips = []api.Clip{}
 				}
 				return enc.Encode(clips)
 			}
@@ -368,7 +369,7 @@ func newEventsCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if asJSON {
 				if evs == nil {
-					evs = []device.EventInfo{}
+					evs = []api.Event{}
 				}
 				return newJSONEncoder(out).Encode(evs)
 			}

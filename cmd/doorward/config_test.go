@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/api"
 )
 
 // TestConfigCheck runs `doorward config check` as a user would: the
@@ -147,7 +148,7 @@ func TestConfigBoardWins(t *testing.T) {
 	// no camera here; the config's sim board must run.
 	state := filepath.Join(t.TempDir(), "state")
 	a := startRun(t, state, nil, "--state", state, "--config", cfg, "--owner-recipient", recipient)
-	resp, err := device.Call(context.Background(), state, device.ControlRequest{Op: "status"})
+	resp, err := device.Call(context.Background(), state, api.ControlRequest{Op: "status"})
 	if err != nil || resp.Status == nil || resp.Status.Board != "sim" {
 		t.Fatalf("status = %+v, %v; want board sim", resp.Status, err)
 	}
@@ -163,7 +164,7 @@ func TestConfigBoardWins(t *testing.T) {
 	}
 	state = filepath.Join(t.TempDir(), "state")
 	a = startAgent(t, state, nil, "--config", cfg, "--owner-recipient", recipient)
-	resp, err = device.Call(context.Background(), state, device.ControlRequest{Op: "status"})
+	resp, err = device.Call(context.Background(), state, api.ControlRequest{Op: "status"})
 	if err != nil || resp.Status == nil || resp.Status.Board != "sim" {
 		t.Fatalf("status = %+v, %v; want board sim", resp.Status, err)
 	}

@@ -135,11 +135,11 @@ func newAuditCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Local().Format(time.DateTime), e.Kind, e.Reason, strings.Join(e.Subject, " "))
 			}
 			tw.Flush()
-			if a.Checkpoint == "" {
+			if a.Checkpoint == nil {
 				fmt.Fprintln(out, "\n(no agent running: entries read from the database; only the running agent signs a checkpoint)")
 				return nil
 			}
-			fmt.Fprintf(out, "\nsigned checkpoint:\n%s", a.Checkpoint)
+			fmt.Fprintf(out, "\nsigned checkpoint:\n%s", a.Checkpoint.Marshal())
 			return nil
 		},
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/capture/capturetest"
-	"github.com/doorward/doorward/device"
 )
 
 // A user's whole first session: start the sim agent, trigger motion, list
@@ -269,5 +268,3 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version printed %q", out)
 	}
 }
-
-var _ = device.ClipInfo{}

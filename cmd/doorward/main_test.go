@@ -18,6 +18,7 @@ import (
 
 	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/api"
 )
 
 // The binaries under test, built once by TestMain exactly as users get them.
@@ -141,7 +142,7 @@ func startRun(t testing.TB, state string, env []string, args ...string) *agent {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		resp, err := device.Call(ctx, state, device.ControlRequest{Op: "status"})
+		resp, err := device.Call(ctx, state, api.ControlRequest{Op: "status"})
 		cancel()
 		if err == nil && resp.Status != nil {
 			return a
@@ -184,10 +185,10 @@ func (a *agent) kill() {
 	<-a.done
 }
 
-func clips(t *testing.T, state string) []device.ClipInfo {
+func clips(t *testing.T, state string) []api.Clip {
 	t.Helper()
 	out := mustRun(t, bins.doorward, "clips", "--state", state, "--json")
-	var cs []device.ClipInfo
+	var cs []api.Clip
 	if err := json.Unmarshal([]byte(out), &cs); err != nil {
 		t.Fatalf("clips --json: %v\n%s", err, out)
 	}
@@ -195,7 +196,7 @@ func clips(t *testing.T, state string) []device.ClipInfo {
 }
 
 // waitClosedClips waits until n clips exist and none is still recording.
-func waitClosedClips(t *testing.T, state string, n int, timeout time.Duration) []device.ClipInfo {
+func waitClosedClips(t *testing.T, state string, n int, timeout time.Duration) []api.Clip {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

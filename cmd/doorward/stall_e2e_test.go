@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/capture/capturetest"
-	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/api"
 )
 
 // A camera command that writes 3 s of H.264 and then hangs without exiting
@@ -89,7 +89,7 @@ func TestCameraStallE2E(t *testing.T) {
 	}
 
 	// The ring during the stall is listed, with its time and a note.
-	var evs []device.EventInfo
+	var evs []api.Event
 	if err := json.Unmarshal([]byte(mustRun(t, bins.doorward, "events", "--state", state, "--json")), &evs); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 
-	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/capture/vault/clipfile"
 	"github.com/doorward/doorward/device/atomicfile"
 )
 
@@ -35,10 +35,10 @@ appears only once the whole clip has been decrypted.`,
 			}
 			dir := args[0]
 			if out == "-" {
-				return explainDecrypt(vault.DecryptClip(dir, ids, stdout), identityFiles, dir)
+				return explainDecrypt(clipfile.DecryptClip(dir, ids, stdout), identityFiles, dir)
 			}
 			return writeAtomically(out, func(w io.Writer) error {
-				return explainDecrypt(vault.DecryptClip(dir, ids, w), identityFiles, dir)
+				return explainDecrypt(clipfile.DecryptClip(dir, ids, w), identityFiles, dir)
 			})
 		},
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/lanclient"
 )
 
@@ -239,7 +240,7 @@ func (d *device) pairCode() string {
 	return code
 }
 
-func (d *device) info() lanclient.Info {
+func (d *device) info() api.Info {
 	d.t.Helper()
 	c, err := lanclient.New(d.url)
 	if err != nil {
@@ -345,7 +346,7 @@ func pairOwner(t *testing.T, b e2eBins, d *device, h home) {
 
 // fetchAudit fetches the audit log with the owner's login, through the
 // pinned session (the same path audit verify takes).
-func fetchAudit(t *testing.T, d *device, h home) lanclient.AuditResponse {
+func fetchAudit(t *testing.T, d *device, h home) api.AuditReply {
 	t.Helper()
 	ctx := context.Background()
 	s, err := connect(ctx, d.url, h.key)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/doorward/doorward/capture/capturetest"
 	"github.com/doorward/doorward/consent"
-	"github.com/doorward/doorward/device/gate"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/lanclient"
 )
 
@@ -37,7 +37,7 @@ func ageIdentity(t *testing.T, dir, name string) (string, string) {
 }
 
 // waitJobs waits until every disclosure job is done and returns them.
-func waitJobs(t *testing.T, d *device, h home) []gate.Job {
+func waitJobs(t *testing.T, d *device, h home) []api.Disclosure {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
@@ -54,7 +54,7 @@ func waitJobs(t *testing.T, d *device, h home) []gate.Job {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pending := slices.ContainsFunc(jobs, func(j gate.Job) bool { return j.Done.IsZero() })
+		pending := slices.ContainsFunc(jobs, func(j api.Disclosure) bool { return j.Done.IsZero() })
 		if !pending {
 			return jobs
 		}
@@ -65,8 +65,8 @@ func waitJobs(t *testing.T, d *device, h home) []gate.Job {
 	}
 }
 
-func jobsFor(jobs []gate.Job, authority string) []gate.Job {
-	var out []gate.Job
+func jobsFor(jobs []api.Disclosure, authority string) []api.Disclosure {
+	var out []api.Disclosure
 	for _, j := range jobs {
 		if j.Authority == authority {
 			out = append(out, j)
@@ -76,7 +76,7 @@ func jobsFor(jobs []gate.Job, authority string) []gate.Job {
 }
 
 // disclosed lists a job's files in the order they sort (playback order).
-func disclosed(t *testing.T, d *device, j gate.Job) []string {
+func disclosed(t *testing.T, d *device, j api.Disclosure) []string {
 	t.Helper()
 	dir := filepath.Join(d.state, "disclosures", j.ID)
 	ents, err := os.ReadDir(dir)

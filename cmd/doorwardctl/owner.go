@@ -18,8 +18,8 @@ import (
 
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/config"
-	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/lanclient"
 )
 
@@ -49,14 +49,14 @@ A notice a token delayed appears once it is released.`,
 				return fmt.Errorf("notices: %w", err)
 			}
 			type shown struct {
-				ID        uint64          `json:"id"`
-				Created   time.Time       `json:"created"`
-				ReleaseAt time.Time       `json:"release_at"`
-				Notice    gate.NoticeBody `json:"notice"`
+				ID        uint64         `json:"id"`
+				Created   time.Time      `json:"created"`
+				ReleaseAt time.Time      `json:"release_at"`
+				Notice    api.NoticeBody `json:"notice"`
 			}
 			out := make([]shown, 0, len(items))
 			for _, it := range items {
-				body, err := gate.DecryptNotice(it.Body, s.owner.Identity())
+				body, err := api.DecryptNotice(it.Body, s.owner.Identity())
 				if err != nil {
 					return fmt.Errorf("notices: notice %d does not open with %s: %w", it.ID, ownerPath, err)
 				}
@@ -233,10 +233,7 @@ func currentPolicy(ctx context.Context, client *lanclient.Client) (string, conse
 	if err != nil {
 		return "", consent.Policy{}, fmt.Errorf("policy: %w", err)
 	}
-	p, err := decodePolicyJSON(r.Policy)
-	if err != nil {
-		return "", consent.Policy{}, fmt.Errorf("policy: %w", err)
-	}
+	p := r.Policy
 	h := p.Hash()
 	if hex.EncodeToString(h[:]) != r.Hash {
 		return "", consent.Policy{}, fmt.Errorf("policy: the device states hash %s but its policy hashes to %x", printable(r.Hash), h)

@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -267,20 +266,6 @@ func encryptNotice(body NoticeBody, owners []string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// DecryptNotice opens a notice body with an owner's identity.
-func DecryptNotice(ciphertext []byte, ids ...age.Identity) (NoticeBody, error) {
-	var b NoticeBody
-	r, err := age.Decrypt(bytes.NewReader(ciphertext), ids...)
-	if err != nil {
-		return b, fmt.Errorf("gate: notice: %w", err)
-	}
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return b, fmt.Errorf("gate: notice: %w", err)
-	}
-	return b, json.Unmarshal(data, &b)
 }
 
 func randomID(prefix string) string {

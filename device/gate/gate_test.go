@@ -27,6 +27,7 @@ import (
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/clock/clocktest"
 )
 
@@ -300,11 +301,11 @@ func TestGrantDisclosesScopedSegmentsToGranteeAlone(t *testing.T) {
 	if len(notices) != 1 {
 		t.Fatalf("notices: %d", len(notices))
 	}
-	body, err := DecryptNotice(notices[0].Body, f.owner.Identity())
+	body, err := api.DecryptNotice(notices[0].Body, f.owner.Identity())
 	if err != nil || body.Kind != "grant" || body.Authority != g.JTI || body.Recipient != grantee.Recipient().String() || body.Segments != 2 {
 		t.Errorf("notice %+v, %v", body, err)
 	}
-	if _, err := DecryptNotice(notices[0].Body, grantee); err == nil {
+	if _, err := api.DecryptNotice(notices[0].Body, grantee); err == nil {
 		t.Error("the grantee can read the owner's notice")
 	}
 	// Replaying the same grant is refused.
@@ -439,7 +440,7 @@ func TestDelayedNoticeCommitsThenOpens(t *testing.T) {
 	if len(notices) != 1 {
 		t.Fatalf("notices after release: %d", len(notices))
 	}
-	if body, err := DecryptNotice(notices[0].Body, f.owner.Identity()); err != nil || body.Kind != "legal" || body.Case != "2026-CR-1234" {
+	if body, err := api.DecryptNotice(notices[0].Body, f.owner.Identity()); err != nil || body.Kind != "legal" || body.Case != "2026-CR-1234" {
 		t.Errorf("notice %+v %v", body, err)
 	}
 }
@@ -618,7 +619,7 @@ func TestEnrollRefusals(t *testing.T) {
 		t.Fatalf("grant signed by the enrolled phone: %v", err)
 	}
 	notices, _ := f.gate.Notices()
-	if _, err := DecryptNotice(notices[len(notices)-1].Body, phone.Identity()); err != nil {
+	if _, err := api.DecryptNotice(notices[len(notices)-1].Body, phone.Identity()); err != nil {
 		t.Errorf("the enrolled phone cannot read the notice: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/doorward/doorward/device/api"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -108,22 +109,7 @@ type PendingOpening struct {
 }
 
 // NoticeBody is a notice's plaintext, what the owner reads.
-type NoticeBody struct {
-	Time      time.Time `json:"time"`
-	Kind      string    `json:"kind"`      // "grant" or "legal"
-	Authority string    `json:"authority"` // the grant's or token's jti
-	Recipient string    `json:"recipient"` // who receives the footage
-	Basis     string    `json:"basis,omitempty"`
-	Case      string    `json:"case,omitempty"`
-	Issuers   []string  `json:"issuers,omitempty"`
-	From      time.Time `json:"from"`
-	Until     time.Time `json:"until"`
-	Segments  int       `json:"segments"`
-	Clips     []string  `json:"clips,omitempty"`
-	Preserve  bool      `json:"preserve,omitempty"`
-	Strict    bool      `json:"strict,omitempty"` // vault: none, ciphertext only the owners can open
-	Note      string    `json:"note,omitempty"`
-}
+type NoticeBody = api.NoticeBody
 
 // JobState is where a disclosure job is: pending → running → delivered,
 // or → failed. A running job that fails for a reason a retry may cure goes

@@ -22,9 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/pairing"
-	"github.com/doorward/doorward/device/gate"
+	"github.com/doorward/doorward/device/api"
 )
 
 // MaxResponseSize bounds any response body the client reads. Audit logs are
@@ -147,57 +146,10 @@ func (c *Client) http() *http.Client {
 	return &http.Client{Timeout: DefaultTimeout}
 }
 
-// Info is GET /api/v1/info.
-type Info struct {
-	DeviceID string `json:"device_id"`
-	// DeviceKey is the device's Ed25519 identity key in
-	// consent.FormatIssuerKey form ("ed25519:...").
-	DeviceKey string `json:"device_key"`
-	Paired    bool   `json:"paired"`
-	Version   string `json:"version"`
-}
-
-// AuditResponse is GET /api/v1/audit.
-type AuditResponse struct {
-	Checkpoint audit.SignedCheckpoint `json:"checkpoint"`
-	// From is the index of Entries[0]: the since asked for (0: the whole
-	// log).
-	From    uint64        `json:"from"`
-	Entries []audit.Entry `json:"entries"`
-	// Consistency proves the tree of the requested size is a prefix of the
-	// checkpoint's.
-	Consistency [][]byte `json:"consistency"`
-	// PendingRefusals are unauthenticated refusals counted but not yet
-	// flushed into the log, by reason.
-	PendingRefusals map[string]uint64 `json:"pending_refusals,omitempty"`
-}
-
-// NoticeItem is one entry of GET /api/v1/notices.
-type NoticeItem struct {
-	ID        uint64    `json:"id"`
-	Created   time.Time `json:"created"`
-	ReleaseAt time.Time `json:"release_at"`
-	// Body is age ciphertext for the owners (gate.DecryptNotice).
-	Body []byte `json:"body"`
-}
-
-// PolicyResponse is GET /api/v1/policy. Policy is kept as raw JSON so the
-// caller decodes it the way it needs to.
-type PolicyResponse struct {
-	Policy json.RawMessage `json:"policy"`
-	Hash   string          `json:"hash"`
-}
-
-// GrantResult is the answer to an accepted grant.
-type GrantResult struct {
-	JTI         string `json:"jti"`
-	Disclosures int    `json:"disclosures"`
-}
-
 // Info fetches the device's identity. It is unauthenticated: compare the
 // key with the pinned one before trusting anything else the device says.
-func (c *Client) Info(ctx context.Context) (Info, error) {
-	var info Info
+func (c *Client) Info(ctx context.Context) (api.Info, error) {
+	var info api.Info
 	err := c.do(ctx, http.MethodGet, "/api/v1/info", "", nil, []int{http.StatusOK}, &info)
 	if err == nil && (info.DeviceID == "" || info.DeviceKey == "") {
 		err = errors.New("lanclient: /api/v1/info: the answer lacks device_id or device_key")
@@ -259,43 +211,48 @@ func pairError(status int, raw []byte) error {
 }
 
 // Grant posts an owner-signed grant (201).
-func (c *Client) Grant(ctx context.Context, jws []byte) (GrantResult, error) {
-	var r GrantResult
+func (c *Client) Grant(ctx context.Context, jws []byte) (api.GrantReply, error) {
+	var r api.GrantReply
 	err := c.do(ctx, http.MethodPost, "/api/v1/grants", "", jws, []int{http.StatusCreated, http.StatusOK}, &r)
 	return r, err
 }
 
 // Revoke posts an owner-signed revocation and returns the revoked grant's jti.
 func (c *Client) Revoke(ctx context.Context, jws []byte) (string, error) {
-	var r struct {
-		Grant string `json:"grant"`
-	}
+	var r api.RevokeReply
 	err := c.do(ctx, http.MethodPost, "/api/v1/revocations", "", jws, []int{http.StatusOK}, &r)
 	return r.Grant, err
 }
 
 // Legal submits a legal-process token (202) and returns its jti.
 func (c *Client) Legal(ctx context.Context, token []byte) (string, error) {
-	var r struct {
-		JTI string `json:"jti"`
-	}
+	var r api.LegalReply
 	err := c.do(ctx, http.MethodPost, "/api/v1/legal", "", token, []int{http.StatusAccepted}, &r)
 	return r.JTI, err
 }
 
-// Policy fetches the device's trust policy and its hash.
-func (c *Client) Policy(ctx context.Context) (PolicyResponse, error) {
-	var r PolicyResponse
-	err := c.do(ctx, http.MethodGet, "/api/v1/policy", "", nil, []int{http.StatusOK}, &r)
-	return r, err
+// Policy fetches the device's trust policy and its hash. The policy is
+// decoded strictly: a field this client does not know is an error, since
+// the owner must not approve rules they were not shown. The caller checks
+// the hash.
+func (c *Client) Policy(ctx context.Context) (api.PolicyInfo, error) {
+	var r api.PolicyInfo
+	raw, err := c.raw(ctx, http.MethodGet, "/api/v1/policy", "", nil, []int{http.StatusOK})
+	if err != nil {
+		return r, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("lanclient: the device's trust policy does not decode: %w", err)
+	}
+	return r, nil
 }
 
 // SetPolicy posts an owner-signed policy statement and returns the new
 // policy's hash.
 func (c *Client) SetPolicy(ctx context.Context, jws []byte) (string, error) {
-	var r struct {
-		Hash string `json:"hash"`
-	}
+	var r api.PolicyReply
 	err := c.do(ctx, http.MethodPost, "/api/v1/policy", "", jws, []int{http.StatusOK}, &r)
 	return r.Hash, err
 }
@@ -303,9 +260,7 @@ func (c *Client) SetPolicy(ctx context.Context, jws []byte) (string, error) {
 // Enroll posts an enrollment signed by an enrolled owner and returns the
 // new key's kid.
 func (c *Client) Enroll(ctx context.Context, jws []byte) (string, error) {
-	var r struct {
-		KID string `json:"kid"`
-	}
+	var r api.EnrollReply
 	err := c.do(ctx, http.MethodPost, "/api/v1/enroll", "", jws, []int{http.StatusOK}, &r)
 	return r.KID, err
 }
@@ -316,15 +271,15 @@ func (c *Client) Reset(ctx context.Context, jws []byte) error {
 }
 
 // Notices fetches the owner notices; login is a signed login statement.
-func (c *Client) Notices(ctx context.Context, login []byte) ([]NoticeItem, error) {
-	var r []NoticeItem
+func (c *Client) Notices(ctx context.Context, login []byte) ([]api.Notice, error) {
+	var r []api.Notice
 	err := c.do(ctx, http.MethodGet, "/api/v1/notices", bearer(login), nil, []int{http.StatusOK}, &r)
 	return r, err
 }
 
 // Disclosures lists the disclosure jobs.
-func (c *Client) Disclosures(ctx context.Context, login []byte) ([]gate.Job, error) {
-	var r []gate.Job
+func (c *Client) Disclosures(ctx context.Context, login []byte) ([]api.Disclosure, error) {
+	var r []api.Disclosure
 	err := c.do(ctx, http.MethodGet, "/api/v1/disclosures", bearer(login), nil, []int{http.StatusOK}, &r)
 	return r, err
 }
@@ -333,8 +288,8 @@ func (c *Client) Disclosures(ctx context.Context, login []byte) ([]gate.Job, err
 // whole log) with, when 0 < since < size, the consistency proof from the
 // tree of size since. It checks nothing: audit.VerifyNew (or audit.Verify
 // for the whole log) does.
-func (c *Client) Audit(ctx context.Context, login []byte, since uint64) (AuditResponse, error) {
-	var r AuditResponse
+func (c *Client) Audit(ctx context.Context, login []byte, since uint64) (api.AuditReply, error) {
+	var r api.AuditReply
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit?since="+strconv.FormatUint(since, 10), bearer(login), nil, []int{http.StatusOK}, &r)
 	return r, err
 }
@@ -345,9 +300,9 @@ func (c *Client) Audit(ctx context.Context, login []byte, since uint64) (AuditRe
 func bearer(login []byte) string {
 	var b bytes.Buffer
 	if err := json.Compact(&b, login); err != nil {
-		return "Doorward " + string(login)
+		return api.LoginScheme + " " + string(login)
 	}
-	return "Doorward " + b.String()
+	return api.LoginScheme + " " + b.String()
 }
 
 // do sends a request and decodes a JSON answer with one of the wanted
@@ -425,10 +380,7 @@ func apiError(status int, raw []byte) *APIError {
 	if len(raw) > maxErrorBody {
 		raw = raw[:maxErrorBody]
 	}
-	var e struct {
-		Reason string `json:"reason"`
-		Error  string `json:"error"`
-	}
+	var e api.Error
 	if json.Unmarshal(raw, &e) == nil && (e.Reason != "" || e.Error != "") {
 		return &APIError{Status: status, Reason: clean(e.Reason, 64), Message: clean(e.Error, 300)}
 	}

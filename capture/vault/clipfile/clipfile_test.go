@@ -1,4 +1,4 @@
-package vault
+package clipfile
 
 import (
 	"bytes"
@@ -115,7 +115,7 @@ func TestDecryptClipErrors(t *testing.T) {
 		if !errors.As(err, &nm) {
 			t.Fatalf("err = %v, want a *age.NoIdentityMatchError", err)
 		}
-		if !strings.HasPrefix(err.Error(), "vault: ") || !strings.Contains(err.Error(), filepath.Join(dir, "init.mp4.age")) {
+		if !strings.HasPrefix(err.Error(), "clipfile: ") || !strings.Contains(err.Error(), filepath.Join(dir, "init.mp4.age")) {
 			t.Fatalf("error %q does not name the piece", err)
 		}
 		if out.Len() != 0 {
@@ -127,8 +127,8 @@ func TestDecryptClipErrors(t *testing.T) {
 		writePiece(t, dir, "000001.m4s.age", "x", k.Recipient())
 		writePiece(t, dir, "init.mp4.age.partial", "x", k.Recipient())
 		err := DecryptClip(dir, []age.Identity{k}, &bytes.Buffer{})
-		if !errors.Is(err, ErrClipNoInit) || !strings.Contains(err.Error(), dir) {
-			t.Fatalf("err = %v, want ErrClipNoInit naming %s", err, dir)
+		if !errors.Is(err, ErrNoInit) || !strings.Contains(err.Error(), dir) {
+			t.Fatalf("err = %v, want ErrNoInit naming %s", err, dir)
 		}
 	})
 	t.Run("no segments", func(t *testing.T) {
@@ -136,8 +136,8 @@ func TestDecryptClipErrors(t *testing.T) {
 		writePiece(t, dir, "init.mp4.age", "x", k.Recipient())
 		writePiece(t, dir, "000001.m4s.age.partial", "x", k.Recipient())
 		err := DecryptClip(dir, []age.Identity{k}, &bytes.Buffer{})
-		if !errors.Is(err, ErrClipNoSegments) || !strings.Contains(err.Error(), "clip has no complete segments") {
-			t.Fatalf("err = %v, want ErrClipNoSegments", err)
+		if !errors.Is(err, ErrNoSegments) || !strings.Contains(err.Error(), "clip has no complete segments") {
+			t.Fatalf("err = %v, want ErrNoSegments", err)
 		}
 	})
 	t.Run("missing dir", func(t *testing.T) {

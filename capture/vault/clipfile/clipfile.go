@@ -1,4 +1,8 @@
-package vault
+// Package clipfile reads a clip directory as the vault writes it: the
+// age-encrypted init segment (init.mp4.age) and media segments
+// (000001.m4s.age, ...), unfinished writes ending in ".partial". It links
+// no storage, so the owner's tool decrypts clips with it alone.
+package clipfile
 
 import (
 	"errors"
@@ -13,31 +17,37 @@ import (
 	"filippo.io/age"
 )
 
-// The names DecryptClip and ClipPieces look for in a clip directory.
+// The file names of a clip directory.
 const (
-	clipInitPiece     = "init.mp4.age"
-	clipSegmentSuffix = ".m4s.age"
-	clipSegmentDigits = 6
+	// InitName is the init segment's file.
+	InitName = "init.mp4.age"
+	// SegmentSuffix ends every media segment's file (SegmentName).
+	SegmentSuffix = ".m4s.age"
+	// segmentDigits is the width of a segment's number.
+	segmentDigits = 6
 )
 
-// ErrClipNoInit is returned (wrapped) when a clip directory has no
-// init.mp4.age: without the init segment the media segments cannot play.
-var ErrClipNoInit = errors.New("vault: clip has no init segment (init.mp4.age)")
+// SegmentName is the file name of media segment seq (1-based).
+func SegmentName(seq int) string { return fmt.Sprintf("%0*d%s", segmentDigits, seq, SegmentSuffix) }
 
-// ErrClipNoSegments is returned (wrapped) by DecryptClip when a clip
+// ErrNoInit is returned (wrapped) when a clip directory has no
+// init.mp4.age: without the init segment the media segments cannot play.
+var ErrNoInit = errors.New("clipfile: clip has no init segment (init.mp4.age)")
+
+// ErrNoSegments is returned (wrapped) by DecryptClip when a clip
 // directory has no complete media segment.
-var ErrClipNoSegments = errors.New("vault: clip has no complete segments")
+var ErrNoSegments = errors.New("clipfile: clip has no complete segments")
 
 // ClipPieces lists the complete pieces of the clip in dir, as paths under
 // dir: the init segment, then the media segments (NNNNNN.m4s.age, six
 // digits from 000001) in numeric order. Unfinished writes (*.partial),
 // directories and any other names are ignored. Gaps in the numbering are
 // allowed, since retention removes segments, and segments may be empty. A
-// missing init segment is an error wrapping ErrClipNoInit.
+// missing init segment is an error wrapping ErrNoInit.
 func ClipPieces(dir string) (init string, segments []string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("vault: read clip directory: %w", err)
+		return "", nil, fmt.Errorf("clipfile: read clip directory: %w", err)
 	}
 	type seg struct {
 		n    int
@@ -49,7 +59,7 @@ func ClipPieces(dir string) (init string, segments []string, err error) {
 			continue
 		}
 		name := e.Name()
-		if name == clipInitPiece {
+		if name == InitName {
 			init = filepath.Join(dir, name)
 			continue
 		}
@@ -58,7 +68,7 @@ func ClipPieces(dir string) (init string, segments []string, err error) {
 		}
 	}
 	if init == "" {
-		return "", nil, fmt.Errorf("%w in %s", ErrClipNoInit, dir)
+		return "", nil, fmt.Errorf("%w in %s", ErrNoInit, dir)
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
 	for _, s := range segs {
@@ -69,8 +79,8 @@ func ClipPieces(dir string) (init string, segments []string, err error) {
 
 // segmentNumber parses "000042.m4s.age" as 42. Numbers start at 1.
 func segmentNumber(name string) (int, bool) {
-	digits, ok := strings.CutSuffix(name, clipSegmentSuffix)
-	if !ok || len(digits) != clipSegmentDigits {
+	digits, ok := strings.CutSuffix(name, SegmentSuffix)
+	if !ok || len(digits) != segmentDigits {
 		return 0, false
 	}
 	for _, c := range digits {
@@ -94,14 +104,14 @@ func segmentNumber(name string) (int, bool) {
 // callers writing a file should write it under a temporary name.
 func DecryptClip(dir string, ids []age.Identity, w io.Writer) error {
 	if len(ids) == 0 {
-		return errors.New("vault: no identities to decrypt the clip with")
+		return errors.New("clipfile: no identities to decrypt the clip with")
 	}
 	init, segments, err := ClipPieces(dir)
 	if err != nil {
 		return err
 	}
 	if len(segments) == 0 {
-		return fmt.Errorf("%w in %s", ErrClipNoSegments, dir)
+		return fmt.Errorf("%w in %s", ErrNoSegments, dir)
 	}
 	for _, p := range append([]string{init}, segments...) {
 		if err := decryptPiece(p, ids, w); err != nil {
@@ -114,15 +124,15 @@ func DecryptClip(dir string, ids []age.Identity, w io.Writer) error {
 func decryptPiece(path string, ids []age.Identity, w io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("vault: %w", err)
+		return fmt.Errorf("clipfile: %w", err)
 	}
 	defer f.Close()
 	r, err := age.Decrypt(f, ids...)
 	if err != nil {
-		return fmt.Errorf("vault: decrypt %s: %w", path, err)
+		return fmt.Errorf("clipfile: decrypt %s: %w", path, err)
 	}
 	if _, err := io.Copy(w, r); err != nil {
-		return fmt.Errorf("vault: decrypt %s: %w", path, err)
+		return fmt.Errorf("clipfile: decrypt %s: %w", path, err)
 	}
 	return nil
 }

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"time"
+
+	"github.com/doorward/doorward/consent/audit"
+)
+
+// SocketName is the control socket's name in the state directory.
+const SocketName = "control.sock"
+
+// MaxControlRequest bounds a control request line.
+const MaxControlRequest = 4096
+
+// Control operations.
+const (
+	OpTrigger  = "trigger"   // record an event (sim board): Event is motion or ring
+	OpClips    = "clips"     // list the clips
+	OpEvents   = "events"    // list the sensor events that have no video
+	OpStatus   = "status"    // describe the running agent
+	OpPairCode = "pair-code" // the one-time pairing code, while unpaired
+	OpPolicy   = "policy"    // the trust policy
+	OpAudit    = "audit"     // the audit log with a signed checkpoint
+)
+
+// ControlRequest is one request on the control socket: a JSON object on
+// one line; the agent answers with one ControlResponse line and closes.
+type ControlRequest struct {
+	Op    string `json:"op"`              // one of the Op constants
+	Event string `json:"event,omitempty"` // for trigger: motion or ring
+}
+
+// ControlResponse is the agent's answer.
+type ControlResponse struct {
+	OK       bool        `json:"ok"`
+	Error    string      `json:"error,omitempty"`
+	Clips    []Clip      `json:"clips,omitempty"`
+	Events   []Event     `json:"events,omitempty"`
+	Status   *Status     `json:"status,omitempty"`
+	PairCode string      `json:"pair_code,omitempty"`
+	PairQR   string      `json:"pair_qr,omitempty"`
+	Policy   *PolicyInfo `json:"policy,omitempty"`
+	Audit    *AuditLog   `json:"audit,omitempty"`
+}
+
+// AuditLog is the whole audit log. Checkpoint is nil when the log was read
+// from the database of a stopped agent: only the running agent signs one.
+type AuditLog struct {
+	Checkpoint *audit.SignedCheckpoint `json:"checkpoint,omitempty"`
+	Entries    []audit.Entry           `json:"entries"`
+}
+
+// Clip is how commands show a clip.
+type Clip struct {
+	ID       string    `json:"id"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Duration float64   `json:"duration"` // seconds
+	Size     int64     `json:"size"`     // bytes on disk, encrypted
+	Trigger  string    `json:"trigger"`
+	Path     string    `json:"path"` // the clip's directory
+	Segments int       `json:"segments"`
+	// Recording is true while the clip is still being written.
+	Recording bool `json:"recording,omitempty"`
+}
+
+// Event is a sensor event that has no video, with a note saying why (the
+// camera was stalled when it happened).
+type Event struct {
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"` // motion | ring
+	Note string    `json:"note"`
+}
+
+// Status describes the running agent.
+type Status struct {
+	DeviceID  string `json:"device_id"`
+	Board     string `json:"board"`
+	Version   string `json:"version"`
+	Recording bool   `json:"recording"`
+	StateDir  string `json:"state_dir"`
+	Paired    bool   `json:"paired"`
+	Listen    string `json:"listen"`
+}

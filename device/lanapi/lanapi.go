@@ -1,0 +1,479 @@
+// Package lanapi serves the agent's two doors: the LAN API over HTTP
+// (pairing, owner statements, legal tokens, the owners' reads) and the
+// control socket in the state directory (the doorward command's trigger,
+// clips, status, pair-code, policy and audit). The wire types are
+// device/api's.
+//
+// The server knows nothing of storage: it works over the small interfaces
+// below, which the agent implements (the audit log directly). It stops with http.Server.Shutdown, so
+// a request being answered (a decision that already committed) still gets
+// its answer; Serve returns only once every goroutine it started is done,
+// and Close may be called any number of times.
+//
+// Other packages add routes before Serve with Handle (the live view mounts
+// its WHEP endpoints that way); Handler serves the same routes in-process
+// (the uplink forwards the owner's remote commands to it).
+package lanapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/consent/pairing"
+	"github.com/doorward/doorward/device/api"
+)
+
+// Pairing serves the pairing handshake.
+type Pairing interface {
+	PairHello(h pairing.Hello) (pairing.HelloReply, error)
+	PairFinish(f pairing.Finish) error
+}
+
+// Statements decides the signed statements posted to the API. A refusal is
+// an error carrying a consent reason (consent.ReasonOf) or an *Error.
+type Statements interface {
+	Grant(data []byte) (api.GrantReply, error)
+	Revoke(data []byte) (api.RevokeReply, error)
+	Legal(data []byte) (api.LegalReply, error)
+	SetPolicy(data []byte) (api.PolicyReply, error)
+	Enroll(data []byte) (api.EnrollReply, error)
+	// VerifyReset checks an owner-signed reset; Reset is called once its
+	// 202 has been written, and must not block.
+	VerifyReset(data []byte) error
+	Reset()
+}
+
+// Reads are the public reads and the owners' reads.
+type Reads interface {
+	Info() api.Info
+	Policy() (api.PolicyInfo, error)
+	// VerifyLogin checks an owner-signed login statement (single use).
+	VerifyLogin(login []byte) error
+	Notices() ([]api.Notice, error)
+	// Disclosures returns a page of jobs after the job after ("" from the
+	// first), at most limit (1 to api.MaxDisclosurePage), only pending and
+	// running ones when unfinished, and the after of the next page ("" on
+	// the last).
+	Disclosures(after string, limit int, unfinished bool) ([]api.Disclosure, string, error)
+}
+
+// AuditLog is the audit log the owners read (*auditlog.Log).
+type AuditLog interface {
+	Checkpoint() (audit.SignedCheckpoint, error)
+	Entries(from, to uint64) ([]audit.Entry, error)
+	ConsistencyProof(old, new uint64) ([][]byte, error)
+	PendingRefusals() map[string]uint64
+}
+
+// Refusals counts the refusals the API makes before a statement is parsed
+// (a body over the size limit).
+type Refusals interface {
+	RecordUnauthenticated(reason string) error
+}
+
+// Error is an error with the HTTP status and reason code the API answers it
+// with; its text is Err's. The agent wraps the storage errors the API
+// cannot know (not paired, unknown grant) in one.
+type Error struct {
+	Status int
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Config is what the LAN server serves.
+type Config struct {
+	Addr       string // host:port to listen on
+	Pairing    Pairing
+	Statements Statements
+	Reads      Reads
+	Audit      AuditLog
+	Refusals   Refusals
+	Log        *slog.Logger
+	// ShutdownTimeout bounds how long Serve waits for requests in progress
+	// once its context ends; 0 means 5 s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is the LAN API server.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	mux *http.ServeMux
+	srv *http.Server
+
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+}
+
+// Listen binds the LAN address and prepares the routes; nothing is served
+// until Serve.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Pairing == nil || cfg.Statements == nil || cfg.Reads == nil || cfg.Audit == nil || cfg.Refusals == nil {
+		return nil, errors.New("lanapi: Config needs Pairing, Statements, Reads, Audit and Refusals")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("lanapi: LAN API on %s (listen): %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux()}
+	s.routes()
+	s.srv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /api/v1/info", s.info)
+	s.mux.HandleFunc("POST /api/v1/pair/hello", s.pairHello)
+	s.mux.HandleFunc("POST /api/v1/pair/finish", s.pairFinish)
+	s.mux.HandleFunc("POST /api/v1/grants", statement(s, http.StatusCreated, s.cfg.Statements.Grant))
+	s.mux.HandleFunc("POST /api/v1/revocations", statement(s, http.StatusOK, s.cfg.Statements.Revoke))
+	s.mux.HandleFunc("POST /api/v1/legal", statement(s, http.StatusAccepted, s.cfg.Statements.Legal))
+	s.mux.HandleFunc("GET /api/v1/policy", s.getPolicy)
+	s.mux.HandleFunc("POST /api/v1/policy", statement(s, http.StatusOK, s.cfg.Statements.SetPolicy))
+	s.mux.HandleFunc("POST /api/v1/enroll", statement(s, http.StatusOK, s.cfg.Statements.Enroll))
+	s.mux.HandleFunc("POST /api/v1/reset", s.reset)
+	s.mux.HandleFunc("GET /api/v1/notices", s.owner(s.notices))
+	s.mux.HandleFunc("GET /api/v1/disclosures", s.owner(s.disclosures))
+	s.mux.HandleFunc("GET /api/v1/audit", s.owner(s.audit))
+}
+
+// Handle adds a route (a net/http ServeMux pattern such as
+// "POST /api/v1/whep") before Serve. It panics if the server already
+// serves or the pattern conflicts with an existing route, as ServeMux does.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving || s.closed {
+		panic("lanapi: Handle after Serve or Close")
+	}
+	s.mux.Handle(pattern, h)
+}
+
+// Handler returns the API's routes, for requests that arrive another way
+// (the uplink's remote commands): the same checks and answers as on the LAN.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Addr returns the address the server listens on (host:port).
+func (s *Server) Addr() string {
+	if s == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve answers requests until ctx ends, then shuts down: it stops
+// accepting, lets the requests in progress finish (up to
+// Config.ShutdownTimeout) and returns once they have. It may be called
+// once.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.serving || s.closed {
+		s.mu.Unlock()
+		return errors.New("lanapi: Serve called twice or after Close")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-done: // the listener failed
+		return fmt.Errorf("lanapi: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if err != nil {
+		s.srv.Close() // requests that outlived the timeout
+	}
+	<-done // http.ErrServerClosed
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("lanapi: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases a server that never served (Serve closes its own). It
+// may be called any number of times.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.serving {
+		return
+	}
+	s.closed = true
+	s.ln.Close()
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// refuse answers a refused request: 400 when the statement could not be
+// parsed, 403 when it was understood and refused, with its stable reason
+// code; an *Error's status and reason come first (an unknown grant is 404
+// whatever else it says); 500 for anything else.
+func refuse(w http.ResponseWriter, err error) {
+	reason := consent.ReasonOf(err)
+	var ae *Error
+	switch {
+	case errors.As(err, &ae):
+		writeJSON(w, ae.Status, api.Error{Reason: ae.Reason, Error: err.Error()})
+	case reason == consent.ReasonMalformed || reason == consent.ReasonBodyTooLarge:
+		writeJSON(w, http.StatusBadRequest, api.Error{Reason: string(reason), Error: err.Error()})
+	case reason != "":
+		writeJSON(w, http.StatusForbidden, api.Error{Reason: string(reason), Error: err.Error()})
+	default:
+		writeJSON(w, http.StatusInternalServerError, api.Error{Reason: "internal", Error: err.Error()})
+	}
+}
+
+// body reads a statement body, refusing one over the size limit; the
+// refusal is counted like every unauthenticated refusal.
+func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBody+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, api.Error{Reason: "malformed", Error: "device: reading the body: " + err.Error()})
+		return nil, false
+	}
+	if len(data) > api.MaxBody {
+		if err := s.cfg.Refusals.RecordUnauthenticated(string(consent.ReasonBodyTooLarge)); err != nil {
+			s.cfg.Log.Error("audit: recording a refusal", "err", err)
+		}
+		writeJSON(w, http.StatusBadRequest, api.Error{Reason: string(consent.ReasonBodyTooLarge), Error: fmt.Sprintf("device: body over %d bytes", api.MaxBody)})
+		return nil, false
+	}
+	return data, true
+}
+
+// statement serves a POST of a signed statement: decide, then answer with
+// status and the reply.
+func statement[R any](s *Server, status int, decide func([]byte) (R, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		data, ok := s.body(w, r)
+		if !ok {
+			return
+		}
+		reply, err := decide(data)
+		if err != nil {
+			refuse(w, err)
+			return
+		}
+		writeJSON(w, status, reply)
+	}
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Reads.Info())
+}
+
+func (s *Server) pairHello(w http.ResponseWriter, r *http.Request) {
+	h, err := pairing.DecodeHello(r.Body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, pairing.ResultFor(err))
+		return
+	}
+	reply, err := s.cfg.Pairing.PairHello(h)
+	if err != nil {
+		writeJSON(w, pairStatus(err), pairing.ResultFor(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+func (s *Server) pairFinish(w http.ResponseWriter, r *http.Request) {
+	f, err := pairing.DecodeFinish(r.Body)
+	if err == nil {
+		err = s.cfg.Pairing.PairFinish(f)
+	}
+	if err != nil {
+		s.cfg.Log.Warn("pairing refused", "reason", pairing.ResultFor(err).Reason)
+		var slow *pairing.SlowDownError
+		if errors.As(err, &slow) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(slow.Wait.Seconds()+0.999)))
+		}
+		writeJSON(w, pairStatus(err), pairing.ResultFor(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, pairing.ResultFor(nil))
+}
+
+func pairStatus(err error) int {
+	switch {
+	case errors.Is(err, pairing.ErrAlreadyPaired):
+		return http.StatusConflict
+	case errors.Is(err, pairing.ErrSlowDown):
+		return http.StatusTooManyRequests
+	case errors.Is(err, pairing.ErrMalformed):
+		return http.StatusBadRequest
+	}
+	return http.StatusForbidden
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
+	p, err := s.cfg.Reads.Policy()
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
+	data, ok := s.body(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Statements.VerifyReset(data); err != nil {
+		refuse(w, err)
+		return
+	}
+	s.cfg.Log.Warn("factory reset requested by an owner-signed statement")
+	writeJSON(w, http.StatusAccepted, struct{}{})
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.cfg.Statements.Reset() // the agent stops; Shutdown lets this reply finish
+}
+
+// owner wraps a handler for the owners' reads: the bearer is a short-lived,
+// single-use owner-signed login statement.
+func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), api.LoginScheme+" ")
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: "no-login", Error: "device: owner only: send Authorization: Doorward <login statement>"})
+			return
+		}
+		// The JWS JSON itself (header-safe when compact), or base64url of it.
+		raw := []byte(tok)
+		if !strings.HasPrefix(tok, "{") {
+			var err error
+			if raw, err = base64.RawURLEncoding.DecodeString(tok); err != nil {
+				writeJSON(w, http.StatusUnauthorized, api.Error{Reason: "malformed", Error: "device: the login statement must be the JWS JSON or base64url of it"})
+				return
+			}
+		}
+		if len(raw) > consent.MaxStatementSize {
+			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: string(consent.ReasonBodyTooLarge), Error: "device: login statement too large"})
+			return
+		}
+		if err := s.cfg.Reads.VerifyLogin(raw); err != nil {
+			reason := string(consent.ReasonOf(err))
+			if reason == "" {
+				reason = "refused"
+			}
+			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: reason, Error: err.Error()})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) notices(w http.ResponseWriter, r *http.Request) {
+	ns, err := s.cfg.Reads.Notices()
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	if ns == nil {
+		ns = []api.Notice{}
+	}
+	writeJSON(w, http.StatusOK, ns)
+}
+
+func (s *Server) disclosures(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > api.MaxDisclosurePage {
+			writeJSON(w, http.StatusBadRequest, api.Error{Reason: "malformed", Error: fmt.Sprintf("device: limit=%q: want 1 to %d", l, api.MaxDisclosurePage)})
+			return
+		}
+		limit = n
+	}
+	ds, next, err := s.cfg.Reads.Disclosures(q.Get("after"), limit, q.Get("unfinished") == "1")
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	if next != "" {
+		w.Header().Set(api.NextHeader, next)
+	}
+	if ds == nil {
+		ds = []api.Disclosure{}
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+// audit answers GET /api/v1/audit[?since=N]: a fresh checkpoint, the
+// entries from N on, and the consistency proof from size N.
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	log := s.cfg.Audit
+	cp, err := log.Checkpoint()
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	resp := api.AuditReply{Checkpoint: cp, PendingRefusals: log.PendingRefusals()}
+	if q := r.URL.Query().Get("since"); q != "" {
+		since, err := strconv.ParseUint(q, 10, 64)
+		if err != nil || since > cp.Size {
+			writeJSON(w, http.StatusBadRequest, api.Error{Reason: "malformed", Error: fmt.Sprintf("device: since=%q: want a tree size from 0 to %d", q, cp.Size)})
+			return
+		}
+		resp.From = since
+		if since > 0 && since < cp.Size {
+			if resp.Consistency, err = log.ConsistencyProof(since, cp.Size); err != nil {
+				refuse(w, err)
+				return
+			}
+		}
+	}
+	if resp.Entries, err = log.Entries(resp.From, cp.Size); err != nil {
+		refuse(w, err)
+		return
+	}
+	if resp.Entries == nil {
+		resp.Entries = []audit.Entry{}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
