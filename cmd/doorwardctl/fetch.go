@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/capture/vault/clipfile"
 	"github.com/doorward/doorward/uplink/wire"
 )
 
@@ -89,7 +89,7 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 				}
 				dir := filepath.Join(tmp, clip)
 				if err := writeAtomically(name, func(w io.Writer) error {
-					return explainDecrypt(vault.DecryptClip(dir, ids, w), identityFiles, clip)
+					return explainDecrypt(clipfile.DecryptClip(dir, ids, w), identityFiles, clip)
 				}); err != nil {
 					return err
 				}
