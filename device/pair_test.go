@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -214,5 +215,71 @@ func TestPairingRefusalsAudited(t *testing.T) {
 	}
 	if leaves != 1 {
 		t.Errorf("%d pairing-refused leaves, want 1 (the bad MAC): %+v", leaves, entries)
+	}
+}
+
+// A login bearer serves one request, also after the agent restarts: a
+// bearer sniffed on the LAN is no good once the device reboots (issue 8,
+// finding 10).
+func TestLoginBearerSingleUseAcrossRestart(t *testing.T) {
+	opts := simOptions(t)
+	opts.Config.OwnerRecipients = nil
+	start := func() (*Agent, func()) {
+		a, err := NewAgent(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		return a, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	a, stop := start()
+	owner, _ := consent.GenerateOwnerKey(false)
+	a.mu.Lock()
+	secret := a.secret
+	a.mu.Unlock()
+	c, _ := pairing.NewClient(secret, owner, policyHasher)
+	reply, err := a.pairHello(c.Hello())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.CheckReply(reply); err != nil {
+		t.Fatal(err)
+	}
+	fin, _ := c.Finish()
+	if err := a.pairFinish(fin); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	bearer, err := consent.Sign(consent.KindLogin, consent.LoginClaims{Claims: consent.Claims{
+		ID: consent.NewJTI(), Audience: a.DeviceID(), IssuedAt: consent.NewNumericDate(now), Expiry: consent.NewNumericDate(now.Add(5 * time.Minute)),
+	}}, owner.SigningKey(), consent.KeyID(owner.SigningPublicKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(a *Agent) int {
+		req, _ := http.NewRequest("GET", "http://"+a.status().Listen+"/api/v1/notices", nil)
+		req.Header.Set("Authorization", "Doorward "+string(bearer))
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if got := get(a); got != http.StatusOK {
+		t.Fatalf("the owner's login: %d", got)
+	}
+	stop()
+	a, stop = start()
+	defer stop()
+	if got := get(a); got != http.StatusUnauthorized {
+		t.Errorf("the same login after a restart: %d, want 401", got)
 	}
 }
