@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -160,6 +161,43 @@ func markSeen(tx *bbolt.Tx, kind, jti string, now, exp time.Time) error {
 		return err
 	}
 	return tx.Bucket(bucketStatements).Put(seenKey(kind, jti), data)
+}
+
+// seenMargin is how long past its exp the replay record of a login or
+// live statement is kept: past exp the statement is refused as expired,
+// and the margin covers a clock that was ahead and is set right.
+const seenMargin = 24 * time.Hour
+
+// pruneSeen forgets the replay records of logins and live statements that
+// expired more than seenMargin ago: every owner read and every live
+// session adds one, and they would otherwise grow the database for good.
+// Other statements (grants, tokens, revocations, policies, enrollments,
+// resets) are remembered for good. It returns how many it removed.
+func (g *Gate) pruneSeen() (int, error) {
+	cutoff := g.clk.Now().Add(-seenMargin)
+	n := 0
+	err := g.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketStatements)
+		for _, kind := range []string{consent.KindLogin, consent.KindLive} {
+			prefix := []byte(kind + "/")
+			var old [][]byte
+			c := b.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				var r seenRecord
+				if json.Unmarshal(v, &r) == nil && !r.Expires.IsZero() && r.Expires.Before(cutoff) {
+					old = append(old, bytes.Clone(k))
+				}
+			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(old)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // refused records a refusal of the statement data in the audit log and

@@ -342,3 +342,46 @@ func TestFinding12OwnerUpdatesApplyInOrder(t *testing.T) {
 		t.Errorf("applied last %v, the owners are %v", applied, want)
 	}
 }
+
+// The replay records of logins (one per owner read) do not grow the
+// database for good: a day past their expiry they are forgotten; a grant's
+// record stays.
+func TestExpiredLoginRecordsPruned(t *testing.T) {
+	f := newFixture(t, false)
+	login := f.ownerSigned(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()})
+	if err := f.gate.VerifyLogin(login); err != nil {
+		t.Fatal(err)
+	}
+	grantee, _ := age.GenerateX25519Identity()
+	if _, err := f.gate.SubmitGrant(f.grant(grantee.Recipient().String(), t0, t0.Add(time.Second), nil)); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (logins, grants int) {
+		f.db.View(func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketStatements).ForEach(func(k, _ []byte) error {
+				switch {
+				case strings.HasPrefix(string(k), "login/"):
+					logins++
+				case strings.HasPrefix(string(k), "grant/"):
+					grants++
+				}
+				return nil
+			})
+		})
+		return
+	}
+	if n, _ := f.gate.pruneSeen(); n != 0 {
+		t.Fatalf("pruned %d records of a login still valid", n)
+	}
+	f.clk.Advance(10*time.Minute + seenMargin + time.Second)
+	if n, err := f.gate.pruneSeen(); n != 1 || err != nil {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	if l, g := count(); l != 0 || g != 1 {
+		t.Errorf("after pruning: %d login and %d grant records", l, g)
+	}
+	// Past its expiry the login is refused anyway.
+	if err := f.gate.VerifyLogin(login); consent.ReasonOf(err) != consent.ReasonExpired {
+		t.Errorf("the pruned login: %v", err)
+	}
+}

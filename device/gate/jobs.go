@@ -36,6 +36,9 @@ const (
 	// uptimeEvery is how often Run persists the accumulated uptime, so a
 	// power cut loses at most this much of it.
 	uptimeEvery = time.Minute
+	// pruneEvery is how often Run forgets the replay records of expired
+	// logins and live statements.
+	pruneEvery = time.Hour
 )
 
 func (g *Gate) poke() {
@@ -61,7 +64,7 @@ func (g *Gate) Run(ctx context.Context) {
 			g.log.Error("saving uptime", "err", err)
 		}
 	}()
-	lastSave := g.opts.Uptime()
+	lastSave, lastPrune := g.opts.Uptime(), time.Duration(-1)
 	for {
 		next, err := g.runDue(ctx)
 		if err != nil {
@@ -72,6 +75,12 @@ func (g *Gate) Run(ctx context.Context) {
 		}
 		if err := g.opts.Audit.FlushRefusals(); err != nil {
 			g.log.Error("audit: flushing refusals", "err", err)
+		}
+		if up := g.opts.Uptime(); lastPrune < 0 || up-lastPrune >= pruneEvery {
+			if _, err := g.pruneSeen(); err != nil {
+				g.log.Error("pruning replay records", "err", err)
+			}
+			lastPrune = up
 		}
 		if up := g.opts.Uptime(); up-lastSave >= uptimeEvery {
 			if err := g.SaveUptime(); err != nil {
