@@ -29,6 +29,7 @@ import (
 	"github.com/doorward/doorward/device/events"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/lanapi"
+	"github.com/doorward/doorward/uplink/live"
 )
 
 // Options are what the run command hands the agent.
@@ -59,6 +60,7 @@ type Agent struct {
 	store *lazyStore
 	rec   *record.Recorder
 	hub   *capture.Hub
+	live  *live.Server // WHEP on the LAN API (live.go)
 	src   capture.Source
 	ctl   *lanapi.ControlServer // the control socket
 	lan   *lanapi.Server        // the LAN API
@@ -186,6 +188,9 @@ func (a *Agent) open() (err error) {
 	}
 	a.hub = capture.NewHub(a.log.With("component", "hub"))
 	a.hub.Events, a.hub.Clock, a.hub.StallTimeout = a.bus, opts.Clock, StallTimeout(cfg.Camera, opts.Board)
+	if err := a.openLive(); err != nil {
+		return err
+	}
 	if a.ctl, err = lanapi.ListenControl(socketPath(opts.StateDir), door{a}, a.log); err != nil {
 		return err
 	}
@@ -196,6 +201,7 @@ func (a *Agent) open() (err error) {
 	if err != nil {
 		return err
 	}
+	a.live.Register(a.lan) // POST /api/v1/whep, DELETE /api/v1/whep/{id}
 	if a.up, err = openUplink(cfg.MQTT, a); err != nil {
 		return err
 	}
@@ -329,7 +335,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 
 	<-ctx.Done()
-	wg.Wait() // the LAN API answered every request in progress (Shutdown)
+	a.live.Close() // sessions end, and their ends are audited, before the gate stops
+	wg.Wait()      // the LAN API answered every request in progress (Shutdown)
 	sub.Close()
 	if err := a.audit.FlushRefusals(); err != nil {
 		a.log.Error("audit: flushing refusals", "err", err)
@@ -402,6 +409,9 @@ func (a *Agent) requestReset() {
 func (a *Agent) close() {
 	if a.lan != nil {
 		a.lan.Close() // a no-op once Serve ran
+	}
+	if a.live != nil {
+		a.live.Close()
 	}
 	if a.ctl != nil {
 		a.ctl.Close()

@@ -37,9 +37,14 @@ type Error struct {
 //	POST   /api/v1/whep       Content-Type: application/sdp, Authorization: Doorward <live statement>
 //	                          → 201, the SDP answer, Location: /api/v1/whep/{id}
 //	DELETE /api/v1/whep/{id}  → 204, the session ends
-func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+WHEPPath, s.handleOffer)
-	mux.HandleFunc("DELETE "+WHEPResourcePath, s.handleDelete)
+func (s *Server) Register(mux Mux) {
+	mux.Handle("POST "+WHEPPath, http.HandlerFunc(s.handleOffer))
+	mux.Handle("DELETE "+WHEPResourcePath, http.HandlerFunc(s.handleDelete))
+}
+
+// Mux is where Register adds routes: an *http.ServeMux, or the LAN API.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
 }
 
 func writeError(w http.ResponseWriter, status int, reason string, err error) {

@@ -1,13 +1,13 @@
 package live
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/doorward/doorward/consent"
 )
 
 // MaxOfferSize bounds an SDP offer; browsers' offers are a few KiB.
@@ -17,15 +17,9 @@ const MaxOfferSize = 64 << 10
 var ErrBadOffer = errors.New("live: unusable offer")
 
 // Binding returns what a live statement's dtls_fingerprint holds for an offer
-// whose a=fingerprint is fingerprint ("sha-256 AB:CD:..."): the lower-case
-// hex SHA-256 of the fingerprint normalized (trimmed, algorithm lower-case,
-// hex upper-case), the same value as consent.LiveBinding.
-func Binding(fingerprint string) string {
-	alg, value, _ := strings.Cut(strings.TrimSpace(fingerprint), " ")
-	norm := strings.ToLower(alg) + " " + strings.ToUpper(strings.TrimSpace(value))
-	sum := sha256.Sum256([]byte(norm))
-	return hex.EncodeToString(sum[:])
-}
+// whose a=fingerprint is fingerprint ("sha-256 AB:CD:..."):
+// consent.LiveBinding, the lower-case hex SHA-256 of the normalized value.
+func Binding(fingerprint string) string { return consent.LiveBinding(fingerprint) }
 
 // Offer is what the device needs from a viewer's SDP offer.
 type Offer struct {
