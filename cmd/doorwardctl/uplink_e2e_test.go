@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,15 +20,14 @@ import (
 
 // runRelay starts `doorwardctl relay` as an operator would and returns its
 // URL and its log.
-func runRelay(t *testing.T, b e2eBins, broker, store string, env []string) (string, *bytes.Buffer) {
+func runRelay(t *testing.T, b e2eBins, broker, store string, env []string) (string, *capturetest.LogBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(b.doorwardctl, "relay", "--broker", broker, "--listen", addr, "--store", store, "-v")
 	cmd.Env = append(os.Environ(), env...)
-	var log bytes.Buffer
-	var mu sync.Mutex
+	log := &capturetest.LogBuffer{}
 	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(p) })
+	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -37,9 +35,7 @@ func runRelay(t *testing.T, b e2eBins, broker, store string, env []string) (stri
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		if t.Failed() {
-			mu.Lock()
 			t.Logf("relay log:\n%s", log.String())
-			mu.Unlock()
 		}
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
@@ -59,12 +55,8 @@ func runRelay(t *testing.T, b e2eBins, broker, store string, env []string) (stri
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // subscribed to upload requests
-	return url, &log
+	return url, log
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // waitManifest polls the relay until the disclosure holds n objects.
 func waitManifest(t *testing.T, relay, device, jti string, n int) wire.Manifest {
