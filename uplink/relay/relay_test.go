@@ -284,9 +284,9 @@ func TestScaleOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	msgs := watch.WaitFor(t, 30*time.Second, "200 answers", func(ms []mqtttest.Msg) bool { return len(ms) >= 200 })
+	watch.WaitFor(t, 30*time.Second, "200 answers", func(ms []mqtttest.Msg) bool { return len(ms) >= 200 })
 	time.Sleep(500 * time.Millisecond) // any duplicate would arrive by now
-	msgs = watch.Msgs()
+	msgs := watch.Msgs()
 	count := map[string]int{}
 	for _, m := range msgs {
 		c, err := wire.DecodeCmd(m.Payload)
