@@ -60,15 +60,17 @@ type Options struct {
 type Uplink struct {
 	opts Options
 	log  *slog.Logger
+	sub  *events.Sub
 	mu   sync.Mutex // one cmd at a time
 }
 
-// New returns an uplink; Run publishes events.
+// New returns an uplink, already subscribed to the bus so that no event
+// published from now on is missed; Run publishes them.
 func New(opts Options) *Uplink {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Uplink{opts: opts, log: opts.Log}
+	return &Uplink{opts: opts, log: opts.Log, sub: opts.Bus.Subscribe("uplink", 1024, Forwarded...)}
 }
 
 // Forwarded are the event kinds published on events: metadata the owners
@@ -79,30 +81,44 @@ var Forwarded = []events.Kind{
 	events.ClockState, events.CameraStalled, events.CameraBack, events.Decision,
 }
 
-// Run publishes events until ctx is done.
+// Run publishes events until ctx is done; then it queues what is still
+// waiting (the outbox keeps it for the next run) and unsubscribes.
 func (u *Uplink) Run(ctx context.Context) {
-	sub := u.opts.Bus.Subscribe("uplink", 256, Forwarded...)
-	defer sub.Close()
+	defer u.sub.Close()
 	u.publishCheckpoint()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case e, ok := <-sub.C():
+			for {
+				select {
+				case e, ok := <-u.sub.C():
+					if !ok {
+						return
+					}
+					u.handle(e)
+				default:
+					return
+				}
+			}
+		case e, ok := <-u.sub.C():
 			if !ok {
 				return
 			}
-			// A job whose authority is withheld belongs to a disclosure
-			// whose owner notice is still delayed: nothing may reveal it
-			// early, so its states are not published.
-			delayed := e.Kind == events.JobState && e.Authority == ""
-			if e.Kind != events.Decision && !delayed {
-				u.publishEvent(e)
-			}
-			if e.Kind == events.Decision || e.Kind == events.NoticeReleased {
-				u.publishCheckpoint() // each decision and opening is a new leaf
-			}
+			u.handle(e)
 		}
+	}
+}
+
+func (u *Uplink) handle(e events.Event) {
+	// A job whose authority is withheld belongs to a disclosure whose
+	// owner notice is still delayed: nothing may reveal it early, so its
+	// states are not published.
+	delayed := e.Kind == events.JobState && e.Authority == ""
+	if e.Kind != events.Decision && !delayed {
+		u.publishEvent(e)
+	}
+	if e.Kind == events.Decision || e.Kind == events.NoticeReleased {
+		u.publishCheckpoint() // each decision and opening is a new leaf
 	}
 }
 
