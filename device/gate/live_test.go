@@ -203,7 +203,7 @@ func TestLiveEndsWithItsAuthority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.clk.BlockUntil(1, time.Second) {
+	if !f.clk.BlockUntil(1, 5*time.Second) {
 		t.Fatal("the watcher does not wait on the clock")
 	}
 	f.clk.Advance(10*time.Minute + time.Second)
