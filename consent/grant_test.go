@@ -145,7 +145,7 @@ func TestVerifyOwnerStatementRefusals(t *testing.T) {
 		{"reset statement living a day", signAs(t, KindReset, ResetClaims{Claims: baseClaims("r", 24*time.Hour)}, sk), KindReset, owners, ReasonLifetimeExceedsPolicy},
 		{"live without fingerprint", signAs(t, KindLive, LiveClaims{Claims: baseClaims("l", 5*time.Minute)}, sk), KindLive, owners, ReasonMalformed},
 		{"revoke naming no grant", signAs(t, KindRevoke, RevokeClaims{Claims: baseClaims("r", 5*time.Minute), Grant: "a b"}, sk), KindRevoke, owners, ReasonMalformed},
-		{"policy statement with an invalid policy", signAs(t, KindPolicy, PolicyClaims{Claims: baseClaims("p", 5*time.Minute), Policy: Policy{}}, sk), KindPolicy, owners, ReasonMalformed},
+		{"policy statement with an invalid policy", signAs(t, KindPolicy, PolicyClaims{Claims: baseClaims("p", 5*time.Minute), Policy: Policy{Quorum: map[string]int{"judge": 1}}}, sk), KindPolicy, owners, ReasonMalformed},
 		{"enroll with a bad key", signAs(t, KindEnroll, EnrollClaims{Claims: baseClaims("e", 5*time.Minute), Key: "ed25519:AAAA", Recipient: testRecipient}, sk), KindEnroll, owners, ReasonMalformed},
 		{"enroll with a bad recipient", signAs(t, KindEnroll, EnrollClaims{Claims: baseClaims("e", 5*time.Minute), Key: FormatIssuerKey(pubOf(stranger)), Recipient: "x"}, sk), KindEnroll, owners, ReasonBadRecipient},
 	}

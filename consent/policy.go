@@ -125,20 +125,29 @@ func (p Policy) WithDefaults() Policy {
 	return p
 }
 
+// AcceptsNoLegalProcess reports whether p is the empty policy: no issuers
+// and no quorum, so no legal-process token can ever verify.
+func (p *Policy) AcceptsNoLegalProcess() bool {
+	return len(p.Issuers) == 0 && len(p.Quorum) == 0
+}
+
 // Validate checks the policy (with defaults applied) and returns every
 // problem found, each naming its field. Rules: at least two issuers; names
 // and roles are lower-case names and each issuer has at least one valid
 // key; names and keys are unique across the policy; every quorum role is
 // at least 1 and has enough distinct issuers with unrevoked keys to meet
 // it; at least two issuers can sign in all; limits are positive and the emergency limits
-// no looser than the ordinary ones.
+// no looser than the ordinary ones. An empty policy (no issuers and no
+// quorum: the device accepts no legal process) is valid; its limits and
+// revoked keys are still checked.
 func (p *Policy) Validate() error {
 	q := p.WithDefaults()
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("consent: policy: "+format, args...))
 	}
-	if len(q.Issuers) < 2 {
+	empty := p.AcceptsNoLegalProcess()
+	if len(q.Issuers) < 2 && !empty {
 		bad("issuers: %d listed; at least 2 are needed, since every token needs two distinct signers", len(q.Issuers))
 	}
 	revoked := map[string]bool{}
@@ -190,7 +199,7 @@ func (p *Policy) Validate() error {
 	if len(q.Issuers) >= 2 && able < 2 {
 		bad("revoked_keys: only %d issuer has a key that is not revoked; at least 2 are needed", able)
 	}
-	if len(q.Quorum) == 0 {
+	if len(q.Quorum) == 0 && !empty {
 		bad("quorum: empty; name at least one role and how many of its issuers must sign")
 	}
 	for _, role := range sortedRoles(q.Quorum) {

@@ -157,6 +157,9 @@ func VerifyToken(data []byte, in VerifyInput) (*Token, error) {
 		return nil, fmt.Errorf("consent: the device's trust policy is invalid: %w", err)
 	}
 	pol := in.Policy.WithDefaults()
+	if in.Policy.AcceptsNoLegalProcess() {
+		return nil, refuse(ReasonUnknownKey, "the device's trust policy lists no issuers: it accepts no legal process")
+	}
 
 	// 1. Size, header, strict decoding.
 	st, err := ParseStatement(data, KindLegal)

@@ -729,3 +729,22 @@ func BenchmarkVerifyToken(b *testing.B) {
 		}
 	}
 }
+
+// An empty policy is valid (the owner went back to "accept no legal
+// process") and refuses every token, even one its old issuers signed.
+func TestEmptyPolicyAcceptsNoToken(t *testing.T) {
+	empty := Policy{}
+	if err := empty.Validate(); err != nil {
+		t.Fatalf("empty policy: %v", err)
+	}
+	in := testInput(seenSet{})
+	in.Policy = &empty
+	_, err := VerifyToken(validToken(t), in)
+	if ReasonOf(err) != ReasonUnknownKey || !strings.Contains(err.Error(), "accepts no legal process") {
+		t.Fatalf("token under the empty policy: %v (reason %q)", err, ReasonOf(err))
+	}
+	bad := Policy{RevokedKeys: []string{"ed25519:AAAA"}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "revoked_keys[0]") {
+		t.Fatalf("empty policy with a bad revoked key: %v", err)
+	}
+}

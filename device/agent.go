@@ -117,7 +117,11 @@ func NewAgent(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	if opts.Board.Sim {
-		a.log.Warn("clock-sync check overridden on the sim board: legal tokens are checked against this machine's clock as if synchronized")
+		if opts.ClockSynced != nil && !opts.ClockSynced() {
+			a.log.Warn("clock-sync check overridden on the sim board: the clock counts as unsynchronized, so every legal token is refused as clock-unsynced")
+		} else {
+			a.log.Warn("clock-sync check overridden on the sim board: legal tokens are checked against this machine's clock as if synchronized")
+		}
 	}
 	return a, nil
 }

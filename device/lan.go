@@ -36,6 +36,10 @@ func apiError(err error) error {
 	switch {
 	case errors.Is(err, gate.ErrNotPaired):
 		return &lanapi.Error{Status: http.StatusConflict, Reason: "not-paired", Err: err}
+	case errors.Is(err, gate.ErrAlreadyRevoked):
+		return &lanapi.Error{Status: http.StatusConflict, Reason: "already-revoked", Err: err}
+	case errors.Is(err, gate.ErrAlreadyEnrolled):
+		return &lanapi.Error{Status: http.StatusConflict, Reason: "already-enrolled", Err: err}
 	case gate.IsUnknownGrant(err):
 		return &lanapi.Error{Status: http.StatusNotFound, Reason: "unknown-grant", Err: err}
 	}
@@ -156,6 +160,10 @@ func (d door) Control(_ context.Context, req api.ControlRequest) api.ControlResp
 		}
 		if !a.opts.Board.Sim {
 			return api.ControlResponse{Error: fmt.Sprintf("device: trigger is for the sim board; board %q has real sensors", a.opts.Board.Name)}
+		}
+		if a.currentVault() == nil {
+			// Nothing would be recorded: say why, rather than "recording".
+			return fail(errUnpaired)
 		}
 		a.log.Info("event", "kind", kind, "from", "control socket")
 		a.trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})

@@ -39,8 +39,8 @@ func TestUnpairedAgentPairsThenRecords(t *testing.T) {
 		t.Fatal("status says paired")
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if err := Trigger(ctx, opts.StateDir, capture.Motion); err != nil {
-		t.Fatal(err)
+	if err := Trigger(ctx, opts.StateDir, capture.Motion); err == nil || !strings.Contains(err.Error(), "not paired") {
+		t.Fatalf("trigger on an unpaired agent: %v, want why nothing records", err)
 	}
 	time.Sleep(3 * time.Second)
 	if clips, err := ListClips(ctx, opts.StateDir); err != nil || len(clips) != 0 {

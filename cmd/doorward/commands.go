@@ -278,9 +278,14 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 func newTriggerCmd() *cobra.Command {
 	var state string
 	cmd := &cobra.Command{
-		Use:       "trigger motion|ring",
-		Short:     "Make the running sim agent record an event",
-		Args:      cobra.ExactArgs(1),
+		Use:   "trigger motion|ring",
+		Short: "Make the running sim agent record an event",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("trigger: give the event to record: motion|ring (got %d arguments)", len(args))
+			}
+			return nil
+		},
 		ValidArgs: []string{string(capture.Motion), string(capture.Ring)},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, err := capture.ParseEventKind(args[0])

@@ -235,6 +235,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"sim board only"}},
 		{"trigger without agent", []string{"trigger", "motion", "--state", state()},
 			[]string{"no agent is running", "doorward run"}},
+		{"trigger without an event", []string{"trigger", "--state", state()},
+			[]string{"motion|ring"}},
 		{"trigger unknown event", []string{"trigger", "doorknock", "--state", state()},
 			[]string{"doorknock", "motion, ring"}},
 		{"clips without state", []string{"clips", "--state", state()},

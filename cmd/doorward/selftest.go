@@ -66,6 +66,20 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			rep := selftest.Runner{Progress: cmd.ErrOrStderr(), Clock: clk}.Run(ctx, profile.Name, version, checks)
+			if jsonPath == "-" {
+				// "-" is standard output, as everywhere: the JSON alone
+				// (the table goes to stderr so stdout stays parseable).
+				if err := rep.WriteJSON(cmd.OutOrStdout()); err != nil {
+					return err
+				}
+				if err := rep.WriteTable(cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+				if !rep.OK {
+					return errSelftestFailed
+				}
+				return nil
+			}
 			if jsonPath != "" {
 				if err := writeJSONReport(jsonPath, rep); err != nil {
 					return err
@@ -83,7 +97,7 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 	cmd.Flags().StringVar(&board, "board", "auto", "board profile: auto, or one of "+fmt.Sprint(boards.Names()))
 	stateFlag(cmd, &state)
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (camera and pre-roll buffer settings are used)")
-	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the report, with every figure, as JSON to this file")
+	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the report, with every figure, as JSON to this file (- for standard output, the table then goes to stderr)")
 	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask a tester to wave at the PIR sensor and press the button")
 	cmd.Flags().IntVar(&frames, "frames", 90, "frames to capture from the camera (enough for two keyframes)")
 	return cmd

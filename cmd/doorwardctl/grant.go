@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/lanclient"
 )
 
 func newGrantCmd(stdout io.Writer) *cobra.Command {
@@ -142,6 +143,11 @@ under it end.`,
 				return fmt.Errorf("revoke: %w", err)
 			}
 			g, err := s.client.Revoke(ctx, jws)
+			var ae *lanclient.APIError
+			if errors.As(err, &ae) && ae.Reason == "already-revoked" {
+				fmt.Fprintf(stdout, "grant %s is already revoked; nothing changed\n", printable(args[0]))
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("revoke: %w", err)
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/consent"
@@ -55,12 +56,23 @@ A notice a token delayed appears once it is released.`,
 				Notice    api.NoticeBody `json:"notice"`
 			}
 			out := make([]shown, 0, len(items))
+			skipped := 0
 			for _, it := range items {
 				body, err := api.DecryptNotice(it.Body, s.owner.Identity())
+				var nm *age.NoIdentityMatchError
+				if errors.As(err, &nm) {
+					// Encrypted to the owners before this key was
+					// enrolled: another owner key opens it.
+					skipped++
+					continue
+				}
 				if err != nil {
-					return fmt.Errorf("notices: notice %d does not open with %s: %w", it.ID, ownerPath, err)
+					return fmt.Errorf("notices: notice %d is damaged: %w", it.ID, err)
 				}
 				out = append(out, shown{it.ID, it.Created, it.ReleaseAt, body})
+			}
+			if skipped > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d notices do not open with %s (encrypted to the owners before it was enrolled); an earlier owner key reads them\n", skipped, len(items), ownerPath)
 			}
 			if asJSON {
 				b, err := json.MarshalIndent(out, "", "  ")

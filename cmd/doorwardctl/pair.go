@@ -185,6 +185,14 @@ NEW_OWNER.key's pin file.`,
 				return fmt.Errorf("enroll: %w", err)
 			}
 			kid, err := s.client.Enroll(ctx, jws)
+			var ae *lanclient.APIError
+			already := errors.As(err, &ae) && ae.Reason == "already-enrolled"
+			if already {
+				// Nothing changed on the device; the pin for the key
+				// is (re)written below, so a lost pin file is mended.
+				kid, err = consent.KeyID(nk.SigningPublicKey()), nil
+				fmt.Fprintf(stdout, "key %s is already enrolled; nothing changed on the device\n", kid)
+			}
 			if err != nil {
 				return fmt.Errorf("enroll: %w", err)
 			}
@@ -198,6 +206,10 @@ NEW_OWNER.key's pin file.`,
 			npins[s.id] = &pin
 			if err := npins.save(np); err != nil {
 				return fmt.Errorf("enroll: enrolled, but the device could not be pinned in %s: %w", np, err)
+			}
+			if already {
+				fmt.Fprintf(stdout, "device %s pinned in %s\n", s.id, np)
+				return nil
 			}
 			fmt.Fprintf(stdout, "enrolled key %s on device %s; pinned in %s\n", printable(kid), s.id, np)
 			return nil

@@ -23,6 +23,15 @@ func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 // is installed.
 var ErrNotPaired = errors.New("gate: the device is not paired")
 
+// ErrAlreadyRevoked and ErrAlreadyEnrolled answer a valid statement that
+// would change nothing: a revocation of a grant revoked before, an
+// enrollment of a key already enrolled. The transaction is rolled back:
+// no audit leaf, no refusal, the jti not burned.
+var (
+	ErrAlreadyRevoked  = errors.New("gate: the grant is already revoked")
+	ErrAlreadyEnrolled = errors.New("gate: the key is already enrolled")
+)
+
 // rule is one kind of decision's part of the shared path (decide).
 type rule struct {
 	// kind is the statement kind: the replay namespace and the event's
@@ -104,7 +113,7 @@ func (g *Gate) decide(r rule) error {
 		return g.refused(r.refused, subject, r.statement, verr)
 	}
 	if err != nil {
-		if errors.Is(err, ErrNotPaired) {
+		if errors.Is(err, ErrNotPaired) || errors.Is(err, ErrAlreadyRevoked) || errors.Is(err, ErrAlreadyEnrolled) {
 			return err
 		}
 		return fmt.Errorf("gate: recording %s: %w", r.kind, err)

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/doorward/doorward/consent"
@@ -31,6 +32,12 @@ func (g *Gate) Enroll(data []byte) (Owner, error) {
 			pub, err := consent.ParseIssuerKey(c.Key)
 			if err != nil {
 				return &consent.Error{Reason: consent.ReasonMalformed, Detail: "key: " + err.Error()}
+			}
+			for _, e := range d.owners {
+				if e.KeyID == consent.KeyID(pub) {
+					// Rolled back: no leaf, the jti not burned.
+					return fmt.Errorf("%w: %s, since %s", ErrAlreadyEnrolled, e.KeyID, e.Enrolled.UTC().Format(time.RFC3339))
+				}
 			}
 			o = Owner{KeyID: consent.KeyID(pub), SigningKey: c.Key, Recipients: []string{c.Recipient}, Enrolled: d.now, EnrolledBy: st.KeyID}
 			if err := put(d.tx, bucketOwner, []byte(o.KeyID), o); err != nil {

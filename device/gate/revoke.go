@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/doorward/doorward/consent"
@@ -28,6 +29,7 @@ func (g *Gate) Revoke(data []byte) (string, error) {
 			if d.tx.Bucket(bucketGrants).Get([]byte(c.Grant)) == nil {
 				return c.ID, time.Time{}, &consent.Error{Reason: consent.ReasonUnknownGrant, Detail: "no grant " + c.Grant}
 			}
+
 			return c.ID, st.Expiry(), nil
 		},
 		apply: func(d *decisionTx) error {
@@ -35,11 +37,13 @@ func (g *Gate) Revoke(data []byte) (string, error) {
 			if _, err := get(d.tx, bucketGrants, []byte(c.Grant), &grant); err != nil {
 				return err
 			}
-			if grant.Revoked.IsZero() {
-				grant.Revoked = d.now
-				if err := put(d.tx, bucketGrants, []byte(grant.JTI), grant); err != nil {
-					return err
-				}
+			if !grant.Revoked.IsZero() {
+				// Rolled back: no leaf, the jti not burned.
+				return fmt.Errorf("%w: %s was revoked at %s", ErrAlreadyRevoked, c.Grant, grant.Revoked.UTC().Format(time.RFC3339))
+			}
+			grant.Revoked = d.now
+			if err := put(d.tx, bucketGrants, []byte(grant.JTI), grant); err != nil {
+				return err
 			}
 			var err error
 			if cancelled, err = g.failUnfinished(d.tx, "grant:"+grant.JTI, "grant revoked", d.now); err != nil {

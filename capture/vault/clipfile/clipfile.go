@@ -25,6 +25,9 @@ const (
 	SegmentSuffix = ".m4s.age"
 	// segmentDigits is the width of a segment's number.
 	segmentDigits = 6
+	// DisclosureInitName is the init segment's file in a disclosure
+	// directory, where it sorts first (gate.FileName).
+	DisclosureInitName = "000000-init.mp4.age"
 )
 
 // SegmentName is the file name of media segment seq (1-based).
@@ -39,7 +42,8 @@ var ErrNoInit = errors.New("clipfile: clip has no init segment (init.mp4.age)")
 var ErrNoSegments = errors.New("clipfile: clip has no complete segments")
 
 // ClipPieces lists the complete pieces of the clip in dir, as paths under
-// dir: the init segment, then the media segments (NNNNNN.m4s.age, six
+// dir: the init segment (init.mp4.age in a clip directory,
+// 000000-init.mp4.age in a disclosure directory), then the media segments (NNNNNN.m4s.age, six
 // digits from 000001) in numeric order. Unfinished writes (*.partial),
 // directories and any other names are ignored. Gaps in the numbering are
 // allowed, since retention removes segments, and segments may be empty. A
@@ -59,7 +63,7 @@ func ClipPieces(dir string) (init string, segments []string, err error) {
 			continue
 		}
 		name := e.Name()
-		if name == InitName {
+		if name == InitName || name == DisclosureInitName {
 			init = filepath.Join(dir, name)
 			continue
 		}

@@ -1,0 +1,108 @@
+package main
+
+// End-to-end tests of issue 11's bugs, through the built binaries: a
+// second owner reads the notices its key opens, decrypt opens a
+// disclosure directory, repeats of revoke and enroll are reported without
+// a new audit leaf, and an owner can go back to "accept no legal process".
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorward/doorward/capture/capturetest"
+)
+
+func TestOwnerRepeatsAndSecondOwnerE2E(t *testing.T) {
+	b := e2e(t)
+	dir := t.TempDir()
+	_, pubA := issuerKey(t, b, dir, "court-a")
+	_, pubB := issuerKey(t, b, dir, "court-b")
+	legal := fmt.Sprintf("legal:\n  issuers:\n    - {name: court-a, role: court, public_key: %q}\n    - {name: court-b, role: court, public_key: %q}\n  quorum: {court: 2}\n", pubA, pubB)
+	d := startDevice(t, b, dir+"/state", writeConfig(t, dir, legal))
+	owner := newHome(t, b)
+	pairOwner(t, b, d, owner)
+	clip := d.recordClip(2)
+
+	// A grant to the owner's own recipient: its disclosure directory
+	// (000000-init.mp4.age, 000001.m4s.age, ...) decrypts with decrypt.
+	from := clip.Start.Add(-time.Second).UTC().Format(time.RFC3339)
+	out := mustCtl(t, b, owner.dir, "grant", "--device", d.url, "-i", owner.key, "--to", owner.recipient, "--from", from, "--until", "now")
+	jti, _, _ := strings.Cut(out, "\n")
+	jobs := jobsFor(waitJobs(t, d, owner), "grant:"+jti)
+	if len(jobs) != 1 {
+		t.Fatalf("jobs for the grant: %+v", jobs)
+	}
+	files := disclosed(t, d, jobs[0])
+	if len(files) < 2 || filepath.Base(files[0]) != "000000-init.mp4.age" {
+		t.Fatalf("disclosure directory: %v", files)
+	}
+	mp4 := filepath.Join(owner.dir, "disclosed.mp4")
+	mustCtl(t, b, owner.dir, "decrypt", "-i", owner.key, filepath.Dir(files[0]), "-o", mp4)
+	if p := capturetest.ProbeFile(t, mp4, true); p.Codec != "h264" || p.Frames == 0 {
+		t.Fatalf("ffprobe of the decrypted disclosure: %+v", p)
+	}
+
+	// A second owner key, enrolled after that notice, reads what it can
+	// and is told how many it cannot.
+	phone := newHome(t, b)
+	mustCtl(t, b, owner.dir, "enroll", "--device", d.url, "-i", owner.key, "--new", phone.key)
+	mustCtl(t, b, phone.dir, "grant", "--device", d.url, "-i", phone.key, "--to", phone.recipient, "--from", "-10h", "--until", "-9h")
+	r := ctl(t, b, phone.dir, "", "notices", "--device", d.url, "-i", phone.key, "--json")
+	if r.code != 0 {
+		t.Fatalf("notices with the enrolled key: exit %d: %s", r.code, r.stderr)
+	}
+	var shown []struct {
+		Notice struct {
+			Recipient string `json:"recipient"`
+		} `json:"notice"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatalf("notices --json: %v\n%s", err, r.stdout)
+	}
+	if len(shown) != 1 || shown[0].Notice.Recipient != phone.recipient {
+		t.Errorf("the phone's notices: %s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "1 of 2 notices do not open with "+phone.key) {
+		t.Errorf("notices does not count the skipped notice: %q", r.stderr)
+	}
+	// The first owner reads both.
+	if out := mustCtl(t, b, owner.dir, "notices", "--device", d.url, "-i", owner.key); strings.Count(out, "notice ") != 2 {
+		t.Errorf("the first owner's notices:\n%s", out)
+	}
+
+	// Repeats: reported, exit 0, no new leaf.
+	size := len(fetchAudit(t, d, owner).Entries)
+	mustCtl(t, b, owner.dir, "revoke", "--device", d.url, "-i", owner.key, jti)
+	size++
+	out = mustCtl(t, b, owner.dir, "revoke", "--device", d.url, "-i", owner.key, jti)
+	if !strings.Contains(out, "already revoked") {
+		t.Errorf("second revoke printed %q", out)
+	}
+	out = mustCtl(t, b, owner.dir, "enroll", "--device", d.url, "-i", owner.key, "--new", phone.key)
+	if !strings.Contains(out, "already enrolled") {
+		t.Errorf("second enroll printed %q", out)
+	}
+	if got := len(fetchAudit(t, d, owner).Entries); got != size {
+		t.Errorf("audit log has %d entries after the repeats, want %d (one revoke leaf)", got, size)
+	}
+
+	// Back to "accept no legal process": an empty policy, signed like any
+	// change, in the audit log.
+	empty := filepath.Join(owner.dir, "none.yaml")
+	os.WriteFile(empty, []byte("legal: {}\n"), 0o600)
+	out = mustCtl(t, b, owner.dir, "policy", "set", "--yes", "--device", d.url, "-i", owner.key, empty)
+	if !strings.Contains(out, "policy set; hash ") || !strings.Contains(out, "- issuers:") {
+		t.Errorf("policy set of the empty policy:\n%s", out)
+	}
+	if out := mustCtl(t, b, owner.dir, "policy", "show", "--device", d.url); !strings.Contains(out, "issuers:            none") {
+		t.Errorf("policy show after the empty policy:\n%s", out)
+	}
+	if out := mustCtl(t, b, owner.dir, "audit", "verify", "--device", d.url, "-i", owner.key); !strings.Contains(out, "policy") {
+		t.Errorf("the policy change is not in the audit log:\n%s", out)
+	}
+}
