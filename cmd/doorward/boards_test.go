@@ -7,6 +7,7 @@ import (
 )
 
 func TestBoardsCommand(t *testing.T) {
+	skipShort(t)
 	out, errOut, code := run(t, bins.doorward, "boards")
 	if code != 0 {
 		t.Fatalf("doorward boards: exit %d: %s", code, errOut)

@@ -14,6 +14,7 @@ import (
 // TestConfigCheck runs `doorward config check` as a user would: the
 // shipped example passes, a bad file fails with every problem located.
 func TestConfigCheck(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	example := filepath.Join(dir, "config.yaml")
@@ -88,6 +89,7 @@ func TestConfigCheck(t *testing.T) {
 // TestRunChecksFlagsBeforeState: a bad flag or config stops `doorward run`
 // with one clear line before it creates its state directory or any key.
 func TestRunChecksFlagsBeforeState(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	_, recipient := ownerKey(t)
 	dir := t.TempDir()
@@ -137,6 +139,7 @@ func TestRunChecksFlagsBeforeState(t *testing.T) {
 // is not given (the unit no longer passes --board auto), and a --board
 // given on the command line overrides it with a log line naming both.
 func TestConfigBoardWins(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	_, recipient := ownerKey(t)
 	dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 // An agent with no owner starts in pairing mode: pair-code prints the code
 // alone on its first line; id, policy and audit answer.
 func TestPairingModeCommands(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	state := filepath.Join(t.TempDir(), "state")
 	a := startAgent(t, state, nil)

@@ -16,6 +16,7 @@ import (
 // the clip, decrypt it with doorwardctl and play it; then check that nothing
 // in the state directory — TMPDIR included — holds plaintext video.
 func TestRecordTriggerDecrypt(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	key, recipient := ownerKey(t)
 	state := filepath.Join(t.TempDir(), "state")
@@ -83,6 +84,7 @@ func TestRecordTriggerDecrypt(t *testing.T) {
 // The plaintext scan must be able to fail: plant a decrypted clip and an
 // Annex-B stream and expect both to be found.
 func TestPlaintextScanFindsPlantedVideo(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "cipher.age"), []byte("age-encryption.org/v1\n-> X25519 abc\n"), 0o600)
@@ -102,6 +104,7 @@ func TestPlaintextScanFindsPlantedVideo(t *testing.T) {
 // A second event within the post-roll extends the clip instead of starting
 // another one.
 func TestSecondTriggerExtendsClip(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	key, recipient := ownerKey(t)
 	state := filepath.Join(t.TempDir(), "state")
@@ -127,6 +130,7 @@ func TestSecondTriggerExtendsClip(t *testing.T) {
 // restart the index is consistent, every indexed clip decrypts, and an
 // interrupted clip plays at least up to its last complete segment.
 func TestCrashRecovery(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	key, recipient := ownerKey(t)
 	state := filepath.Join(t.TempDir(), "state")
@@ -188,6 +192,7 @@ func TestCrashRecovery(t *testing.T) {
 
 // Bad input gets one clear error line and a non-zero exit, never a panic.
 func TestBadInput(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	_, recipient := ownerKey(t)
 	dir := t.TempDir()
@@ -265,6 +270,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	if out := mustRun(t, bins.doorward, "version"); !strings.HasPrefix(out, "doorward ") {
 		t.Errorf("version printed %q", out)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +26,11 @@ import (
 var bins struct{ doorward, doorwardctl string }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs the built binaries; they skip (skipShort).
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "doorward-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -33,7 +39,7 @@ func TestMain(m *testing.M) {
 	bins.doorward = filepath.Join(dir, "doorward")
 	bins.doorwardctl = filepath.Join(dir, "doorwardctl")
 	for path, pkg := range map[string]string{bins.doorward: ".", bins.doorwardctl: "../doorwardctl"} {
-		cmd := exec.Command("go", "build", "-o", path, pkg)
+		cmd := exec.Command("go", buildArgs("-o", path, pkg)...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building", pkg, ":", err)

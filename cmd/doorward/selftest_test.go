@@ -25,6 +25,7 @@ type selftestReport struct {
 }
 
 func TestSelftestSim(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	report := filepath.Join(dir, "r.json")
 	stdout, stderr, code := run(t, bins.doorward, "selftest", "--board", "sim", "--state", filepath.Join(dir, "state"), "--json", report)
@@ -102,6 +103,7 @@ func TestSelftestSim(t *testing.T) {
 }
 
 func TestSelftestBadInput(t *testing.T) {
+	skipShort(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -120,6 +122,7 @@ func TestSelftestBadInput(t *testing.T) {
 // A required check that fails makes the command exit 1 after the table:
 // a config pointing the camera at a missing file does that on the sim board.
 func TestSelftestFailureExitCode(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(config, []byte("camera:\n  file: "+filepath.Join(dir, "missing.h264")+"\n"), 0o600); err != nil {

@@ -22,6 +22,7 @@ import (
 // and plays with timestamps that never go backwards; a ring during the
 // stall is listed by doorward events with its time.
 func TestCameraStallE2E(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	key, recipient := ownerKey(t)
 	dir := t.TempDir()

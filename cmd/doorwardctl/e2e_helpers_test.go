@@ -40,7 +40,7 @@ var builtBins = sync.OnceValues(func() (e2eBins, error) {
 	}
 	b := e2eBins{filepath.Join(dir, "doorward"), filepath.Join(dir, "doorwardctl")}
 	for path, pkg := range map[string]string{b.doorward: "../doorward", b.doorwardctl: "."} {
-		out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput()
+		out, err := exec.Command("go", buildArgs("-o", path, pkg)...).CombinedOutput()
 		if err != nil {
 			return e2eBins{}, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
@@ -48,11 +48,16 @@ var builtBins = sync.OnceValues(func() (e2eBins, error) {
 	return b, nil
 })
 
+// e2e skips under -short, marks the test parallel and returns the built
+// binaries.
 func e2e(t *testing.T) e2eBins {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
+	// Each test has its own state directory, owner home and port: they
+	// run side by side (go test -parallel, GOMAXPROCS by default).
+	t.Parallel()
 	b, err := builtBins()
 	if err != nil {
 		t.Fatal(err)
