@@ -294,6 +294,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.stop = cancel
 	a.mu.Unlock()
+	// The recorder's subscription exists before any sensor can publish.
+	triggers := a.bus.Subscribe("recorder", triggerQueue, events.Motion, events.Ring)
+	defer triggers.Close()
 	stopSensors, err := a.startSensors(ctx, cancel)
 	if err != nil {
 		return err
@@ -303,7 +306,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	sub := a.hub.Subscribe(256)
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(7)
+	wg.Add(8)
 	go func() {
 		defer wg.Done()
 		a.up.run(ctx)
@@ -318,6 +321,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.rec.Run(ctx, sub.C())
+	}()
+	go func() {
+		defer wg.Done()
+		a.runTriggers(ctx, triggers)
 	}()
 	go func() {
 		defer wg.Done()
@@ -353,6 +360,37 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	default:
 		return nil
+	}
+}
+
+// triggerQueue is the recorder's queue of motion and ring events. Sensors
+// debounce and cool down, so a handful at once is already a burst; a lost
+// one is logged.
+const triggerQueue = 64
+
+// runTriggers starts (or extends) a clip for every motion or ring on the
+// bus. The recorder's Trigger never blocks, so neither the bus nor the
+// sensors wait on recording.
+func (a *Agent) runTriggers(ctx context.Context, sub *events.Sub) {
+	var lost uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			kind := capture.Motion
+			if ev.Kind == events.Ring {
+				kind = capture.Ring
+			}
+			a.rec.Trigger(capture.Event{Kind: kind, Time: ev.Time})
+			if n := sub.Dropped(); n > lost {
+				a.log.Error("the recorder lost sensor events to a full queue", "lost", n-lost)
+				lost = n
+			}
+		}
 	}
 }
 

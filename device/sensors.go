@@ -17,6 +17,7 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture/sensors"
 	"github.com/doorward/doorward/device/config"
+	"github.com/doorward/doorward/device/events"
 )
 
 // ErrFactoryReset is what Run returns after a confirmed factory reset erased
@@ -202,6 +203,10 @@ func (a *Agent) startSensors(ctx context.Context, stop context.CancelFunc) (func
 // driveLED makes the LED follow the agent: error while a sensor is missing,
 // on while recording, a slow heartbeat otherwise.
 func (a *Agent) driveLED(ctx context.Context, led *sensors.LED, failed *atomic.Bool) {
+	// The bus says at once when a clip starts or ends; the poll is the
+	// fallback for an event the LED's small queue lost.
+	sub := a.bus.Subscribe("led", 8, events.ClipStarted, events.ClipClosed, events.RecordingStopped, events.RecordingResumed)
+	defer sub.Close()
 	shown := sensors.Pattern(-1)
 	for {
 		p := sensors.Idle
@@ -220,6 +225,7 @@ func (a *Agent) driveLED(ctx context.Context, led *sensors.LED, failed *atomic.B
 		select {
 		case <-ctx.Done():
 			return
+		case <-sub.C():
 		case <-a.opts.Clock.After(ledPoll):
 		}
 	}

@@ -104,14 +104,15 @@ func (a *Agent) ownerRecipients() []age.Recipient {
 	return rs
 }
 
-// trigger records an event (sensor or sim trigger) and tells the bus.
+// trigger announces a sensor event (a GPIO sensor or the sim board's
+// trigger) on the bus; the recorder records it from its subscription
+// (runTriggers), the uplink and the LED see it there too.
 func (a *Agent) trigger(ev capture.Event) {
 	kind := events.Motion
 	if ev.Kind == capture.Ring {
 		kind = events.Ring
 	}
-	a.bus.Publish(events.Event{Kind: kind, Time: ev.Time})
-	a.rec.Trigger(ev)
+	a.bus.Publish(events.Event{Kind: kind, Time: ev.Time, Trigger: string(ev.Kind)})
 }
 
 // uploads returns the gate's Deliverer: with the uplink on, disclosures
