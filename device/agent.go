@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -514,55 +512,37 @@ func (a *Agent) auditLog() ([]audit.Entry, audit.SignedCheckpoint, error) {
 	return entries, cp, err
 }
 
-// PrintBanner tells the person who started the agent where its state lives
-// and how to use it; unpaired, it shows the pairing code and its QR code.
-// This is the one place besides the control socket that shows the code: it
-// goes to the terminal, never to the log.
-func (a *Agent) PrintBanner(w io.Writer, self string) {
-	dir := a.opts.StateDir
+// Banner is what the person who started the agent is told: where its
+// state lives, how to reach it and, while no owner is paired, the pairing
+// code. The code goes to a terminal only (cmd/doorward's banner), never to
+// the log.
+type Banner struct {
+	Version, Board, DeviceID string
+	StateDir, ClipsDir       string
+	Listen                   string // the LAN API's host:port
+	Owners                   int    // owner recipients clips are encrypted to
+	DeviceVault              bool   // clips are also encrypted to the device's vault key
+	// Pairing is true while pairing is offered; PairCode and PairQR are its
+	// one-time code and QR code.
+	Pairing          bool
+	PairCode, PairQR string
+}
+
+// Banner describes the agent for its start-up banner.
+func (a *Agent) Banner() Banner {
 	a.mu.Lock()
 	owners, pairer, secret := len(a.owners), a.pairer, a.secret
 	a.mu.Unlock()
-	fmt.Fprintf(w, "doorward %s running on board %s\n", a.opts.Version, a.opts.Board.Name)
-	fmt.Fprintf(w, "  device id:  %s\n", a.id.ID())
-	fmt.Fprintf(w, "  state:      %s\n", dir)
-	fmt.Fprintf(w, "  LAN API:    http://%s\n", a.lan.Addr())
-	if owners == 0 && pairer != nil {
-		fmt.Fprintln(w, "  NOT PAIRED: nothing is recorded until an owner pairs.")
-		if isTerminal(w) {
-			// Only to a person at a terminal: under systemd, stdout goes
-			// to the journal, which is a log.
-			if qr, err := secret.QR(); err == nil {
-				fmt.Fprint(w, qr)
-			}
-			fmt.Fprintf(w, "  pairing code: %s\n", secret.Reveal())
-		}
-		fmt.Fprintf(w, "  pair:       doorwardctl pair --device http://%s --code CODE -i owner.key\n", a.lan.Addr())
-		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", self, dir)
-		return
+	b := Banner{
+		Version: a.opts.Version, Board: a.opts.Board.Name, DeviceID: a.id.ID(),
+		StateDir: a.opts.StateDir, ClipsDir: filepath.Join(a.opts.StateDir, clipsDir), Listen: a.lan.Addr(),
+		Owners: owners, DeviceVault: a.opts.Config.Vault == config.VaultDevice, Pairing: pairer != nil,
 	}
-	fmt.Fprintf(w, "  clips:      %s (age-encrypted to %d owner recipient(s)", filepath.Join(dir, clipsDir), owners)
-	if a.opts.Config.Vault == config.VaultDevice {
-		fmt.Fprint(w, " and the device vault key)\n")
-	} else {
-		fmt.Fprint(w, "; strict mode: no device vault key)\n")
-	}
-	fmt.Fprintf(w, "  record:     %s trigger motion --state %s   (or: ring)\n", self, dir)
-	fmt.Fprintf(w, "  list clips: %s clips --state %s\n", self, dir)
 	if pairer != nil {
-		fmt.Fprintf(w, "  pair:       no owner signing key yet; %s pair-code --state %s shows the code for doorwardctl pair\n", self, dir)
+		b.PairCode = secret.Reveal()
+		b.PairQR, _ = secret.QR()
 	}
-	fmt.Fprintln(w, "  stop:       Ctrl-C (the clip in progress is closed first)")
-}
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return b
 }
 
 // lazyStore is the recorder's Store: the vault once there is an owner to

@@ -107,7 +107,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			agent.PrintBanner(out, os.Args[0])
+			printBanner(out, agent.Banner(), os.Args[0])
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			err = agent.Run(ctx)
