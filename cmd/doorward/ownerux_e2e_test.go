@@ -14,6 +14,7 @@ import (
 // DOORWARD_SIM_CLOCK=unsynced its start log does not claim the clock is
 // synchronized.
 func TestTriggerUnpairedAndUnsyncedClock(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	state := filepath.Join(t.TempDir(), "state")
 	a := startAgent(t, state, []string{"DOORWARD_SIM_CLOCK=unsynced"})
@@ -38,6 +39,7 @@ func TestTriggerUnpairedAndUnsyncedClock(t *testing.T) {
 // selftest --json - writes the JSON report to stdout (and the table to
 // stderr), never a file named "-".
 func TestSelftestJSONStdout(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	cmd := exec.Command(bins.doorward, "selftest", "--board", "sim", "--state", filepath.Join(dir, "state"), "--json", "-", "--frames", "30")
