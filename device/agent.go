@@ -197,7 +197,7 @@ func (a *Agent) open() (err error) {
 		return err
 	}
 	a.lan, err = lanapi.Listen(lanapi.Config{
-		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit,
+		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a},
 		Log: a.log,
 	})
 	if err != nil {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/capture/vault"
+	"github.com/doorward/doorward/capture/vault/clipfile"
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit/auditlog"
 	"github.com/doorward/doorward/consent/pairing"
@@ -238,3 +241,76 @@ func eventsOf(evs []vault.Event) []api.Event {
 
 // socketPath is the control socket of the state directory dir.
 func socketPath(dir string) string { return filepath.Join(dir, api.SocketName) }
+
+var _ lanapi.ClipReads = door{}
+
+// Clips lists the clips with their complete pieces (none while unpaired).
+func (d door) Clips() ([]api.OwnerClip, error) {
+	v := d.a.currentVault()
+	if v == nil {
+		return []api.OwnerClip{}, nil
+	}
+	clips, err := v.Clips()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.OwnerClip, 0, len(clips))
+	for _, c := range clips {
+		init, segs, err := clipfile.ClipPieces(c.Path)
+		if err != nil {
+			continue // no init segment yet, or removed by retention
+		}
+		ac := api.OwnerClip{ID: c.ID, Start: c.Start, End: c.End, Duration: c.Duration().Seconds(), Trigger: c.Trigger, Recording: c.Recording}
+		for _, p := range append([]string{init}, segs...) {
+			st, err := os.Stat(p)
+			if err != nil {
+				continue
+			}
+			ac.Pieces = append(ac.Pieces, api.Piece{Name: filepath.Base(p), Size: st.Size()})
+		}
+		out = append(out, ac)
+	}
+	return out, nil
+}
+
+// OpenPiece opens a piece named in the clip list: the name is looked up
+// among the clip's pieces, never joined to a path as given.
+func (d door) OpenPiece(clip, piece string) (io.ReadCloser, int64, error) {
+	notFound := func(what string) error {
+		return &lanapi.Error{Status: http.StatusNotFound, Reason: "unknown-clip", Err: fmt.Errorf("device: %s", what)}
+	}
+	v := d.a.currentVault()
+	if v == nil {
+		return nil, 0, notFound("no clips: the device is not paired")
+	}
+	clips, err := v.Clips()
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, c := range clips {
+		if c.ID != clip {
+			continue
+		}
+		init, segs, err := clipfile.ClipPieces(c.Path)
+		if err != nil {
+			return nil, 0, notFound("clip " + clip + " has no pieces")
+		}
+		for _, p := range append([]string{init}, segs...) {
+			if filepath.Base(p) != piece {
+				continue
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, 0, notFound("clip " + clip + " piece " + piece + " is gone (retention)")
+			}
+			st, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, 0, err
+			}
+			return f, st.Size(), nil
+		}
+		return nil, 0, notFound("clip " + clip + " has no piece " + piece)
+	}
+	return nil, 0, notFound("no clip " + clip)
+}

@@ -21,12 +21,17 @@ import (
 )
 
 func newFetchCmd(stdout, stderr io.Writer) *cobra.Command {
-	var relayURL, device, jti, out string
+	var relayURL, device, jti, out, clipID string
 	var identityFiles []string
 	c := &cobra.Command{
-		Use:   "fetch --relay URL --device ID --disclosure JTI -i KEY -o OUT.mp4",
-		Short: "Download a disclosure from the relay's store and decrypt it into an MP4",
-		Long: `fetch asks the relay for the disclosure's manifest, downloads every object,
+		Use:   "fetch (--device URL --clip ID -i owner.key | --relay URL --device ID --disclosure JTI -i KEY) -o OUT.mp4",
+		Short: "Download a clip from the device, or a disclosure from the relay's store, and decrypt it into an MP4",
+		Long: `With --clip, fetch downloads a clip from the device's LAN API as the owner
+(each request carries a new single-use login signed with owner.key): every
+piece travels as the age ciphertext stored on the device and is decrypted
+here, on your computer, into OUT. Progress is shown on a terminal.
+
+With --disclosure, fetch asks the relay for the disclosure's manifest, downloads every object,
 checks each one's SHA-256 against the checksum the store verified on upload,
 and decrypts the clip into one playable MP4 with KEY: any age identity file
 that the disclosure was made for (a grantee's or agency's stock age-keygen
@@ -35,6 +40,18 @@ written next to OUT as OUT-<clip>.mp4. Ciphertext is downloaded into a
 temporary directory; the MP4 appears only once fully decrypted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if clipID != "" {
+				if relayURL != "" || jti != "" || device == "" {
+					return fmt.Errorf("fetch: --clip takes --device URL (the device's LAN URL) and -i owner.key, not --relay or --disclosure")
+				}
+				if len(identityFiles) != 1 {
+					return fmt.Errorf("fetch: --clip takes one -i owner.key")
+				}
+				return fetchClip(cmd.Context(), device, identityFiles[0], clipID, out, stderr)
+			}
+			if relayURL == "" || jti == "" || device == "" {
+				return fmt.Errorf("fetch: give --device URL --clip ID (from the device), or --relay URL --device ID --disclosure JTI (from the relay)")
+			}
 			ids, err := readIdentities(identityFiles)
 			if err != nil {
 				return err
@@ -99,11 +116,12 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 		},
 	}
 	c.Flags().StringVar(&relayURL, "relay", "", "the relay's `URL`")
-	c.Flags().StringVar(&device, "device", "", "the device `ID`")
+	c.Flags().StringVar(&device, "device", "", "the device's LAN URL (with --clip) or its ID (with --relay)")
+	c.Flags().StringVar(&clipID, "clip", "", "fetch this clip `ID` (doorwardctl clips lists them) from the device's LAN API")
 	c.Flags().StringVar(&jti, "disclosure", "", "the disclosure's `JTI` (the grant's or token's ID)")
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
 	c.Flags().StringVarP(&out, "output", "o", "", "write the MP4 to `OUT`")
-	for _, f := range []string{"relay", "device", "disclosure", "identity", "output"} {
+	for _, f := range []string{"identity", "output"} {
 		c.MarkFlagRequired(f)
 	}
 	return c

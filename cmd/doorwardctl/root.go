@@ -43,6 +43,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newEventsCmd(stdout, stderr),
 		newRelayCmd(stdout, stderr),
 		newFetchCmd(stdout, stderr),
+		newClipsCmd(stdout),
 		newLiveCmd(stdout, stderr),
 	)
 	clidoc.Install(root, version)

@@ -22,6 +22,8 @@
 //	GET  /api/v1/notices                  owner only: []Notice
 //	GET  /api/v1/disclosures              owner only: []Disclosure
 //	GET  /api/v1/audit?since=N            owner only: AuditReply
+//	GET  /api/v1/clips                    owner only: []OwnerClip
+//	GET  /api/v1/clips/{id}/{piece}       owner only: the piece's age ciphertext
 //
 // Refusals are Error with a stable reason code. Owner reads carry
 // "Authorization: Doorward <login statement>" (LoginScheme).

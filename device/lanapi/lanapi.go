@@ -70,6 +70,15 @@ type Reads interface {
 	Disclosures(after string, limit int, unfinished bool) ([]api.Disclosure, string, error)
 }
 
+// ClipReads serves the owners' clips: the list, and each piece as the
+// ciphertext it is on the device. OpenPiece finds the piece by the clip's
+// ID and a name from its list (never a path); an unknown one is an *Error
+// with status 404.
+type ClipReads interface {
+	Clips() ([]api.OwnerClip, error)
+	OpenPiece(clip, piece string) (io.ReadCloser, int64, error)
+}
+
 // AuditLog is the audit log the owners read (*auditlog.Log).
 type AuditLog interface {
 	Checkpoint() (audit.SignedCheckpoint, error)
@@ -106,7 +115,10 @@ type Config struct {
 	Reads      Reads
 	Audit      AuditLog
 	Refusals   Refusals
-	Log        *slog.Logger
+	// Clips, when set, serves GET /api/v1/clips and its pieces (owner
+	// only).
+	Clips ClipReads
+	Log   *slog.Logger
 	// ShutdownTimeout bounds how long Serve waits for requests in progress
 	// once its context ends; 0 means 5 s.
 	ShutdownTimeout time.Duration
@@ -166,6 +178,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/notices", s.owner(s.notices))
 	s.mux.HandleFunc("GET /api/v1/disclosures", s.owner(s.disclosures))
 	s.mux.HandleFunc("GET /api/v1/audit", s.owner(s.audit))
+	if s.cfg.Clips != nil {
+		s.mux.HandleFunc("GET /api/v1/clips", s.owner(s.clips))
+		s.mux.HandleFunc("GET /api/v1/clips/{clip}/{piece}", s.owner(s.clipPiece))
+	}
 }
 
 // Handle adds a route (a net/http ServeMux pattern such as
@@ -404,6 +420,35 @@ func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+	}
+}
+
+func (s *Server) clips(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.cfg.Clips.Clips()
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	if cs == nil {
+		cs = []api.OwnerClip{}
+	}
+	writeJSON(w, http.StatusOK, cs)
+}
+
+// clipPiece streams one piece: age ciphertext to the owners, decrypted
+// only on their computer.
+func (s *Server) clipPiece(w http.ResponseWriter, r *http.Request) {
+	rc, size, err := s.cfg.Clips.OpenPiece(r.PathValue("clip"), r.PathValue("piece"))
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.CopyN(w, rc, size); err != nil {
+		s.cfg.Log.Warn("sending a clip piece", "clip", r.PathValue("clip"), "piece", r.PathValue("piece"), "err", err)
 	}
 }
 

@@ -410,3 +410,44 @@ func clean(s string, n int) string {
 	}
 	return strings.TrimSpace(b.String())
 }
+
+// Clips lists the device's clips with their pieces (owner only).
+func (c *Client) Clips(ctx context.Context, login []byte) ([]api.OwnerClip, error) {
+	var r []api.OwnerClip
+	err := c.do(ctx, http.MethodGet, "/api/v1/clips", bearer(login), nil, []int{http.StatusOK}, &r)
+	return r, err
+}
+
+// Piece streams one piece of a clip, the age ciphertext as stored, into w
+// (owner only; login is single use, so each piece takes a new one). It
+// fails unless exactly size bytes, as the clip list stated, arrive.
+func (c *Client) Piece(ctx context.Context, login []byte, clip string, p api.Piece, w io.Writer) error {
+	if c == nil || c.Base == nil || c.RelayDevice != "" {
+		return errors.New("lanclient: clips are fetched from the device's LAN URL")
+	}
+	path := "/api/v1/clips/" + url.PathEscape(clip) + "/" + url.PathEscape(p.Name)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base.String()+path, nil)
+	if err != nil {
+		return fmt.Errorf("lanclient: %w", err)
+	}
+	req.Header.Set("Authorization", bearer(login))
+	hc := *c.http()
+	hc.Timeout = 0 // a piece may take longer than one request's default; ctx bounds it
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("lanclient: cannot reach the device at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return apiError(resp.StatusCode, raw)
+	}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, p.Size+1))
+	if err != nil {
+		return fmt.Errorf("lanclient: GET %s: %w", path, err)
+	}
+	if n != p.Size {
+		return fmt.Errorf("lanclient: GET %s: %d bytes, the clip list said %d", path, n, p.Size)
+	}
+	return nil
+}
