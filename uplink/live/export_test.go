@@ -1,7 +1,14 @@
 package live
 
-import "time"
+import (
+	"time"
+
+	"github.com/doorward/doorward/capture"
+)
 
 // WithSendDelay slows the sender of the session authorized as id by d per
 // frame, as a viewer whose link cannot keep up.
 func WithSendDelay(o *Options, f func(id string) time.Duration) { o.sendDelay = f }
+
+// WithOnSent calls f with each frame once a session has sent it.
+func WithOnSent(o *Options, f func(capture.Frame)) { o.onSent = f }

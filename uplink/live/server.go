@@ -95,6 +95,8 @@ type Options struct {
 	// sendDelay, set by tests only, slows the sender of the session whose
 	// authority has that id: a viewer that cannot keep up.
 	sendDelay func(authorityID string) time.Duration
+	// onSent, set by benchmarks only, sees each frame once it is sent.
+	onSent func(capture.Frame)
 }
 
 // Server answers WHEP offers and runs the sessions. Close ends them all.

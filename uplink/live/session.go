@@ -284,6 +284,9 @@ func (s *session) send(f capture.Frame, sps, pps []byte, fast bool) error {
 	}
 	s.frames.Add(1)
 	s.bytes.Add(uint64(len(f.Data)))
+	if s.srv.opts.onSent != nil {
+		s.srv.opts.onSent(f)
+	}
 	return nil
 }
 
