@@ -6,6 +6,7 @@ require (
 	filippo.io/age v1.3.2
 	github.com/Eyevinn/mp4ff v0.56.0
 	github.com/blackjack/webcam v0.6.1
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/goccy/go-yaml v1.19.2

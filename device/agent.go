@@ -68,6 +68,7 @@ type Agent struct {
 	upDel *uploadDeliverer
 
 	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
+	health     health      // camera delivering and recorder keeping up (health.go)
 
 	mu     sync.Mutex
 	vault  *vault.Vault // nil until there is an owner to encrypt to
@@ -197,7 +198,7 @@ func (a *Agent) open() (err error) {
 		return err
 	}
 	a.lan, err = lanapi.Listen(lanapi.Config{
-		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a},
+		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Health: a.Healthy,
 		Log: a.log,
 	})
 	if err != nil {
@@ -319,6 +320,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.rec.Run(ctx, sub.C())
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.runHealth(ctx, a.hub.Stalled, sub.Dropped, sdNotify)
 	}()
 	go func() {
 		defer wg.Done()

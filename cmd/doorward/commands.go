@@ -269,6 +269,15 @@ func demoOwner(out io.Writer, path string, profile boards.Profile) (string, erro
 
 func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		// Under journald, which stamps every line itself: no time of our own.
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

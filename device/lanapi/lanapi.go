@@ -118,6 +118,9 @@ type Config struct {
 	// Clips, when set, serves GET /api/v1/clips and its pieces (owner
 	// only).
 	Clips ClipReads
+	// Health, when set, answers GET /healthz: 200 when it reports true,
+	// 503 otherwise, with no other information (for monitors, no login).
+	Health func() bool
 	Log   *slog.Logger
 	// ShutdownTimeout bounds how long Serve waits for requests in progress
 	// once its context ends; 0 means 5 s.
@@ -178,6 +181,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/notices", s.owner(s.notices))
 	s.mux.HandleFunc("GET /api/v1/disclosures", s.owner(s.disclosures))
 	s.mux.HandleFunc("GET /api/v1/audit", s.owner(s.audit))
+	if s.cfg.Health != nil {
+		s.mux.HandleFunc("GET /healthz", s.healthz)
+	}
 	if s.cfg.Clips != nil {
 		s.mux.HandleFunc("GET /api/v1/clips", s.owner(s.clips))
 		s.mux.HandleFunc("GET /api/v1/clips/{clip}/{piece}", s.owner(s.clipPiece))
@@ -421,6 +427,20 @@ func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// healthz tells a monitor whether the device is healthy: the status code
+// and one word, nothing about activity (no times, clips or events).
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.cfg.Health() {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "ok\n")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, "unhealthy\n")
 }
 
 func (s *Server) clips(w http.ResponseWriter, r *http.Request) {
