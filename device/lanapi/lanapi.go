@@ -121,7 +121,7 @@ type Config struct {
 	// Health, when set, answers GET /healthz: 200 when it reports true,
 	// 503 otherwise, with no other information (for monitors, no login).
 	Health func() bool
-	Log   *slog.Logger
+	Log    *slog.Logger
 	// ShutdownTimeout bounds how long Serve waits for requests in progress
 	// once its context ends; 0 means 5 s.
 	ShutdownTimeout time.Duration
