@@ -254,7 +254,6 @@ type receiver struct {
 	firstAt  time.Time
 	mp4      *mp4Writer
 	lastTS   uint32
-	lastTime time.Time
 }
 
 func (rx *receiver) read(t *webrtc.TrackRemote) {
