@@ -245,15 +245,15 @@ type receiver struct {
 	err error
 
 	// owned by read
-	depack   codecs.H264Packet
-	au       []byte
-	broken   bool // a packet of the current access unit was lost
-	started  bool // a keyframe has been seen
-	lastSeq  uint16
-	haveSeq  bool
-	firstAt  time.Time
-	mp4      *mp4Writer
-	lastTS   uint32
+	depack  codecs.H264Packet
+	au      []byte
+	broken  bool // a packet of the current access unit was lost
+	started bool // a keyframe has been seen
+	lastSeq uint16
+	haveSeq bool
+	firstAt time.Time
+	mp4     *mp4Writer
+	lastTS  uint32
 }
 
 func (rx *receiver) read(t *webrtc.TrackRemote) {
