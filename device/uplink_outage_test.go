@@ -59,7 +59,7 @@ func TestAgentUplinkOutageRestart(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			a, stop, done = start()
+			_, stop, done = start()
 		}
 		if err := Trigger(context.Background(), opts.StateDir, capture.Ring); err != nil {
 			t.Fatal(err)
