@@ -76,6 +76,8 @@ type Agent struct {
 	pairer *pairing.Pairer
 	secret pairing.Secret
 	stop   context.CancelFunc
+	// lastEvent is the last motion or ring (status).
+	lastEvent *api.Event
 }
 
 // NewAgent prepares the state directory, keys, database, audit log, camera
@@ -198,7 +200,7 @@ func (a *Agent) open() (err error) {
 		return err
 	}
 	a.lan, err = lanapi.Listen(lanapi.Config{
-		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Health: a.Healthy,
+		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Health: a.Healthy, Status: a.status,
 		Log: a.log,
 	})
 	if err != nil {
@@ -481,13 +483,20 @@ func (a *Agent) close() {
 
 func (a *Agent) status() *api.Status {
 	a.mu.Lock()
-	paired := len(a.owners) > 0
+	paired, owners := len(a.owners) > 0, len(a.owners)
+	v := a.vault
+	last := a.lastEvent
 	a.mu.Unlock()
-	return &api.Status{
+	st := &api.Status{
 		DeviceID: a.id.ID(), Board: a.opts.Board.Name, Version: a.opts.Version,
 		Recording: a.rec.Recording(), StateDir: a.opts.StateDir, Paired: paired,
-		Listen: a.lan.Addr(),
+		Listen: a.lan.Addr(), Owners: owners, Healthy: a.Healthy(), CameraStalled: a.hub.Stalled(),
+		LastEvent: last, ClockSynced: a.opts.ClockSynced(), DiskFree: diskFree(a.opts.StateDir),
 	}
+	if v != nil {
+		st.ClipBytes = v.TotalBytes()
+	}
+	return st
 }
 
 // policy returns the owner-approved trust policy, or the proposed one

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -72,3 +73,13 @@ func (a *Agent) runHealth(ctx context.Context, stalled func() bool, dropped func
 
 // Healthy reports the last health check (for GET /healthz).
 func (a *Agent) Healthy() bool { return a.health.ok.Load() }
+
+// diskFree returns the bytes available on dir's file system, 0 when
+// unknown.
+func diskFree(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
+}

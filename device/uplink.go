@@ -11,6 +11,7 @@ import (
 
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/events"
 	"github.com/doorward/doorward/device/gate"
@@ -112,6 +113,9 @@ func (a *Agent) trigger(ev capture.Event) {
 	if ev.Kind == capture.Ring {
 		kind = events.Ring
 	}
+	a.mu.Lock()
+	a.lastEvent = &api.Event{Time: ev.Time, Kind: string(ev.Kind)}
+	a.mu.Unlock()
 	a.bus.Publish(events.Event{Kind: kind, Time: ev.Time, Trigger: string(ev.Kind)})
 }
 

@@ -36,7 +36,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newEventsCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newTriggerCmd(), newClipsCmd(), newEventsCmd(), newVersionCmd(), newStatusCmd())
 	root.AddCommand(newIDCmd(), newPairCodeCmd(), newPolicyCmd(), newAuditCmd())
 	root.AddCommand(newBoardsCmd())
 	root.AddCommand(newSelftestCmd(), newConfigCmd())
@@ -438,4 +438,38 @@ func newJSONEncoder(w io.Writer) *json.Encoder {
 // may hang.
 func controlContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), 15*time.Second)
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		state  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running agent's status: owners, recording, camera, last event, disk, clock",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := controlContext(cmd)
+			defer cancel()
+			resp, err := device.Call(ctx, state, api.ControlRequest{Op: api.OpStatus})
+			if errors.Is(err, device.ErrNoAgent) {
+				return fmt.Errorf("%w: start one first (doorward run --state %s)", err, state)
+			}
+			if err != nil {
+				return err
+			}
+			if resp.Status == nil {
+				return errors.New("status: the agent sent no status")
+			}
+			if asJSON {
+				return newJSONEncoder(cmd.OutOrStdout()).Encode(resp.Status)
+			}
+			resp.Status.WriteText(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }

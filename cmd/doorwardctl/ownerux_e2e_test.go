@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,6 +143,36 @@ func TestClipsFetchE2E(t *testing.T) {
 		t.Errorf("clips table:\n%s", table)
 	}
 
+	// Status, from the owner's computer and on the device.
+	st := mustCtl(t, b, owner.dir, "status", "--device", d.url, "-i", owner.key)
+	for _, want := range []string{"owners:     1 paired", "camera:     delivering frames", "health:     ok", "last event: motion at ", "MB of encrypted clips", "clock:      synchronized"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("doorwardctl status lacks %q:\n%s", want, st)
+		}
+	}
+	local, err := exec.Command(b.doorward, "status", "--state", d.state).Output()
+	if err != nil || !strings.Contains(string(local), "owners:     1 paired") || !strings.Contains(string(local), "last event: motion") {
+		t.Errorf("doorward status: %v\n%s", err, local)
+	}
+	var js struct {
+		Owners    int   `json:"owners"`
+		ClipBytes int64 `json:"clip_bytes"`
+		DiskFree  int64 `json:"disk_free"`
+	}
+	if err := json.Unmarshal([]byte(mustCtl(t, b, owner.dir, "status", "--device", d.url, "-i", owner.key, "--json")), &js); err != nil || js.Owners != 1 || js.ClipBytes == 0 || js.DiskFree == 0 {
+		t.Errorf("status --json: %+v %v", js, err)
+	}
+	if code, _ := func() (int, error) {
+		r, err := http.Get(d.url + "/api/v1/status")
+		if err != nil {
+			return 0, err
+		}
+		r.Body.Close()
+		return r.StatusCode, nil
+	}(); code != http.StatusUnauthorized {
+		t.Errorf("status without a login: %d, want 401", code)
+	}
+
 	movie := filepath.Join(owner.dir, "fetched.mp4")
 	r := ctl(t, b, owner.dir, "", "fetch", "--device", d.url, "--clip", clip.ID, "-i", owner.key, "-o", movie)
 	if r.code != 0 {
@@ -199,6 +230,7 @@ func TestClipsFetchE2E(t *testing.T) {
 	pin, _ := os.ReadFile(pinPath(owner.key))
 	os.WriteFile(pinPath(stranger.key), pin, 0o600) // a copied pin proves nothing
 	wantFail(t, ctl(t, b, stranger.dir, "", "clips", "--device", d.url, "-i", stranger.key), "401")
+	wantFail(t, ctl(t, b, stranger.dir, "", "status", "--device", d.url, "-i", stranger.key), "401")
 	wantFail(t, ctl(t, b, stranger.dir, "", "fetch", "--device", d.url, "--clip", clip.ID, "-i", stranger.key, "-o", filepath.Join(stranger.dir, "x.mp4")), "401")
 	if _, err := os.Stat(filepath.Join(stranger.dir, "x.mp4")); !os.IsNotExist(err) {
 		t.Errorf("a refused fetch left an output file (%v)", err)

@@ -81,4 +81,17 @@ type Status struct {
 	StateDir  string `json:"state_dir"`
 	Paired    bool   `json:"paired"`
 	Listen    string `json:"listen"`
+	// Owners is how many owner recipients clips are encrypted to.
+	Owners int `json:"owners"`
+	// Healthy: the camera delivers frames and the recorder keeps up
+	// (GET /healthz).
+	Healthy       bool `json:"healthy"`
+	CameraStalled bool `json:"camera_stalled"`
+	// LastEvent is the last motion or ring, nil before any.
+	LastEvent *Event `json:"last_event,omitempty"`
+	// ClipBytes is the encrypted footage on disk; DiskFree the bytes free
+	// on the state directory's file system.
+	ClipBytes   int64 `json:"clip_bytes"`
+	DiskFree    int64 `json:"disk_free"`
+	ClockSynced bool  `json:"clock_synced"`
 }

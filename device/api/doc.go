@@ -22,6 +22,7 @@
 //	GET  /api/v1/notices                  owner only: []Notice
 //	GET  /api/v1/disclosures              owner only: []Disclosure
 //	GET  /api/v1/audit?since=N            owner only: AuditReply
+//	GET  /api/v1/status                   owner only: Status
 //	GET  /api/v1/clips                    owner only: []OwnerClip
 //	GET  /api/v1/clips/{id}/{piece}       owner only: the piece's age ciphertext
 //

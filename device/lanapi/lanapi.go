@@ -121,6 +121,8 @@ type Config struct {
 	// Health, when set, answers GET /healthz: 200 when it reports true,
 	// 503 otherwise, with no other information (for monitors, no login).
 	Health func() bool
+	// Status, when set, answers GET /api/v1/status (owner only).
+	Status func() *api.Status
 	Log    *slog.Logger
 	// ShutdownTimeout bounds how long Serve waits for requests in progress
 	// once its context ends; 0 means 5 s.
@@ -181,6 +183,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/notices", s.owner(s.notices))
 	s.mux.HandleFunc("GET /api/v1/disclosures", s.owner(s.disclosures))
 	s.mux.HandleFunc("GET /api/v1/audit", s.owner(s.audit))
+	if s.cfg.Status != nil {
+		s.mux.HandleFunc("GET /api/v1/status", s.owner(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, s.cfg.Status())
+		}))
+	}
 	if s.cfg.Health != nil {
 		s.mux.HandleFunc("GET /healthz", s.healthz)
 	}

@@ -451,3 +451,10 @@ func (c *Client) Piece(ctx context.Context, login []byte, clip string, p api.Pie
 	}
 	return nil
 }
+
+// Status fetches the device's status (owner only).
+func (c *Client) Status(ctx context.Context, login []byte) (api.Status, error) {
+	var r api.Status
+	err := c.do(ctx, http.MethodGet, "/api/v1/status", bearer(login), nil, []int{http.StatusOK}, &r)
+	return r, err
+}
