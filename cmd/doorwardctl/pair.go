@@ -15,6 +15,7 @@ import (
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/backoff"
 	"github.com/doorward/doorward/device/lanclient"
+	"github.com/doorward/doorward/device/lantls"
 )
 
 func newPairCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -38,7 +39,7 @@ On success the device's identity key is pinned in <owner.key>.devices.json
 			return runPair(cmd.Context(), cmd.InOrStdin(), stdout, stderr, deviceURL, code, ownerPath, yes)
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`, e.g. http://192.168.1.20:8080")
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`, e.g. https://192.168.1.20:8080")
 	c.Flags().StringVar(&code, "code", "", "the one-time pairing `CODE` the device shows")
 	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE` (from doorwardctl keygen)")
 	c.Flags().BoolVar(&yes, "yes", false, "approve the proposed trust policy without asking")
@@ -104,6 +105,15 @@ func runPair(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, dev
 	}
 	if err != nil {
 		return fmt.Errorf("pair: the device's reply does not check: %w; nothing was approved or installed", err)
+	}
+	// Pairing ran over TLS without a pin; the transcript has now proved
+	// the device's identity key, and the certificate of this connection
+	// must be one that key signed: otherwise something in between
+	// terminated TLS and relayed the exchange.
+	if client.TLS() {
+		if err := lantls.VerifyCertificate(client.PeerCertificate(), dev.Key); err != nil {
+			return fmt.Errorf("pair: the TLS certificate at %s is not signed by the device key that pairing proved: someone in between (a man in the middle) relayed the exchange; nothing was approved or installed", client)
+		}
 	}
 	policy, err := decodePolicyJSON(policyJSON)
 	if err != nil {

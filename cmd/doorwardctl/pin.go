@@ -20,6 +20,7 @@ import (
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/lanclient"
+	"github.com/doorward/doorward/device/lantls"
 )
 
 // A pin file sits next to an owner key, named <owner.key>.devices.json,
@@ -153,6 +154,19 @@ func connect(ctx context.Context, deviceURL, ownerPath string) (*session, error)
 	if err != nil {
 		return nil, err
 	}
+	// Over TLS, accept only certificates signed by a device this key
+	// paired with; checkPin then ties the certificate to the device that
+	// answers.
+	var keys []ed25519.PublicKey
+	for _, p := range pins {
+		if k, err := consent.ParseIssuerKey(p.Key); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	if client.TLS() && len(keys) == 0 {
+		return nil, fmt.Errorf("no device is paired with this owner key (no pin in %s); pair it first with doorwardctl pair", pp)
+	}
+	client.Pin(keys...)
 	id, key, pin, err := checkPin(ctx, client, pins, pp)
 	if err != nil {
 		return nil, err
@@ -177,6 +191,11 @@ func checkPin(ctx context.Context, client *lanclient.Client, pins pinFile, pp st
 	if pin, ok := pins[id]; ok {
 		if pin.Key != consent.FormatIssuerKey(key) {
 			return "", nil, nil, fmt.Errorf("DEVICE KEY MISMATCH for device %s at %s: it presents a key other than the one pinned in %s; refusing (someone may be impersonating it)", id, client, pp)
+		}
+		if client.TLS() {
+			if err := lantls.VerifyCertificate(client.PeerCertificate(), key); err != nil {
+				return "", nil, nil, fmt.Errorf("DEVICE KEY MISMATCH for device %s at %s: its TLS certificate is not signed by its pinned key; refusing (someone may be impersonating it)", id, client)
+			}
 		}
 		return id, key, pin, nil
 	}

@@ -12,18 +12,24 @@ package lanclient
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/api"
+	"github.com/doorward/doorward/device/lantls"
 )
 
 // MaxResponseSize bounds any response body the client reads. Audit logs are
@@ -72,26 +78,43 @@ func ReasonOf(err error) string {
 }
 
 // Client talks to one agent. The zero value is not usable: set Base.
+//
+// Over https (every device on the LAN) the client speaks TLS 1.3 and trusts
+// no certificate authority: it accepts exactly the certificates that one
+// of the identity keys given to Pin signed (see package lantls). With no
+// pin (pairing) it accepts any certificate, and PeerCertificate tells the
+// caller which one it was shown, to check once pairing has proved the
+// device's identity.
 type Client struct {
-	// Base is the agent's URL, e.g. http://127.0.0.1:8080 (no path).
+	// Base is the agent's URL, e.g. https://192.168.1.20:8080 or
+	// http://127.0.0.1:8080 (no path).
 	Base *url.URL
 	// HTTP is the client used for requests; nil means one with
-	// DefaultTimeout.
+	// DefaultTimeout and the pinned TLS configuration.
 	HTTP *http.Client
 	// RelayDevice, when set, makes Base a cloud relay (doorwardctl relay)
 	// and this the device ID behind it: statements and tokens are
 	// forwarded to the device, which answers as on the LAN; reads are not
 	// available through a relay.
 	RelayDevice string
+
+	mu     sync.Mutex
+	pins   []ed25519.PublicKey
+	client *http.Client
+	peer   *x509.Certificate
 }
 
 // NewRelay returns a client that reaches device through the relay at
 // relayURL.
+// The relay is an ordinary web server: it is reached with the system's
+// certificate authorities (https) and may be plain http; what it forwards
+// is signed statements, and the device's answers are checked by the caller.
 func NewRelay(relayURL, device string) (*Client, error) {
-	c, err := New(relayURL)
+	u, err := parseURL(relayURL, "http://")
 	if err != nil {
 		return nil, fmt.Errorf("%w (the relay's URL)", err)
 	}
+	c := &Client{Base: u}
 	if device == "" || strings.ContainsAny(device, "/?#:") {
 		return nil, fmt.Errorf("lanclient: through a relay --device must be the device ID, not %q", device)
 	}
@@ -109,41 +132,95 @@ var relayPaths = map[string]string{
 	"/api/v1/legal":       "legal",
 }
 
-// New parses the agent's URL as the owner typed it ("http://host:port";
-// a bare "host:port" is taken as http).
+// New parses the agent's URL as the owner typed it. A device on the LAN is
+// reached over https only (its LAN API is TLS pinned at pairing); http is
+// for a device on this machine's loopback ("make run", tests). A bare
+// host:port is taken as http on loopback and https elsewhere.
 func New(device string) (*Client, error) {
+	scheme := "https://"
+	if h, _, err := net.SplitHostPort(strings.TrimSpace(device)); err == nil && lantls.IsLoopback(h) {
+		scheme = "http://"
+	}
+	u, err := parseURL(device, scheme)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "http" && !lantls.IsLoopback(u.Hostname()) {
+		https := *u
+		https.Scheme = "https"
+		return nil, fmt.Errorf("lanclient: device URL %q: a device on the network is reached over https only (its LAN API is TLS, checked against the key pinned at pairing); use %s", device, https.String())
+	}
+	return &Client{Base: u}, nil
+}
+
+// parseURL parses scheme://host[:port], adding defaultScheme to a bare
+// host:port.
+func parseURL(device, defaultScheme string) (*url.URL, error) {
 	s := strings.TrimSpace(device)
 	if s == "" {
-		return nil, errors.New("lanclient: no device URL (want, for example, http://127.0.0.1:8080)")
+		return nil, errors.New("lanclient: no device URL (want, for example, https://192.168.1.20:8080)")
 	}
 	if !strings.Contains(s, "://") {
-		s = "http://" + s
+		s = defaultScheme + s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("lanclient: device URL %q: %w (want, for example, http://127.0.0.1:8080)", device, err)
+		return nil, fmt.Errorf("lanclient: device URL %q: %w (want, for example, https://192.168.1.20:8080)", device, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("lanclient: device URL %q: scheme %q is not http or https", device, u.Scheme)
+		return nil, fmt.Errorf("lanclient: device URL %q: scheme %q is not https (or http on loopback)", device, u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("lanclient: device URL %q has no host (want, for example, http://127.0.0.1:8080)", device)
+		return nil, fmt.Errorf("lanclient: device URL %q has no host (want, for example, https://192.168.1.20:8080)", device)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("lanclient: device URL %q: give only scheme, host and port", device)
 	}
 	u.Path = ""
-	return &Client{Base: u}, nil
+	return u, nil
 }
 
 // String returns the agent's URL.
 func (c *Client) String() string { return c.Base.String() }
 
+// TLS reports whether the client speaks https to a device (pinned TLS;
+// a relay's https is the web's).
+func (c *Client) TLS() bool { return c.Base != nil && c.Base.Scheme == "https" && c.RelayDevice == "" }
+
+// Pin makes the client accept only TLS certificates that one of keys (the
+// device identities pinned at pairing) signed. Call it before the first
+// request.
+func (c *Client) Pin(keys ...ed25519.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pins = slices.Clone(keys)
+	c.client = nil
+}
+
+// PeerCertificate returns the TLS certificate of the last answer (nil over
+// plain http or before any answer).
+func (c *Client) PeerCertificate() *x509.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peer
+}
+
 func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: DefaultTimeout}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		c.client = &http.Client{Timeout: DefaultTimeout}
+		if c.RelayDevice == "" {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.Proxy = nil // a device on the LAN is never reached through a proxy
+			t.TLSClientConfig = lantls.ClientConfig(c.pins...)
+			c.client.Transport = t
+		}
+	}
+	return c.client
 }
 
 // Info fetches the device's identity. It is unauthenticated: compare the
@@ -360,10 +437,18 @@ func (c *Client) send(ctx context.Context, method, path, auth string, body []byt
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := c.http().Do(req)
+	if errors.Is(err, lantls.ErrNotSigned) {
+		return nil, nil, fmt.Errorf("lanclient: %s: %w: this is not the device you paired with (someone in between, or another device at this address); refusing to talk to it", c.Base, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("lanclient: cannot reach the device at %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		c.mu.Lock()
+		c.peer = resp.TLS.PeerCertificates[0]
+		c.mu.Unlock()
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("lanclient: %s %s: reading the answer: %w", method, path, err)

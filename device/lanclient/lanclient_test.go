@@ -20,9 +20,12 @@ func TestNew(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://127.0.0.1:8080":  "http://127.0.0.1:8080",
 		"http://127.0.0.1:8080/": "http://127.0.0.1:8080",
-		"192.168.1.20:8080":      "http://192.168.1.20:8080",
+		"192.168.1.20:8080":      "https://192.168.1.20:8080",
+		"127.0.0.1:8080":         "http://127.0.0.1:8080",
 		" https://doorbell.lan ": "https://doorbell.lan",
 		"http://[::1]:8080":      "http://[::1]:8080",
+		"http://localhost:8080":  "http://localhost:8080",
+		"https://127.0.0.1:8443": "https://127.0.0.1:8443",
 	} {
 		c, err := New(in)
 		if err != nil || c.String() != want {
@@ -30,13 +33,17 @@ func TestNew(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{
-		"":                     "no device URL",
-		"ftp://host":           "scheme",
-		"http://":              "no host",
-		"http://host/api/v1":   "only scheme, host and port",
-		"http://host?x=1":      "only scheme, host and port",
-		"http://user:pw@host":  "only scheme, host and port",
-		"http://host:bad port": "device URL",
+		"":                        "no device URL",
+		"ftp://host":              "scheme",
+		"http://":                 "no host",
+		"http://127.0.0.1/api/v1": "only scheme, host and port",
+		"https://host?x=1":        "only scheme, host and port",
+		"https://user:pw@host":    "only scheme, host and port",
+		"https://host:bad port":   "device URL",
+		// A device on the network is reached over TLS only, with a hint.
+		"http://192.168.1.20:8080": "https only (its LAN API is TLS, checked against the key pinned at pairing); use https://192.168.1.20:8080",
+		"http://doorbell:8080":     "use https://doorbell:8080",
+		"http://0.0.0.0:8080":      "https only",
 	} {
 		if _, err := New(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New(%q) error %v, want one containing %q", in, err, want)
