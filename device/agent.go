@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/doorward/doorward/device/events"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/lanapi"
+	"github.com/doorward/doorward/device/lantls"
 	"github.com/doorward/doorward/uplink/live"
 )
 
@@ -199,9 +201,20 @@ func (a *Agent) open() (err error) {
 	if a.ctl, err = lanapi.ListenControl(socketPath(opts.StateDir), door{a}, a.log); err != nil {
 		return err
 	}
+	// On any address but loopback the LAN API is TLS 1.3, with a
+	// certificate for <state>/keys/tls.key that the identity signs (the
+	// key doorwardctl pins at pairing).
+	var lanTLS *tls.Config
+	if !lantls.ListenAddrIsLoopback(cfg.Listen) {
+		cert, err := lantls.LoadOrCreate(filepath.Dir(filepath.Join(opts.StateDir, keyFileName)), a.id, a.id.ID())
+		if err != nil {
+			return err
+		}
+		lanTLS = lantls.ServerConfig(cert)
+	}
 	a.lan, err = lanapi.Listen(lanapi.Config{
 		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Health: a.Healthy, Status: a.status,
-		Log: a.log,
+		Log: a.log, TLS: lanTLS,
 	})
 	if err != nil {
 		return err
@@ -535,6 +548,10 @@ type Banner struct {
 	Version, Board, DeviceID string
 	StateDir, ClipsDir       string
 	Listen                   string // the LAN API's host:port
+	// URLs are where the LAN API is reached (https on a LAN address, one
+	// per interface address when it listens on all); TLS is true then.
+	URLs []string
+	TLS  bool
 	Owners                   int    // owner recipients clips are encrypted to
 	DeviceVault              bool   // clips are also encrypted to the device's vault key
 	// Pairing is true while pairing is offered; PairCode and PairQR are its
@@ -552,6 +569,7 @@ func (a *Agent) Banner() Banner {
 		Version: a.opts.Version, Board: a.opts.Board.Name, DeviceID: a.id.ID(),
 		StateDir: a.opts.StateDir, ClipsDir: filepath.Join(a.opts.StateDir, clipsDir), Listen: a.lan.Addr(),
 		Owners: owners, DeviceVault: a.opts.Config.Vault == config.VaultDevice, Pairing: pairer != nil,
+		URLs: lantls.URLs(a.lan.Addr()), TLS: a.lan.TLS(),
 	}
 	if pairer != nil {
 		b.PairCode = secret.Reveal()

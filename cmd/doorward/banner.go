@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/lantls"
 )
 
 // printBanner tells the person who started the agent where its state lives
@@ -17,14 +19,21 @@ func printBanner(w io.Writer, b device.Banner, self string) {
 	fmt.Fprintf(w, "doorward %s running on board %s\n", b.Version, b.Board)
 	fmt.Fprintf(w, "  device id:  %s\n", b.DeviceID)
 	fmt.Fprintf(w, "  state:      %s\n", b.StateDir)
-	fmt.Fprintf(w, "  LAN API:    http://%s\n", b.Listen)
+	urls := b.URLs
+	if len(urls) == 0 {
+		urls = lantls.URLs(b.Listen)
+	}
+	fmt.Fprintf(w, "  LAN API:    %s\n", strings.Join(urls, "  "))
+	if b.TLS {
+		fmt.Fprintln(w, "              TLS 1.3, certificate signed by the device key; doorwardctl checks it against the key it pins at pairing")
+	}
 	if b.Owners == 0 && b.Pairing {
 		fmt.Fprintln(w, "  NOT PAIRED: nothing is recorded until an owner pairs.")
 		if isTerminal(w) {
 			fmt.Fprint(w, b.PairQR)
 			fmt.Fprintf(w, "  pairing code: %s\n", b.PairCode)
 		}
-		fmt.Fprintf(w, "  pair:       doorwardctl pair --device http://%s --code CODE -i owner.key\n", b.Listen)
+		fmt.Fprintf(w, "  pair:       doorwardctl pair --device %s --code CODE -i owner.key\n", urls[0])
 		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", self, b.StateDir)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -121,6 +122,7 @@ type device struct {
 	config string
 	env    []string // extra environment for the agent
 	addr   string
+	listen string // --listen, when not addr (all interfaces: the LAN API is TLS)
 	url    string
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -143,12 +145,39 @@ func startDevice(t *testing.T, b e2eBins, state, config string) *device {
 	return d
 }
 
+// startTLSDevice is startDevice listening on every interface, as on a
+// LAN: the LAN API is then TLS, reached at https://127.0.0.1:PORT.
+func startTLSDevice(t *testing.T, b e2eBins, state, config string) *device {
+	t.Helper()
+	d := &device{t: t, b: b, state: state, config: config, addr: freeAddr(t)}
+	d.useTLS()
+	d.start()
+	t.Cleanup(func() {
+		d.kill()
+		if t.Failed() {
+			t.Logf("agent output:\n%s", d.output())
+		}
+	})
+	return d
+}
+
+// useTLS makes the next start listen on every interface (TLS).
+func (d *device) useTLS() {
+	_, port, _ := net.SplitHostPort(d.addr)
+	d.listen = "0.0.0.0:" + port
+	d.url = "https://127.0.0.1:" + port
+}
+
 // start runs the agent (again) on the same state, config and address and
 // waits until /api/v1/info answers.
 func (d *device) start() {
 	t := d.t
 	t.Helper()
-	args := []string{"run", "--board", "sim", "--state", d.state, "--listen", d.addr}
+	listen := d.addr
+	if d.listen != "" {
+		listen = d.listen
+	}
+	args := []string{"run", "--board", "sim", "--state", d.state, "--listen", listen}
 	if d.config != "" {
 		args = append(args, "--config", d.config)
 	}
@@ -176,8 +205,10 @@ func (d *device) start() {
 		close(done)
 	}()
 	deadline := time.Now().Add(15 * time.Second)
+	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer probe.CloseIdleConnections()
 	for {
-		resp, err := http.Get(d.url + "/api/v1/info")
+		resp, err := probe.Get(d.url + "/api/v1/info")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

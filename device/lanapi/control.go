@@ -37,7 +37,11 @@ type ControlServer struct {
 	closeOnce sync.Once
 }
 
-// ListenControl listens on the unix socket path with mode 0600, removing a
+// afterControlListen, for tests, sees the socket the moment it exists.
+var afterControlListen func(path string)
+
+// ListenControl listens on the unix socket path with mode 0600 (created
+// under umask 077, never chmod'ed afterwards), removing a
 // stale socket first (the caller holds the state database's lock, so no
 // other agent owns it).
 func ListenControl(path string, h Controller, log *slog.Logger) (*ControlServer, error) {
@@ -47,14 +51,12 @@ func ListenControl(path string, h Controller, log *slog.Logger) (*ControlServer,
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lanapi: removing stale %s: %w", path, err)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivateUnix(path)
 	if err != nil {
 		return nil, fmt.Errorf("lanapi: control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("lanapi: control socket: %w", err)
+	if afterControlListen != nil {
+		afterControlListen(path)
 	}
 	return &ControlServer{ln: ln, path: path, h: h, log: log}, nil
 }

@@ -17,6 +17,7 @@ package lanapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -30,10 +31,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/doorward/doorward/consent"
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/consent/pairing"
 	"github.com/doorward/doorward/device/api"
+	"github.com/doorward/doorward/device/lantls"
 )
 
 // Pairing serves the pairing handshake.
@@ -127,7 +131,27 @@ type Config struct {
 	// ShutdownTimeout bounds how long Serve waits for requests in progress
 	// once its context ends; 0 means 5 s.
 	ShutdownTimeout time.Duration
+	// TLS serves the API over TLS (lantls.ServerConfig: TLS 1.3, the
+	// certificate the device identity signed). It is required unless Addr
+	// is loopback: on the LAN the API is never plain HTTP.
+	TLS *tls.Config
+	// MaxConns caps the connections served at once, TLS handshakes
+	// included (0: DefaultMaxConns); more wait in the kernel's backlog.
+	MaxConns int
+	// IdleTimeout closes a kept-alive connection idle this long (0:
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
 }
+
+// Limits of the LAN listener: a doorbell serves its owners' few commands,
+// so a handful of connections is plenty, and a LAN host that opens
+// connections and sends nothing must not exhaust file descriptors or
+// memory. Slow requests are cut by the server's header, read and write
+// timeouts.
+const (
+	DefaultMaxConns    = 32
+	DefaultIdleTimeout = 15 * time.Second
+)
 
 // Server is the LAN API server.
 type Server struct {
@@ -153,9 +177,24 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.TLS == nil && !lantls.ListenAddrIsLoopback(cfg.Addr) {
+		return nil, fmt.Errorf("lanapi: LAN API on %s: plain HTTP is for loopback only; a LAN address needs TLS", cfg.Addr)
+	}
+	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("lanapi: LAN API on %s (listen): %w", cfg.Addr, err)
+	}
+	// The cap counts TCP connections, so TLS handshakes in progress count
+	// too.
+	ln := netutil.LimitListener(tcp, cfg.MaxConns)
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	s := &Server{cfg: cfg, ln: ln, mux: http.NewServeMux()}
 	s.routes()
@@ -164,7 +203,9 @@ func Listen(cfg Config) (*Server, error) {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug), // failed handshakes of LAN scanners
 	}
 	return s, nil
 }
@@ -212,6 +253,9 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 // Handler returns the API's routes, for requests that arrive another way
 // (the uplink's remote commands): the same checks and answers as on the LAN.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// TLS reports whether the server speaks TLS.
+func (s *Server) TLS() bool { return s != nil && s.cfg.TLS != nil }
 
 // Addr returns the address the server listens on (host:port).
 func (s *Server) Addr() string {

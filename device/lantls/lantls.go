@@ -231,3 +231,48 @@ func ListenAddrIsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && IsLoopback(host)
 }
+
+// URLs returns the URLs at which a LAN API listening on addr (as its
+// listener reports it) is reached: https unless addr is loopback, and for
+// an address that binds every interface ("[::]:8080") one URL per
+// non-loopback interface address (IPv4 first), or "https://<this host>:PORT"
+// when none is up.
+func URLs(addr string) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return []string{"http://" + addr}
+	}
+	scheme := "https://"
+	if IsLoopback(host) {
+		scheme = "http://"
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsUnspecified() {
+		return []string{scheme + net.JoinHostPort(host, port)}
+	}
+	var v4, v6 []string
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			p, err := netip.ParsePrefix(a.String())
+			if err != nil {
+				continue
+			}
+			ip := p.Addr()
+			switch {
+			case ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast():
+			case ip.Is4():
+				v4 = append(v4, scheme+net.JoinHostPort(ip.String(), port))
+			default:
+				v6 = append(v6, scheme+net.JoinHostPort(ip.String(), port))
+			}
+		}
+	}
+	if out := append(v4, v6...); len(out) > 0 {
+		return out
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		name = "<this host>"
+	}
+	return []string{scheme + net.JoinHostPort(name, port)}
+}

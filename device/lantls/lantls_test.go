@@ -171,3 +171,17 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestURLs(t *testing.T) {
+	if got := URLs("127.0.0.1:8080"); len(got) != 1 || got[0] != "http://127.0.0.1:8080" {
+		t.Errorf("loopback: %v", got)
+	}
+	if got := URLs("192.168.1.20:8080"); len(got) != 1 || got[0] != "https://192.168.1.20:8080" {
+		t.Errorf("LAN address: %v", got)
+	}
+	for _, u := range URLs("[::]:8080") {
+		if !strings.HasPrefix(u, "https://") || !strings.HasSuffix(u, ":8080") || strings.Contains(u, "127.0.0.1") {
+			t.Errorf("all interfaces: %s", u)
+		}
+	}
+}
