@@ -81,8 +81,12 @@ func liveViewer(ctx context.Context, deviceURL, keyPath string) (ed25519.Private
 		return nil, "", nil, errors.New(`required flag "identity" (-i KEY) not set`)
 	}
 	if owner, ownerErr := loadOwner(keyPath); ownerErr == nil {
-		if s, err := connect(ctx, deviceURL, keyPath); err == nil {
+		s, err := connect(ctx, deviceURL, keyPath)
+		if err == nil {
 			return owner.SigningKey(), s.id, s.client, nil
+		}
+		if !errors.Is(err, errNotPaired) {
+			return nil, "", nil, err // a pin that does not match: never fall back to an unpinned connection
 		}
 		// Not paired with this key: a grantee's owner-style key.
 		client, err := lanclient.New(deviceURL)

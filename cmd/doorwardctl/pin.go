@@ -124,6 +124,12 @@ func loadOwner(path string) (*consent.OwnerKey, error) {
 	return k, nil
 }
 
+// errNotPaired: the owner key has no pin for the device (or for any
+// device, over TLS). Only this error lets a command fall back to an
+// unpinned connection (a grantee's key); a pin that does not match never
+// does.
+var errNotPaired = errors.New("not paired with this owner key")
+
 // session is an owner talking to a device whose key matches the pin.
 type session struct {
 	client  *lanclient.Client
@@ -164,7 +170,7 @@ func connect(ctx context.Context, deviceURL, ownerPath string) (*session, error)
 		}
 	}
 	if client.TLS() && len(keys) == 0 {
-		return nil, fmt.Errorf("no device is paired with this owner key (no pin in %s); pair it first with doorwardctl pair", pp)
+		return nil, fmt.Errorf("%w (no pin in %s); pair it first with doorwardctl pair", errNotPaired, pp)
 	}
 	client.Pin(keys...)
 	id, key, pin, err := checkPin(ctx, client, pins, pp)
@@ -204,7 +210,7 @@ func checkPin(ctx context.Context, client *lanclient.Client, pins pinFile, pp st
 			return "", nil, nil, fmt.Errorf("DEVICE KEY MISMATCH at %s: you paired device %s there, but it now presents device %s with another key; refusing (someone may be impersonating it, or it was factory-reset: then pair it again)", client, pid, id)
 		}
 	}
-	return "", nil, nil, fmt.Errorf("device %s at %s is not paired with this owner key (no pin in %s); pair it first with doorwardctl pair", id, client, pp)
+	return "", nil, nil, fmt.Errorf("device %s at %s: %w (no pin in %s); pair it first with doorwardctl pair", id, client, errNotPaired, pp)
 }
 
 // ownerStatement signs claims of an owner-signed kind with the owner's key.
