@@ -550,10 +550,10 @@ type Banner struct {
 	Listen                   string // the LAN API's host:port
 	// URLs are where the LAN API is reached (https on a LAN address, one
 	// per interface address when it listens on all); TLS is true then.
-	URLs []string
-	TLS  bool
-	Owners                   int    // owner recipients clips are encrypted to
-	DeviceVault              bool   // clips are also encrypted to the device's vault key
+	URLs        []string
+	TLS         bool
+	Owners      int  // owner recipients clips are encrypted to
+	DeviceVault bool // clips are also encrypted to the device's vault key
 	// Pairing is true while pairing is offered; PairCode and PairQR are its
 	// one-time code and QR code.
 	Pairing          bool
