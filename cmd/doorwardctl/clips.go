@@ -26,13 +26,9 @@ func newClipsCmd(stdout io.Writer) *cobra.Command {
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := connect(ctx, deviceURL, ownerPath)
+			s, login, err := ownerRead(ctx, deviceURL, ownerPath, "clips")
 			if err != nil {
 				return err
-			}
-			login, err := s.login()
-			if err != nil {
-				return fmt.Errorf("clips: %w", err)
 			}
 			clips, err := s.client.Clips(ctx, login)
 			if err != nil {

@@ -37,13 +37,9 @@ A notice a token delayed appears once it is released.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := connect(ctx, deviceURL, ownerPath)
+			s, login, err := ownerRead(ctx, deviceURL, ownerPath, "notices")
 			if err != nil {
 				return err
-			}
-			login, err := s.login()
-			if err != nil {
-				return fmt.Errorf("notices: %w", err)
 			}
 			items, err := s.client.Notices(ctx, login)
 			if err != nil {

@@ -234,6 +234,21 @@ func (s *session) login() ([]byte, error) {
 	return s.sign(consent.KindLogin, consent.LoginClaims{Claims: s.claims(5 * time.Minute)})
 }
 
+// ownerRead connects to the device as its owner and signs the single-use
+// login that one owner read (notices, clips, status) carries; what names
+// the command in errors.
+func ownerRead(ctx context.Context, deviceURL, ownerPath, what string) (*session, []byte, error) {
+	s, err := connect(ctx, deviceURL, ownerPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	login, err := s.login()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return s, login, nil
+}
+
 // statementLifetime is how long owner statements that act at once
 // (revoke, enroll, policy, reset) stay valid.
 const statementLifetime = 10 * time.Minute

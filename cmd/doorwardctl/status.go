@@ -17,13 +17,9 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := connect(ctx, deviceURL, ownerPath)
+			s, login, err := ownerRead(ctx, deviceURL, ownerPath, "status")
 			if err != nil {
 				return err
-			}
-			login, err := s.login()
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
 			}
 			st, err := s.client.Status(ctx, login)
 			if err != nil {
