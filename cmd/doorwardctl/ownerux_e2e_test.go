@@ -145,13 +145,13 @@ func TestClipsFetchE2E(t *testing.T) {
 
 	// Status, from the owner's computer and on the device.
 	st := mustCtl(t, b, owner.dir, "status", "--device", d.url, "-i", owner.key)
-	for _, want := range []string{"owners:     1 paired", "camera:     delivering frames", "health:     ok", "last event: motion at ", "MB of encrypted clips", "clock:      synchronized"} {
+	for _, want := range []string{"owners:     1 owner recipient(s)", "camera:     delivering frames", "health:     ok", "last event: motion at ", "MB of encrypted clips", "clock:      synchronized"} {
 		if !strings.Contains(st, want) {
 			t.Errorf("doorwardctl status lacks %q:\n%s", want, st)
 		}
 	}
 	local, err := exec.Command(b.doorward, "status", "--state", d.state).Output()
-	if err != nil || !strings.Contains(string(local), "owners:     1 paired") || !strings.Contains(string(local), "last event: motion") {
+	if err != nil || !strings.Contains(string(local), "owners:     1 owner recipient(s)") || !strings.Contains(string(local), "last event: motion") {
 		t.Errorf("doorward status: %v\n%s", err, local)
 	}
 	var js struct {

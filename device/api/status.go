@@ -17,7 +17,7 @@ func (s *Status) WriteText(w io.Writer) {
 		return n
 	}
 	fmt.Fprintf(w, "device:     %s (board %s, version %s)\n", clean(s.DeviceID), clean(s.Board), clean(s.Version))
-	fmt.Fprintf(w, "owners:     %s\n", yes(s.Paired, fmt.Sprintf("%d paired", s.Owners), "none: not paired, nothing is recorded"))
+	fmt.Fprintf(w, "owners:     %s\n", yes(s.Paired, fmt.Sprintf("%d owner recipient(s): clips are encrypted to them", s.Owners), "none: not paired, nothing is recorded"))
 	fmt.Fprintf(w, "recording:  %s\n", yes(s.Recording, "yes, a clip is open", "no (waiting for motion or a ring)"))
 	camera := "delivering frames"
 	if s.CameraStalled {
