@@ -80,6 +80,38 @@ type Agent struct {
 	stop   context.CancelFunc
 	// lastEvent is the last motion or ring (status).
 	lastEvent *api.Event
+	// resetSigner is the kid of the owner key whose reset statement
+	// verified (the log names it when the device is erased).
+	resetSigner string
+}
+
+// Serve runs agents until ctx is done. A factory reset (an owner-signed
+// statement or the reset switch) does not end it: once the state
+// directory is erased, a new agent starts on it in the same process,
+// unpaired, with new keys, and offers pairing again. started is called
+// with each agent before it runs (the start-up banner); it may be nil.
+func Serve(ctx context.Context, opts Options, started func(*Agent)) error {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for {
+		a, err := NewAgent(opts)
+		if err != nil {
+			return err
+		}
+		if started != nil {
+			started(a)
+		}
+		err = a.Run(ctx)
+		if !errors.Is(err, ErrFactoryReset) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // erased, and asked to stop meanwhile
+		}
+		log.Warn("factory reset: starting again in place, unpaired, with new keys; pairing is offered")
+	}
 }
 
 // NewAgent prepares the state directory, keys, database, audit log, camera
@@ -455,9 +487,18 @@ func (a *Agent) holdFull(full bool, err error) {
 	}
 }
 
-// requestReset makes Run stop and erase the device (an owner-signed reset
-// statement; the reset switch goes through sensors.go).
-func (a *Agent) requestReset() {
+// The authorities a factory reset comes from, as the log names them.
+const (
+	// ResetBySwitch is the internal reset switch, held and then confirmed.
+	ResetBySwitch = "the reset switch (held, then confirmed)"
+	// resetByOwner is followed by the signing owner key's kid.
+	resetByOwner = "an owner-signed reset statement from key "
+)
+
+// requestReset makes Run stop and erase the device; by names the authority
+// (ResetBySwitch, or an owner statement with its signer).
+func (a *Agent) requestReset(by string) {
+	a.hw.resetBy.Store(&by)
 	a.hw.resetRequested.Store(true)
 	a.mu.Lock()
 	stop := a.stop

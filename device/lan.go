@@ -96,8 +96,24 @@ func (d door) Enroll(data []byte) (api.EnrollReply, error) {
 	return api.EnrollReply{KID: o.KeyID}, nil
 }
 
-func (d door) VerifyReset(data []byte) error { return apiError(d.a.gate.VerifyReset(data)) }
-func (d door) Reset()                        { d.a.requestReset() }
+// VerifyReset checks an owner-signed reset and remembers its signer, whom
+// the agent's log names when it erases the device (Reset).
+func (d door) VerifyReset(data []byte) error {
+	kid, err := d.a.gate.VerifyResetBy(data)
+	if err == nil {
+		d.a.mu.Lock()
+		d.a.resetSigner = kid
+		d.a.mu.Unlock()
+	}
+	return apiError(err)
+}
+
+func (d door) Reset() {
+	d.a.mu.Lock()
+	kid := d.a.resetSigner
+	d.a.mu.Unlock()
+	d.a.requestReset(resetByOwner + kid)
+}
 
 func (d door) Info() api.Info {
 	paired, _ := d.a.gate.Paired()

@@ -21,9 +21,9 @@ import (
 )
 
 // ErrFactoryReset is what Run returns after a confirmed factory reset erased
-// the state directory. The process should exit and be started again (the
-// systemd unit restarts it), unpaired, with new keys.
-var ErrFactoryReset = errors.New("device: factory reset: the state directory was erased; restart the agent to start unpaired")
+// the state directory. Serve then starts a new agent on the empty state
+// directory in the same process: unpaired, with new keys.
+var ErrFactoryReset = errors.New("device: factory reset: the state directory was erased")
 
 // ledPoll is how often the LED follows the recorder's state.
 const ledPoll = 250 * time.Millisecond
@@ -34,9 +34,11 @@ type hardware struct {
 	// after host.Init (the GPIO character device, sysfs as a fallback).
 	// Tests put fake pins here.
 	openPin func(name string) (gpio.PinIO, error)
-	// resetRequested is set by the reset switch once a factory reset is
-	// confirmed; Run then erases the state.
+	// resetRequested is set once a factory reset is confirmed, on the
+	// reset switch or by an owner-signed statement; Run then erases the
+	// state. resetBy names that authority for the log.
 	resetRequested atomic.Bool
+	resetBy        atomic.Pointer[string]
 }
 
 // OpenGPIOLine opens a GPIO line of the board by name.
@@ -159,7 +161,7 @@ func (a *Agent) startSensors(ctx context.Context, stop context.CancelFunc) (func
 			s, err = sensors.NewResetSwitch(sensors.ResetConfig{
 				Input: in,
 				OnReset: func() {
-					a.hw.resetRequested.Store(true)
+					a.requestReset(ResetBySwitch)
 					stop()
 				},
 				Confirming: func(on bool) {
@@ -235,10 +237,15 @@ func (a *Agent) driveLED(ctx context.Context, led *sensors.LED, failed *atomic.B
 // the camera and closed the clip in progress; factoryReset closes the
 // database (Run closed the control socket) and deletes everything in the state
 // directory (keys, clips, database). Copies the owners already hold stay
-// readable by them. It returns ErrFactoryReset, which Run returns.
+// readable by them. It returns ErrFactoryReset, which Run returns. The log
+// names the authority that reset the device.
 func (a *Agent) factoryReset(ctx context.Context) error {
 	dir := a.opts.StateDir
-	a.log.WarnContext(ctx, "factory reset confirmed on the reset switch: erasing keys, clips and state", "state", dir)
+	by := ResetBySwitch
+	if p := a.hw.resetBy.Load(); p != nil {
+		by = *p
+	}
+	a.log.WarnContext(ctx, "factory reset: erasing keys, clips and state", "by", by, "state", dir)
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log.ErrorContext(ctx, "closing the state database", "err", err)
@@ -258,6 +265,6 @@ func (a *Agent) factoryReset(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("device: factory reset: erasing %s: %w", dir, err)
 	}
-	a.log.WarnContext(ctx, "factory reset done: the state directory is empty; the agent stops and starts again unpaired", "state", dir)
+	a.log.WarnContext(ctx, "factory reset done: the state directory is empty", "by", by, "state", dir)
 	return ErrFactoryReset
 }

@@ -1,12 +1,15 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +35,8 @@ func TestFactoryResetFromTheResetSwitch(t *testing.T) {
 	opts.Config.Camera = config.Camera{Source: "file", File: filepath.Join("..", "capture", "testdata", "tiny-aud.h264")}
 	clk := clocktest.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	opts.Clock = clk
+	var logBuf lockedBuffer
+	opts.Log = slog.New(slog.NewTextHandler(&logBuf, nil))
 	pins := map[string]*sensorstest.Pin{
 		"GPIO17": sensorstest.New("GPIO17", gpio.Low, clk),  // PIR, active high
 		"GPIO27": sensorstest.New("GPIO27", gpio.High, clk), // button, active low
@@ -104,6 +109,10 @@ func TestFactoryResetFromTheResetSwitch(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the reset was confirmed")
+	}
+	// The log names the authority that reset the device.
+	if !strings.Contains(logBuf.String(), `msg="factory reset: erasing keys, clips and state" by="the reset switch (held, then confirmed)"`) {
+		t.Errorf("the log does not name the reset switch as the authority:\n%s", logBuf.String())
 	}
 	entries, err := os.ReadDir(opts.StateDir)
 	if err != nil {
@@ -212,4 +221,22 @@ func TestMissingLineShowsErrorAndKeepsRunning(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(opts.StateDir, dbName)); err != nil {
 		t.Errorf("state after a normal stop: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a logger and a test may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

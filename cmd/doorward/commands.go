@@ -101,16 +101,14 @@ func newRunCmd() *cobra.Command {
 				// clock does: every legal token is refused as clock-unsynced.
 				clockSynced = func() bool { return false }
 			}
-			agent, err := device.NewAgent(device.Options{
-				Config: cfg, Board: profile, StateDir: state, Version: version, Log: log, ClockSynced: clockSynced,
-			})
-			if err != nil {
-				return err
-			}
-			printBanner(out, agent.Banner(), os.Args[0])
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			err = agent.Run(ctx)
+			// A factory reset starts the agent again in this process,
+			// unpaired: each start prints its banner (with the new
+			// pairing code).
+			err = device.Serve(ctx, device.Options{
+				Config: cfg, Board: profile, StateDir: state, Version: version, Log: log, ClockSynced: clockSynced,
+			}, func(agent *device.Agent) { printBanner(out, agent.Banner(), os.Args[0]) })
 			log.Info("stopped")
 			return err
 		},

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doorward/doorward/consent"
+	"github.com/doorward/doorward/device/api"
+	"github.com/doorward/doorward/device/lanclient"
 )
 
 func TestEnrollResetE2E(t *testing.T) {
@@ -54,24 +59,53 @@ func TestEnrollResetE2E(t *testing.T) {
 	}
 	wantFail(t, ctl(t, b, intruder.dir, "", "reset", "--yes", "--device", d.url, "-i", intruder.key), "unknown-key")
 	r = ctl(t, b, owner.dir, "y\n", "reset", "--device", d.url, "-i", owner.key)
-	if r.code != 0 || !strings.Contains(r.stdout, "erasing itself") {
+	if r.code != 0 || !strings.Contains(r.stdout, "erasing itself") || !strings.Contains(r.stdout, "comes back unpaired") {
 		t.Fatalf("reset: %+v", r)
 	}
 	if pins, _ := loadPins(pinPath(owner.key)); pins[info.DeviceID] != nil {
 		t.Error("the reset device is still pinned")
 	}
-	select {
-	case <-d.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the agent did not exit after an owner-signed reset")
+	// It comes back unpaired in place, with a new identity: the same
+	// process, which never exits.
+	pid := d.cmd.Process.Pid
+	var now api.Info
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if c, err := lanclient.New(d.url); err == nil {
+			if i, err := c.Info(context.Background()); err == nil && i.DeviceKey != info.DeviceKey {
+				now = i
+				break
+			}
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("the agent exited after an owner-signed reset: %v", d.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not come back with a new identity within 15 s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	// It comes back unpaired with a new identity; the phone, which still
-	// pins the old key, refuses it loudly.
-	d.start()
-	now := d.info()
-	if now.Paired || now.DeviceKey == info.DeviceKey {
+	if now.Paired || d.cmd.Process.Pid != pid {
 		t.Fatalf("after reset: %+v (was %+v)", now, info)
 	}
+	// The log names the authority: the owner statement and its signer.
+	ownerKey, err := loadOwner(owner.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `by="an owner-signed reset statement from key ` + consent.KeyID(ownerKey.SigningPublicKey()) + `"`; !strings.Contains(d.output(), want) {
+		t.Errorf("the agent's log does not name the authority (%s):\n%s", want, d.output())
+	}
+	if strings.Contains(d.output(), "reset switch") {
+		t.Errorf("the log blames the reset switch for an owner's reset:\n%s", d.output())
+	}
 	wantFail(t, ctl(t, b, phone.dir, "", "notices", "--device", d.url, "-i", phone.key), "DEVICE KEY MISMATCH")
+	// Paired again, in the same process, it records for the owner.
 	pairOwner(t, b, d, owner)
+	if !d.info().Paired || d.cmd.Process.Pid != pid {
+		t.Fatal("not paired again in the same process")
+	}
+	d.recordClip(1)
 }

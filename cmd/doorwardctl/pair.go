@@ -238,7 +238,8 @@ func newResetCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "reset --device URL -i owner.key [--yes]",
 		Short: "Factory-reset a device: erase its keys, clips and state",
 		Long: `reset sends an owner-signed factory reset. The device erases its identity,
-its clips, its audit log and its owners, and comes back unpaired. Copies
+its clips, its audit log and its owners, and comes back unpaired at the
+same address, with a new identity, without a restart. Copies
 of clips you already hold stay readable with your key. Asks first unless
 --yes. The device's pin is removed from your pin file.`,
 		Args: exactArgs(0, "no arguments"),
@@ -262,7 +263,7 @@ of clips you already hold stay readable with your key. Asks first unless
 			if err := s.pins.save(s.pinPath); err != nil {
 				return fmt.Errorf("reset: the device is resetting, but its pin could not be removed from %s: %w", s.pinPath, err)
 			}
-			fmt.Fprintf(stdout, "device %s is erasing itself; it comes back unpaired\n", s.id)
+			fmt.Fprintf(stdout, "device %s is erasing itself; it comes back unpaired at %s in a few seconds, with a new identity: pair it again with doorwardctl pair\n", s.id, s.client)
 			return nil
 		},
 	}

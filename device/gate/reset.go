@@ -11,8 +11,15 @@ import (
 // factory reset; every live session ends. The agent then erases the
 // device.
 func (g *Gate) VerifyReset(data []byte) error {
+	_, err := g.VerifyResetBy(data)
+	return err
+}
+
+// VerifyResetBy is VerifyReset, returning the kid of the owner key that
+// signed the reset (the agent's log names it).
+func (g *Gate) VerifyResetBy(data []byte) (string, error) {
 	var st *consent.OwnerStatement
-	return g.decide(rule{
+	err := g.decide(rule{
 		kind: consent.KindReset, refused: audit.KindResetRefused, statement: data,
 		verify: func(d *decisionTx) (string, time.Time, error) {
 			var err error
@@ -29,4 +36,8 @@ func (g *Gate) VerifyReset(data []byte) error {
 			return err
 		},
 	})
+	if err != nil {
+		return "", err
+	}
+	return st.KeyID, nil
 }
