@@ -252,7 +252,7 @@ func (a *Agent) open() (err error) {
 		return err
 	}
 	a.live.Register(a.lan) // POST /api/v1/whep, DELETE /api/v1/whep/{id}
-	if a.up, err = openUplink(cfg.MQTT, a); err != nil {
+	if a.up, err = openUplink(cfg.MQTT, cfg.HomeAssistant, a); err != nil {
 		return err
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"filippo.io/age"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/uplink"
 	"github.com/doorward/doorward/uplink/client"
+	"github.com/doorward/doorward/uplink/homeassistant"
 	"github.com/doorward/doorward/uplink/mqtt"
 )
 
@@ -24,12 +26,13 @@ import (
 type agentUplink struct {
 	session *mqtt.Session
 	up      *uplink.Uplink
+	ha      *homeassistant.Bridge // nil unless homeassistant.enabled
 	log     *slog.Logger
 }
 
 // openUplink prepares the MQTT session when mqtt.broker is set; nil
 // otherwise (the uplink is off).
-func openUplink(cfg config.MQTT, a *Agent) (*agentUplink, error) {
+func openUplink(cfg config.MQTT, ha config.HomeAssistant, a *Agent) (*agentUplink, error) {
 	if cfg.Broker == "" {
 		return nil, nil
 	}
@@ -43,6 +46,9 @@ func openUplink(cfg config.MQTT, a *Agent) (*agentUplink, error) {
 		Broker: cfg.Broker, ClientID: cfg.ClientID, DeviceID: a.id.ID(),
 		Outbox: ob, Log: log, Username: cfg.Username,
 		Inbound: func(ctx context.Context, p []byte) { au.up.HandleCmd(ctx, p) },
+	}
+	if ha.Enabled {
+		opts.OnConnect = func() { au.ha.Connected() }
 	}
 	if cfg.PasswordFile != "" {
 		if opts.Password, err = client.ReadPassword(cfg.PasswordFile); err != nil {
@@ -72,6 +78,18 @@ func openUplink(cfg config.MQTT, a *Agent) (*agentUplink, error) {
 		},
 		Log: log,
 	})
+	if ha.Enabled {
+		// The one place plaintext event metadata goes: opt-in, for a
+		// broker in the home.
+		au.ha, err = homeassistant.New(homeassistant.Options{
+			Session: au.session, Bus: a.bus, DeviceID: a.id.ID(), Model: a.opts.Board.Name, Version: a.opts.Version,
+			Prefix: ha.DiscoveryPrefix, MotionHold: time.Duration(a.opts.Config.GPIO.PIRCooldown), Log: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("Home Assistant is on: motion and ring states go to the broker in plaintext", "prefix", ha.DiscoveryPrefix)
+	}
 	return au, nil
 }
 
@@ -86,6 +104,13 @@ func (u *agentUplink) run(ctx context.Context) {
 		defer wg.Done()
 		u.up.Run(ctx)
 	}()
+	if u.ha != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.ha.Run(ctx)
+		}()
+	}
 	if err := u.session.Run(ctx); err != nil {
 		u.log.Error("mqtt session ended", "err", err)
 	}

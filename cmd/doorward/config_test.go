@@ -51,7 +51,7 @@ func TestConfigCheck(t *testing.T) {
 			`3:11: recording.buffer: "2GiB" is out of range (valid: 1MiB to 512MiB)`,
 		}},
 		{"unknown.yaml", "board: sim\nrecordng:\n  post_roll: 5s\n", []string{
-			`2:1: recordng: unknown field (valid in the file: board, camera, gpio, legal, listen, live, log, mqtt, owner_recipients, recording, retention, vault)`,
+			`2:1: recordng: unknown field (valid in the file: board, camera, gpio, homeassistant, legal, listen, live, log, metrics, mqtt, owner_recipients, recording, retention, vault)`,
 		}},
 		{"kind.yaml", "camera:\n  fps: fast\n", []string{
 			`2:8: camera.fps: "fast" is not valid (valid: a whole number)`,

@@ -162,7 +162,8 @@ func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 
 // checkMetadata: nothing the broker carried holds media (no MP4 box, H.264
 // start code or JPEG signature, no byte a JSON envelope cannot hold), the
-// events are age files, and only status is plaintext.
+// events are age files, only status is plaintext, and nothing goes to the
+// Home Assistant topics, which are off unless the owner turns them on.
 func checkMetadata(t *testing.T, msgs []mqtttest.Msg, device string) {
 	t.Helper()
 	if len(msgs) == 0 {
@@ -175,6 +176,10 @@ func checkMetadata(t *testing.T, msgs []mqtttest.Msg, device string) {
 			if bytes.Contains(p, sig) {
 				t.Errorf("%s carries a media signature %q", m.Topic, sig)
 			}
+		}
+		// Home Assistant (the one plaintext place) is off in these runs.
+		if strings.HasPrefix(m.Topic, "homeassistant/") || strings.HasPrefix(m.Topic, wire.Topic(device, "homeassistant/")) {
+			t.Errorf("%s published with homeassistant.enabled off", m.Topic)
 		}
 		if m.Topic == wire.Topic(device, wire.TopicStatus) {
 			if s := string(p); s != "online" && s != "offline" {

@@ -49,6 +49,11 @@ type Config struct {
 	MQTT MQTT `yaml:"mqtt"`
 	// Live sets the live view (WHEP on the LAN API).
 	Live Live `yaml:"live"`
+	// HomeAssistant publishes plaintext motion and ring states with MQTT
+	// discovery; off by default.
+	HomeAssistant HomeAssistant `yaml:"homeassistant"`
+	// Metrics serves Prometheus metrics; off by default.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // VaultMode says whether the device keeps a vault key for its clips.
@@ -68,15 +73,16 @@ const (
 // set.
 func Default() Config {
 	return Config{
-		Listen:    "127.0.0.1:8080",
-		Camera:    defaultCamera(),
-		Recording: defaultRecording(),
-		Retention: defaultRetention(),
-		Vault:     VaultDevice,
-		MQTT:      defaultMQTT(),
-		Live:      defaultLive(),
-		Log:       defaultLog(),
-		GPIO:      defaultGPIO(),
+		Listen:        "127.0.0.1:8080",
+		Camera:        defaultCamera(),
+		Recording:     defaultRecording(),
+		Retention:     defaultRetention(),
+		Vault:         VaultDevice,
+		MQTT:          defaultMQTT(),
+		Live:          defaultLive(),
+		HomeAssistant: defaultHomeAssistant(),
+		Log:           defaultLog(),
+		GPIO:          defaultGPIO(),
 	}
 }
 
@@ -101,6 +107,11 @@ func (c Config) problems() problems {
 	p.listen(c.Listen)
 	p = append(p, c.MQTT.problems()...)
 	p = append(p, c.Live.problems()...)
+	p = append(p, c.HomeAssistant.problems()...)
+	if c.HomeAssistant.Enabled && c.MQTT.Broker == "" {
+		p.add("homeassistant.enabled", "is true but mqtt.broker is empty (valid: point mqtt.broker at the home's broker that Home Assistant uses, or leave homeassistant.enabled false)")
+	}
+	p = append(p, c.Metrics.problems()...)
 	return p
 }
 

@@ -47,6 +47,10 @@ type Options struct {
 	// Window is how many messages may wait for their PUBACK at once
 	// (default 64).
 	Window int
+	// OnConnect, when set, is called after every connection is made (and
+	// online announced), before the outbox drains. It must not block:
+	// it runs on the session's goroutine.
+	OnConnect func()
 }
 
 // Session is the device's MQTT session: it connects with a last will
@@ -59,6 +63,7 @@ type Session struct {
 
 	mu        sync.Mutex
 	connected bool
+	client    paho.Client // while connected
 }
 
 // Status payloads on doorward/v1/<id>/status.
@@ -140,10 +145,39 @@ func (s *Session) Connected() bool {
 	return s.connected
 }
 
-func (s *Session) setConnected(c bool) {
+// setConnected records the connection c, or that there is none (nil).
+func (s *Session) setConnected(c paho.Client) {
 	s.mu.Lock()
-	s.connected = c
+	s.connected, s.client = c != nil, c
 	s.mu.Unlock()
+}
+
+// ErrOffline means PublishNow found the session not connected.
+var ErrOffline = errors.New("mqtt: not connected to the broker")
+
+// PublishNow publishes payload exactly as given (no envelope, never
+// queued) on topic, a full topic name, at QoS 1, if the session is
+// connected now; otherwise it returns ErrOffline. It does not wait for the
+// PUBACK. It is for live state that is worthless once stale (Home
+// Assistant's motion and doorbell, whose discovery configs are published
+// again on every connection), never for anything the owners must get:
+// that goes through Publish and the outbox.
+func (s *Session) PublishNow(topic string, retained bool, payload []byte) error {
+	s.mu.Lock()
+	c := s.client
+	s.mu.Unlock()
+	if c == nil {
+		return ErrOffline
+	}
+	t := c.Publish(topic, 1, retained, payload)
+	select {
+	case <-t.Done(): // failed at once (the connection is closing)
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("mqtt: publishing on %s: %w", topic, err)
+		}
+	default:
+	}
+	return nil
 }
 
 // Run keeps the session connected until ctx is done, then publishes
@@ -177,9 +211,12 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		s.log.Info("mqtt: connected", args...)
 		failures = 0
-		s.setConnected(true)
+		s.setConnected(c)
+		if s.opts.OnConnect != nil {
+			s.opts.OnConnect()
+		}
 		err = s.drain(ctx, c, lost)
-		s.setConnected(false)
+		s.setConnected(nil)
 		if ctx.Err() != nil {
 			s.goodbye(c)
 			stop()
