@@ -246,7 +246,7 @@ func (a *Agent) open() (err error) {
 	}
 	a.lan, err = lanapi.Listen(lanapi.Config{
 		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Health: a.Healthy, Status: a.status,
-		Log: a.log, TLS: lanTLS,
+		Log: a.log, TLS: lanTLS, SimTrigger: a.simTrigger(),
 	})
 	if err != nil {
 		return err
@@ -542,7 +542,7 @@ func (a *Agent) status() *api.Status {
 	last := a.lastEvent
 	a.mu.Unlock()
 	st := &api.Status{
-		DeviceID: a.id.ID(), Board: a.opts.Board.Name, Version: a.opts.Version,
+		DeviceID: a.id.ID(), Board: a.opts.Board.Name, Sim: a.opts.Board.Sim, Version: a.opts.Version,
 		Recording: a.rec.Recording(), StateDir: a.opts.StateDir, Paired: paired,
 		Listen: a.lan.Addr(), Owners: owners, Healthy: a.Healthy(), CameraStalled: a.hub.Stalled(),
 		LastEvent: last, ClockSynced: a.opts.ClockSynced(), DiskFree: diskFree(a.opts.StateDir),

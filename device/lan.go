@@ -173,19 +173,9 @@ func (d door) Control(_ context.Context, req api.ControlRequest) api.ControlResp
 	fail := func(err error) api.ControlResponse { return api.ControlResponse{Error: err.Error()} }
 	switch req.Op {
 	case api.OpTrigger:
-		kind, err := capture.ParseEventKind(req.Event)
-		if err != nil {
+		if err := a.fireSim(req.Event, "control socket"); err != nil {
 			return fail(err)
 		}
-		if !a.opts.Board.Sim {
-			return api.ControlResponse{Error: fmt.Sprintf("device: trigger is for the sim board; board %q has real sensors", a.opts.Board.Name)}
-		}
-		if a.currentVault() == nil {
-			// Nothing would be recorded: say why, rather than "recording".
-			return fail(errUnpaired)
-		}
-		a.log.Info("event", "kind", kind, "from", "control socket")
-		a.trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})
 		return api.ControlResponse{OK: true}
 	case api.OpClips:
 		v := a.currentVault()
@@ -329,4 +319,33 @@ func (d door) OpenPiece(clip, piece string) (io.ReadCloser, int64, error) {
 		return nil, 0, notFound("clip " + clip + " has no piece " + piece)
 	}
 	return nil, 0, notFound("no clip " + clip)
+}
+
+// fireSim fires the sim board's sensor event (motion or ring) as if it
+// came from hardware; from names who asked, for the log. Real boards
+// refuse.
+func (a *Agent) fireSim(event, from string) error {
+	kind, err := capture.ParseEventKind(event)
+	if err != nil {
+		return &lanapi.Error{Status: http.StatusBadRequest, Reason: "bad-event", Err: err}
+	}
+	if !a.opts.Board.Sim {
+		return &lanapi.Error{Status: http.StatusForbidden, Reason: "not-sim-board", Err: fmt.Errorf("device: trigger is for the sim board; board %q has real sensors", a.opts.Board.Name)}
+	}
+	if a.currentVault() == nil {
+		// Nothing would be recorded: say why, rather than "recording".
+		return &lanapi.Error{Status: http.StatusConflict, Reason: "not-paired", Err: errUnpaired}
+	}
+	a.log.Info("event", "kind", kind, "from", from)
+	a.trigger(capture.Event{Kind: kind, Time: a.opts.Clock.Now()})
+	return nil
+}
+
+// simTrigger is the LAN API's SimTrigger: set on the sim board only, so
+// that on a real board the route refuses before anything else.
+func (a *Agent) simTrigger() func(string) error {
+	if !a.opts.Board.Sim {
+		return nil
+	}
+	return func(event string) error { return a.fireSim(event, "LAN API (owner)") }
 }

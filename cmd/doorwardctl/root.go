@@ -46,6 +46,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newClipsCmd(stdout),
 		newStatusCmd(stdout),
 		newLiveCmd(stdout, stderr),
+		newViewCmd(stdout, stderr),
 	)
 	clidoc.Install(root, version)
 	return root

@@ -74,8 +74,11 @@ type Event struct {
 
 // Status describes the running agent.
 type Status struct {
-	DeviceID  string `json:"device_id"`
-	Board     string `json:"board"`
+	DeviceID string `json:"device_id"`
+	Board    string `json:"board"`
+	// Sim is set on the sim board, whose motion and ring the owner fires
+	// (POST /api/v1/sim/trigger).
+	Sim       bool   `json:"sim,omitempty"`
 	Version   string `json:"version"`
 	Recording bool   `json:"recording"`
 	StateDir  string `json:"state_dir"`
@@ -94,4 +97,10 @@ type Status struct {
 	ClipBytes   int64 `json:"clip_bytes"`
 	DiskFree    int64 `json:"disk_free"`
 	ClockSynced bool  `json:"clock_synced"`
+}
+
+// SimTrigger is the body of POST /api/v1/sim/trigger (sim board, owner
+// only): Event is motion or ring.
+type SimTrigger struct {
+	Event string `json:"event"`
 }

@@ -127,7 +127,12 @@ type Config struct {
 	Health func() bool
 	// Status, when set, answers GET /api/v1/status (owner only).
 	Status func() *api.Status
-	Log    *slog.Logger
+	// SimTrigger, when set (the sim board only), answers POST
+	// /api/v1/sim/trigger (owner only): it fires motion or ring as a
+	// sensor would. Unset, the route refuses with 403 not-sim-board, so
+	// no LAN request can fake a sensor on a real board.
+	SimTrigger func(event string) error
+	Log        *slog.Logger
 	// ShutdownTimeout bounds how long Serve waits for requests in progress
 	// once its context ends; 0 means 5 s.
 	ShutdownTimeout time.Duration
@@ -232,6 +237,7 @@ func (s *Server) routes() {
 	if s.cfg.Health != nil {
 		s.mux.HandleFunc("GET /healthz", s.healthz)
 	}
+	s.mux.HandleFunc("POST /api/v1/sim/trigger", s.owner(s.simTrigger))
 	if s.cfg.Clips != nil {
 		s.mux.HandleFunc("GET /api/v1/clips", s.owner(s.clips))
 		s.mux.HandleFunc("GET /api/v1/clips/{clip}/{piece}", s.owner(s.clipPiece))
@@ -478,6 +484,27 @@ func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// simTrigger fires a sim board's sensor for an owner: the body is
+// {"event": "motion"} or {"event": "ring"}.
+func (s *Server) simTrigger(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.SimTrigger == nil {
+		writeJSON(w, http.StatusForbidden, api.Error{Reason: "not-sim-board", Error: "device: triggers are for the sim board; this board has real sensors"})
+		return
+	}
+	var req api.SimTrigger
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, api.Error{Reason: "malformed", Error: `device: the body must be {"event": "motion"} or {"event": "ring"}`})
+		return
+	}
+	if err := s.cfg.SimTrigger(req.Event); err != nil {
+		refuse(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, struct{}{})
 }
 
 // healthz tells a monitor whether the device is healthy: the status code

@@ -381,3 +381,54 @@ func TestControlSocket(t *testing.T) {
 		t.Errorf("%d calls", c.calls.Load())
 	}
 }
+
+// POST /api/v1/sim/trigger fires a sensor for an owner on the sim board
+// only: no login, a bad login, a real board and a bad body are refused and
+// fire nothing.
+func TestSimTrigger(t *testing.T) {
+	var fired []string
+	mk := func(sim bool) string {
+		f := &fake{loginOK: true}
+		cfg := lanapi.Config{Addr: "127.0.0.1:0", Pairing: f, Statements: f, Reads: f, Audit: f, Refusals: f}
+		if sim {
+			cfg.SimTrigger = func(ev string) error {
+				if ev != "motion" && ev != "ring" {
+					return &lanapi.Error{Status: http.StatusBadRequest, Reason: "bad-event", Err: errors.New("no such event")}
+				}
+				fired = append(fired, ev)
+				return nil
+			}
+		}
+		s, err := lanapi.Listen(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { s.Serve(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return "http://" + s.Addr() + "/api/v1/sim/trigger"
+	}
+	sim, real := mk(true), mk(false)
+	login := api.LoginScheme + " {}"
+	for _, tc := range []struct {
+		url, auth, body string
+		status          int
+		reason          string
+	}{
+		{sim, "", `{"event":"ring"}`, 401, "no-login"},
+		{real, login, `{"event":"ring"}`, 403, "not-sim-board"},
+		{sim, login, `{"event":"ring","x":1}`, 400, "malformed"},
+		{sim, login, `{"event":"fire"}`, 400, "bad-event"},
+		{sim, login, `{"event":"ring"}`, 202, ""},
+		{sim, login, `{"event":"motion"}`, 202, ""},
+	} {
+		status, body := do(t, "POST", tc.url, tc.auth, []byte(tc.body))
+		if status != tc.status || !strings.Contains(string(body), tc.reason) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.url, tc.body, status, body, tc.status, tc.reason)
+		}
+	}
+	if strings.Join(fired, ",") != "ring,motion" {
+		t.Errorf("fired %v, want ring then motion", fired)
+	}
+}

@@ -543,3 +543,10 @@ func (c *Client) Status(ctx context.Context, login []byte) (api.Status, error) {
 	err := c.do(ctx, http.MethodGet, "/api/v1/status", bearer(login), nil, []int{http.StatusOK}, &r)
 	return r, err
 }
+
+// SimTrigger fires motion or ring on a sim board (owner only; real boards
+// refuse with 403 not-sim-board).
+func (c *Client) SimTrigger(ctx context.Context, login []byte, event string) error {
+	body, _ := json.Marshal(api.SimTrigger{Event: event})
+	return c.do(ctx, http.MethodPost, "/api/v1/sim/trigger", bearer(login), body, []int{http.StatusAccepted}, nil)
+}
