@@ -93,7 +93,10 @@ func start(t *testing.T) (*viewer.Server, *device, string, string) {
 	var signed []string
 	v, err := viewer.New(viewer.Options{
 		Listen: "127.0.0.1:0", DeviceID: "dev",
-		Sign:   func(b string) ([]byte, error) { signed = append(signed, b); return []byte(`{"bound":"` + b + `"}`), nil },
+		Sign: func(b string) ([]byte, error) {
+			signed = append(signed, b)
+			return []byte(`{"bound":"` + b + `"}`), nil
+		},
 		Signal: d, Owner: d, Identities: []age.Identity{id},
 	})
 	if err != nil {
