@@ -376,3 +376,43 @@ func TestSlowViewerDoesNotSlowOthers(t *testing.T) {
 		t.Errorf("the recorder's subscription dropped %d frames", d)
 	}
 }
+
+// Packets lost on the way are sent again when the viewer asks (NACK), from
+// the session's history, with their sequence numbers: the viewer's pion
+// NACK generator asks for every packet the device lost.
+func TestLostPacketsAreResent(t *testing.T) {
+	var mu sync.Mutex
+	lost := map[uint16]bool{}
+	r := newRig(t, live.Config{}, func(o *live.Options) {
+		live.WithLoss(o, func(seq uint16) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if seq%8 == 3 && len(lost) < 10 {
+				lost[seq] = true
+				return true
+			}
+			return false
+		})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var resent uint64
+	_, err := live.Watch(ctx, live.WatchOptions{Sign: signer("lossy"), Signal: r.client, Duration: 2 * time.Second,
+		OnFrame: func([]byte, bool) {
+			for _, s := range r.srv.Sessions() {
+				resent = s.Resent
+			}
+		}})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("lost %d packets, resent %d", len(lost), resent)
+	if len(lost) < 10 {
+		t.Fatalf("only %d packets were lost: the stream was too short", len(lost))
+	}
+	if resent < uint64(len(lost)-1) { // the last one may be asked for after the last frame
+		t.Errorf("%d of %d lost packets were resent", resent, len(lost))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/doorward/doorward/capture"
@@ -97,6 +98,9 @@ type Options struct {
 	sendDelay func(authorityID string) time.Duration
 	// onSent, set by benchmarks only, sees each frame once it is sent.
 	onSent func(capture.Frame)
+	// lose, set by tests only, makes the first sending of the RTP packets
+	// it returns true for never leave: a lossy link.
+	lose func(seq uint16) bool
 }
 
 // Server answers WHEP offers and runs the sessions. Close ends them all.
@@ -104,6 +108,8 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	api  *webrtc.API
+
+	packets packetCache // each frame packetized once for every viewer
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -153,7 +159,11 @@ func h264Fmtp(profile string) string {
 // newAPI builds a pion API that sends H.264 only.
 func newAPI(settings func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	// NACKs are answered from each session's history of shared payloads;
+	// PLI and FIR cannot be (the camera makes the keyframes) but viewers
+	// expect to be able to send them. No congestion control feedback: the
+	// stream's rate is the camera's.
+	fb := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	for _, c := range h264Codecs {
 		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264Fmtp(c.profile), RTCPFeedback: fb},
@@ -162,10 +172,16 @@ func newAPI(settings func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 			return nil, fmt.Errorf("live: registering H.264: %w", err)
 		}
 	}
+	// Of pion's default interceptors only the sender reports: its NACK
+	// responder copies every packet of every viewer into a buffer of its
+	// own, and the stats, TWCC and simulcast ones do per-packet work the
+	// device does not use.
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
 		return nil, fmt.Errorf("live: interceptors: %w", err)
 	}
+	ir.Add(sr)
 	se := webrtc.SettingEngine{}
 	// A viewer that vanishes without DELETE is noticed in seconds.
 	se.SetICETimeouts(4*time.Second, 8*time.Second, time.Second)
@@ -277,6 +293,7 @@ type SessionInfo struct {
 	Frames     uint64 // frames sent
 	Bytes      uint64 // H.264 bytes sent
 	Dropped    uint64 // frames the Hub skipped for this viewer (fell behind)
+	Resent     uint64 // RTP packets sent again because the viewer lost them (NACK)
 }
 
 // Sessions lists the running sessions.

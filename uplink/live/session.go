@@ -8,15 +8,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/doorward/doorward/capture"
 )
-
-// rtpMTU is the payload size each RTP packet is cut to.
-const rtpMTU = 1200
 
 // gatherTimeout bounds ICE gathering (STUN and TURN servers that do not
 // answer); the answer then carries the candidates found so far.
@@ -41,10 +38,12 @@ type session struct {
 	rtcpDone chan struct{}
 
 	frames, bytes atomic.Uint64
+	resent        atomic.Uint64 // packets sent again on a NACK
 	sub           atomic.Pointer[capture.Subscription]
 
+	hist history // sent packets, for NACKs
+
 	// owned by run
-	pay     codecs.H264Payloader
 	seq     uint16
 	ts      uint32
 	lastPTS time.Duration
@@ -118,13 +117,19 @@ func (s *Server) start(ctx context.Context, offer Offer, auth Authority) (*sessi
 			sess.stop(EndDisconnected)
 		}
 	})
-	// Reading RTCP lets the interceptors answer NACKs and read reports.
+	// The viewer's RTCP: NACKs are answered from the session's history.
 	go func() {
 		defer close(sess.rtcpDone)
-		buf := make([]byte, 1500)
+		var pkt rtp.Packet
 		for {
-			if _, _, err := sender.Read(buf); err != nil {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
 				return
+			}
+			for _, p := range pkts {
+				if nack, ok := p.(*rtcp.TransportLayerNack); ok {
+					sess.resend(nack, &pkt)
+				}
 			}
 		}
 	}()
@@ -140,7 +145,8 @@ func (s *session) stop(reason string) {
 }
 
 func (s *session) info() SessionInfo {
-	in := SessionInfo{ID: s.id, Viewer: s.auth.Viewer(), Started: s.started, Frames: s.frames.Load(), Bytes: s.bytes.Load()}
+	in := SessionInfo{ID: s.id, Viewer: s.auth.Viewer(), Started: s.started, Frames: s.frames.Load(), Bytes: s.bytes.Load(),
+		Resent: s.resent.Load()}
 	if sub := s.sub.Load(); sub != nil {
 		in.Dropped = sub.Dropped()
 	}
@@ -267,42 +273,44 @@ func (s *session) send(f capture.Frame, sps, pps []byte, fast bool) error {
 	s.ts += ticks
 	s.lastPTS, s.havePTS = f.PTS, true
 
-	var payloads [][]byte
-	if f.Key && len(sps) > 0 && len(pps) > 0 && !hasParamSets(f.Data) {
-		ps := make([]byte, 0, 8+len(sps)+len(pps))
-		ps = append(append(append(append(ps, 0, 0, 0, 1), sps...), 0, 0, 0, 1), pps...)
-		payloads = s.pay.Payload(rtpMTU, ps) // held by the payloader, sent as STAP-A with the slice
-	}
-	payloads = append(payloads, s.pay.Payload(rtpMTU, f.Data)...)
-	for i, p := range payloads {
-		s.pkt.Header = rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: s.seq, Timestamp: s.ts}
-		s.pkt.Payload = p
+	p := s.srv.packets.get(f, sps, pps)
+	for i, payload := range p.payloads {
+		marker := i == len(p.payloads)-1
+		s.pkt.Header = rtp.Header{Version: 2, Marker: marker, SequenceNumber: s.seq, Timestamp: s.ts}
+		s.pkt.Payload = payload
+		s.hist.put(sentPacket{seq: s.seq, ts: s.ts, marker: marker, payload: payload})
 		s.seq++
+		if lose := s.srv.opts.lose; lose != nil && lose(s.pkt.SequenceNumber) {
+			continue
+		}
 		if err := s.track.WriteRTP(&s.pkt); err != nil {
 			return fmt.Errorf("live: sending to the viewer: %w", err)
 		}
 	}
 	s.frames.Add(1)
-	s.bytes.Add(uint64(len(f.Data)))
+	s.bytes.Add(uint64(p.size))
 	if s.srv.opts.onSent != nil {
 		s.srv.opts.onSent(f)
 	}
 	return nil
 }
 
-// hasParamSets reports whether an access unit carries both an SPS and a PPS
-// before its first slice.
-func hasParamSets(au []byte) bool {
-	var sps, pps bool
-	for nalu, rest, ok := capture.NextNALU(au); ok; nalu, rest, ok = capture.NextNALU(rest) {
-		switch t := capture.NALType(nalu); {
-		case t == capture.NALSPS:
-			sps = true
-		case t == capture.NALPPS:
-			pps = true
-		case t >= capture.NALSlice && t <= capture.NALIDR:
-			return sps && pps
-		}
+// resend sends again the packets nack reports lost that the history still
+// holds, with their original sequence numbers; pkt is the caller's scratch.
+func (s *session) resend(nack *rtcp.TransportLayerNack, pkt *rtp.Packet) {
+	for _, pair := range nack.Nacks {
+		pair.Range(func(seq uint16) bool {
+			sp, ok := s.hist.get(seq)
+			if !ok {
+				return true
+			}
+			pkt.Header = rtp.Header{Version: 2, Marker: sp.marker, SequenceNumber: sp.seq, Timestamp: sp.ts}
+			pkt.Payload = sp.payload
+			if err := s.track.WriteRTP(pkt); err != nil {
+				return false
+			}
+			s.resent.Add(1)
+			return true
+		})
 	}
-	return sps && pps
 }

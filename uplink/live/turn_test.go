@@ -14,7 +14,7 @@ import (
 
 // hostIP returns a non-loopback IPv4 address of this machine (ICE gathers
 // no loopback candidates).
-func hostIP(t *testing.T) string {
+func hostIP(t testing.TB) string {
 	t.Helper()
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -30,7 +30,7 @@ func hostIP(t *testing.T) string {
 }
 
 // startTURN runs a pion TURN server on ip with user u, password p.
-func startTURN(t *testing.T, ip string) string {
+func startTURN(t testing.TB, ip string) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", net.JoinHostPort(ip, "0"))
 	if err != nil {

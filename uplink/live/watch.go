@@ -70,6 +70,13 @@ type Result struct {
 	LastFrame time.Time `json:"-"`
 }
 
+// How long the viewer's ICE agent waits for a better pair before it
+// nominates a server-reflexive or peer-reflexive one, and a relayed one.
+const (
+	acceptanceWait      = 100 * time.Millisecond
+	relayAcceptanceWait = 150 * time.Millisecond
+)
+
 // ErrNoFrames means the session was set up but no frame arrived.
 var ErrNoFrames = errors.New("live: no frames arrived")
 
@@ -94,6 +101,15 @@ func Watch(ctx context.Context, o WatchOptions) (Result, error) {
 		return res, fmt.Errorf("live: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
+	// pion, as the controlling agent, waits 2 s before it nominates a pair
+	// through a TURN relay (500 ms for server-reflexive ones) in case a
+	// better pair comes up: 2 s of black for every viewer through TURN. A
+	// host pair on the LAN succeeds within milliseconds and is preferred
+	// whenever it has by then; the short waits leave a direct pair through
+	// NAT that long to win over the relay.
+	se.SetSrflxAcceptanceMinWait(acceptanceWait)
+	se.SetPrflxAcceptanceMinWait(acceptanceWait)
+	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	if o.Settings != nil {
 		o.Settings(&se)
 	}
