@@ -55,6 +55,9 @@ const (
 	// ReasonBindingMismatch: a live statement binds another offer's DTLS
 	// fingerprint than the one it came with.
 	ReasonBindingMismatch Reason = "binding-mismatch"
+	// ReasonMediaNotRecorded: a grant asks for media the device does not
+	// record (snapshots), which it could never disclose.
+	ReasonMediaNotRecorded Reason = "media-not-recorded"
 )
 
 // Unauthenticated reports whether a refusal for r is decided before any

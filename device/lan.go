@@ -67,7 +67,11 @@ func (d door) Grant(data []byte) (api.GrantReply, error) {
 	if err != nil {
 		return api.GrantReply{}, apiError(err)
 	}
-	return api.GrantReply{JTI: g.JTI, Disclosures: g.Disclosures}, nil
+	where := filepath.Join(d.a.opts.StateDir, disclosuresDir, g.JTI)
+	if d.a.upDel != nil {
+		where = "the relay's store: " + d.a.id.ID() + "/disclosures/" + g.JTI + "/"
+	}
+	return api.GrantReply{JTI: g.JTI, Disclosures: g.Disclosures, Follows: g.Follow, Where: where}, nil
 }
 
 func (d door) Revoke(data []byte) (api.RevokeReply, error) {
@@ -163,7 +167,7 @@ func disclosureOf(j gate.Job) api.Disclosure {
 		ID: j.ID, Authority: j.Authority, Recipient: j.Recipient, Clip: j.Clip, ClipDir: j.ClipDir,
 		Segments: j.Segments, Created: j.Created, State: string(j.State), Attempts: j.Attempts,
 		NextAttempt: j.NextAttempt, LastError: j.LastError, Done: j.Done, Files: j.Files,
-		Strict: j.Strict, Error: j.Error, Delayed: j.Delayed, Notice: j.Notice,
+		Strict: j.Strict, Error: j.Error, Delayed: j.Delayed, Notice: j.Notice, Dir: j.DirName(),
 	}
 }
 

@@ -98,6 +98,13 @@ disclosures the device started.`,
 				return fmt.Errorf("grant: the device acknowledged grant %q, not the one sent (%s)", printable(res.JTI), claims.ID)
 			}
 			fmt.Fprintf(stdout, "%s\ndisclosures: %d\n", res.JTI, res.Disclosures)
+			if res.Follows {
+				fmt.Fprintf(stdout, "follows:     footage recorded until %s keeps being disclosed (until then, the grant's expiry or a revocation)\n", u.Local().Format(time.RFC3339))
+			}
+			if res.Where != "" {
+				fmt.Fprintf(stdout, "where:       %s (one directory per clip)\n", printable(res.Where))
+			}
+			fmt.Fprintf(stdout, "list them:   doorwardctl disclosures --device %s -i %s --grant %s\n", s.client, ownerPath, res.JTI)
 			if fresh {
 				fmt.Fprintf(stdout, "grantee: %s (made for this grant; its secret half was not kept)\n", grantee)
 			}
@@ -109,7 +116,7 @@ disclosures the device started.`,
 	fl.StringVar(&to, "to", "", "the grantee's age `RECIPIENT` (age1... or age1pq1...)")
 	fl.StringVar(&from, "from", "", "start of the footage (`T`)")
 	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
-	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio, snapshot")
+	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio (the device records no snapshots)")
 	fl.BoolVar(&live, "live", false, "also allow the live view")
 	fl.StringVar(&expires, "expires", "24h", "the grant expires after `DURATION`")
 	fl.IntVar(&uses, "uses", 1, "how many times the grant may be used")

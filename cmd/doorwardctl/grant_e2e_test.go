@@ -78,7 +78,7 @@ func jobsFor(jobs []api.Disclosure, authority string) []api.Disclosure {
 // disclosed lists a job's files in the order they sort (playback order).
 func disclosed(t *testing.T, d *device, j api.Disclosure) []string {
 	t.Helper()
-	dir := filepath.Join(d.state, "disclosures", j.ID)
+	dir := filepath.Join(d.state, "disclosures", j.Dir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatalf("disclosure %s: %v", j.ID, err)

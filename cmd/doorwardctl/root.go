@@ -44,6 +44,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newRelayCmd(stdout, stderr),
 		newFetchCmd(stdout, stderr),
 		newClipsCmd(stdout),
+		newDisclosuresCmd(stdout),
 		newStatusCmd(stdout),
 		newLiveCmd(stdout, stderr),
 		newViewCmd(stdout, stderr),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,8 +55,10 @@ func parseMedia(s string) ([]string, error) {
 	for _, m := range strings.Split(s, ",") {
 		m = strings.TrimSpace(m)
 		switch m {
-		case consent.MediaVideo, consent.MediaAudio, consent.MediaSnapshot:
+		case consent.MediaVideo, consent.MediaAudio:
 			out = append(out, m)
+		case consent.MediaSnapshot:
+			return nil, errors.New("--media snapshot: the device records no snapshots, so there are none to share; grant video (its clips) instead")
 		default:
 			return nil, fmt.Errorf("--media: %q is not a medium (want a comma-separated list of video, audio, snapshot)", printable(m))
 		}

@@ -46,6 +46,15 @@ type Info struct {
 type GrantReply struct {
 	JTI         string `json:"jti"`
 	Disclosures int    `json:"disclosures"`
+	// Follows is true when the grant's window reaches into the future:
+	// segments committed inside it keep being disclosed until its until,
+	// its expiry or its revocation.
+	Follows bool `json:"follows,omitempty"`
+	// Where says where the disclosures go: the device's disclosure
+	// directory for the grant ("<state>/disclosures/<jti>", one
+	// subdirectory per clip), or the relay's store when an uplink
+	// delivers them.
+	Where string `json:"where,omitempty"`
 }
 
 // RevokeReply answers an accepted revocation with the revoked grant's jti.
@@ -152,6 +161,9 @@ type Disclosure struct {
 	// back: the audit log then shows commitments, not the disclosure.
 	Delayed bool   `json:"delayed,omitempty"`
 	Notice  uint64 `json:"notice"`
+	// Dir is the job's directory under the device's disclosures
+	// directory: "<jti>/<clip>" (jobs of earlier releases: the job ID).
+	Dir string `json:"dir,omitempty"`
 }
 
 // GET /api/v1/disclosures is paged: ?after=ID (the last job of the previous

@@ -67,6 +67,8 @@ type decisionTx struct {
 	authority string
 	// after runs once the transaction committed: logs, events, wake-ups.
 	after []func()
+	// notice is the ID of the owner notice record wrote, if any.
+	notice uint64
 }
 
 // errRolledBack rolls a decision's transaction back after a refusal.

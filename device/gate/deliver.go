@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/doorward/doorward/capture/vault"
 	"github.com/doorward/doorward/device/atomicfile"
 )
 
@@ -40,9 +42,12 @@ type Withdrawer interface {
 	Withdraw(ctx context.Context, j Job) error
 }
 
-// DirDeliverer writes each job's pieces into Dir/<job id>/, named so that
-// they sort in playback order (000000-init.mp4.age, 000001.m4s.age, ...):
-// the directory decrypts and concatenates into one playable MP4. Each file
+// DirDeliverer writes each job's pieces into Dir/<jti>/<clip>/ (Job.Dir;
+// jobs made by earlier releases used Dir/<job id>/), named so that they
+// sort in playback order (000000-init.mp4.age, 000001.m4s.age, ...): the
+// directory decrypts and concatenates into one playable MP4. The jobs of
+// one grant and clip share the directory: a grant that follows the future
+// adds segments to it. Each file
 // is written to a temporary name, fsynced, renamed, and its directory
 // fsynced, so a power cut leaves either the whole piece or none. A piece
 // already written whole (before a restart) is kept.
@@ -68,12 +73,21 @@ func (w *DirDeliverer) Deliver(ctx context.Context, d Delivery) error {
 	if w.Dir == "" {
 		return fmt.Errorf("%w: no disclosure directory", ErrPermanent)
 	}
-	dir := filepath.Join(w.Dir, d.Job.ID)
+	rel := d.Job.DirName()
+	if !safeRel(rel) {
+		return fmt.Errorf("%w: disclosure directory %q", ErrPermanent, rel)
+	}
+	dir := filepath.Join(w.Dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("gate: disclosure directory: %w", err)
 	}
-	if err := atomicfile.SyncDir(w.Dir); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
 		return err
+	}
+	if filepath.Dir(dir) != filepath.Clean(w.Dir) {
+		if err := atomicfile.SyncDir(w.Dir); err != nil {
+			return err
+		}
 	}
 	for _, p := range d.Pieces {
 		if err := ctx.Err(); err != nil {
@@ -90,15 +104,44 @@ func (w *DirDeliverer) Deliver(ctx context.Context, d Delivery) error {
 	return nil
 }
 
-// Withdraw removes a job's directory.
+// Withdraw removes what a job wrote: its directory when it has one of its
+// own (earlier releases); in a directory shared with the grant's other
+// jobs for the clip, its segments, and the init piece and the directory
+// once no segment is left.
 func (w *DirDeliverer) Withdraw(_ context.Context, j Job) error {
-	if w.Dir == "" || j.ID == "" || strings.ContainsAny(j.ID, `/\`) {
+	rel := j.DirName()
+	if w.Dir == "" || j.ID == "" || !safeRel(rel) {
 		return nil
 	}
-	if err := os.RemoveAll(filepath.Join(w.Dir, j.ID)); err != nil {
+	dir := filepath.Join(w.Dir, filepath.FromSlash(rel))
+	if j.Dir == "" {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("gate: withdrawing %s: %w", j.ID, err)
+		}
+		return atomicfile.SyncDir(w.Dir)
+	}
+	for _, seq := range j.Segments {
+		if err := os.Remove(filepath.Join(dir, FileName(vault.SegmentName(seq)))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("gate: withdrawing %s: %w", j.ID, err)
+		}
+	}
+	left, err := filepath.Glob(filepath.Join(dir, "*.m4s.age"))
+	if err != nil || len(left) > 0 {
+		return atomicfile.SyncDir(dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("gate: withdrawing %s: %w", j.ID, err)
 	}
-	return atomicfile.SyncDir(w.Dir)
+	parent := filepath.Dir(dir)
+	os.Remove(parent) // only when empty: the authority's other clips stay
+	return atomicfile.SyncDir(filepath.Dir(parent))
+}
+
+// safeRel reports whether rel is a job directory: one safe name (a job
+// ID) or two ("<jti>/<clip>").
+func safeRel(rel string) bool {
+	a, b, two := strings.Cut(rel, "/")
+	return safeName(a) && (!two || safeName(b))
 }
 
 func writePiece(ctx context.Context, dst string, p Piece) error {

@@ -146,7 +146,7 @@ func TestFinding5RevokeCancelsJobInProgress(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := f.gate.runDue(context.Background()); done <- err }()
 	j := <-bd.started
-	if _, err := os.Stat(filepath.Join(dir, j.ID)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, j.DirName())); err != nil {
 		t.Fatalf("nothing written before the revocation: %v", err)
 	}
 	rev := f.ownerSigned(consent.KindRevoke, consent.RevokeClaims{Claims: f.baseClaims(), Grant: g.JTI})
@@ -161,7 +161,7 @@ func TestFinding5RevokeCancelsJobInProgress(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the delivery was not cancelled by the revocation")
 	}
-	if _, err := os.Stat(filepath.Join(dir, j.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, j.DirName())); !os.IsNotExist(err) {
 		t.Errorf("the revoked job's output is still there: %v", err)
 	}
 	if got := f.jobs()[0]; got.State != JobFailed || got.Error != "grant revoked" || len(got.Files) != 0 {
@@ -201,7 +201,7 @@ func TestFinding5FinalTransactionChecksAuthority(t *testing.T) {
 	if got := f.jobs()[0]; got.State != JobFailed || got.Error != "grant expired" {
 		t.Errorf("job of a grant that expired during delivery: %+v", got)
 	}
-	if _, err := os.Stat(filepath.Join(dir, j.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, j.DirName())); !os.IsNotExist(err) {
 		t.Errorf("the output of a job whose authority ended is still there: %v", err)
 	}
 	for _, e := range f.entries() {

@@ -275,7 +275,7 @@ func TestGrantDisclosesScopedSegmentsToGranteeAlone(t *testing.T) {
 	if got := jobs[0].Files; len(got) != 3 || !strings.HasSuffix(got[0], "init.mp4.age") {
 		t.Fatalf("files %v, want init + 2 segments", got)
 	}
-	dir := filepath.Join(f.dir, "disclosures", jobs[0].ID)
+	dir := filepath.Join(f.dir, "disclosures", jobs[0].DirName())
 	data, err := openDisclosure(t, dir, grantee)
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestRevokedOrExpiredGrantDisclosesNothing(t *testing.T) {
 		if len(j.Files) != 0 || j.Error == "" {
 			t.Errorf("job %s for %s wrote %v (error %q)", j.ID, j.Authority, j.Files, j.Error)
 		}
-		if _, err := os.Stat(filepath.Join(f.dir, "disclosures", j.ID)); err == nil {
+		if _, err := os.Stat(filepath.Join(f.dir, "disclosures", j.DirName())); err == nil {
 			t.Errorf("disclosure directory %s exists", j.ID)
 		}
 	}
@@ -382,7 +382,7 @@ func TestTokenAcceptedOnceAndRefusalsBurnNothing(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].Authority != "legal:"+jti || len(jobs[0].Files) != 3 {
 		t.Fatalf("jobs %+v", jobs)
 	}
-	data, err := openDisclosure(t, filepath.Join(f.dir, "disclosures", jobs[0].ID), agency)
+	data, err := openDisclosure(t, filepath.Join(f.dir, "disclosures", jobs[0].DirName()), agency)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +469,7 @@ func TestStrictModeDisclosesOwnerOnlyCiphertext(t *testing.T) {
 	}
 	f.runJobs()
 	jobs := f.jobs()
-	dir := filepath.Join(f.dir, "disclosures", jobs[0].ID)
+	dir := filepath.Join(f.dir, "disclosures", jobs[0].DirName())
 	if _, err := openDisclosure(t, dir, grantee); err == nil {
 		t.Error("strict mode: the grantee opens the footage")
 	}
@@ -509,7 +509,7 @@ func TestNoPostQuantumDowngrade(t *testing.T) {
 	if len(jobs) != 1 || len(jobs[0].Files) != 3 {
 		t.Fatalf("jobs %+v", jobs)
 	}
-	data, err := openDisclosure(t, filepath.Join(f.dir, "disclosures", jobs[0].ID), hybrid)
+	data, err := openDisclosure(t, filepath.Join(f.dir, "disclosures", jobs[0].DirName()), hybrid)
 	if err != nil {
 		t.Fatal(err)
 	}

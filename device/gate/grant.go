@@ -27,6 +27,10 @@ func (g *Gate) SubmitGrant(data []byte) (Grant, error) {
 				return "", time.Time{}, err
 			}
 			c = st.Claims.(*consent.GrantClaims)
+			if slices.Contains(c.Scope.Media, "snapshot") {
+				return c.ID, time.Time{}, &consent.Error{Reason: consent.ReasonMediaNotRecorded,
+					Detail: "media snapshot: this device records no snapshots; grant video (its clips) instead"}
+			}
 			if err := checkRecipientFamily(c.Recipient, d.recipients); err != nil {
 				return c.ID, time.Time{}, err
 			}
@@ -44,6 +48,14 @@ func (g *Gate) SubmitGrant(data []byte) (Grant, error) {
 			}
 			if len(refs) > 0 {
 				grant.Used = 1
+			}
+			// A window reaching past now keeps disclosing what is
+			// committed inside it (follow.go).
+			grant.Follow = c.Scope.Until.After(d.now) && slices.Contains(c.Scope.Media, "video")
+			for _, r := range refs {
+				if r.Segment.End.After(grant.FollowedTo) {
+					grant.FollowedTo = r.Segment.End
+				}
 			}
 			jobs, err := g.record(d, disclosure{
 				authority: "grant:" + c.ID, recipient: c.Recipient, refs: refs, releaseAt: d.now,
@@ -64,6 +76,7 @@ func (g *Gate) SubmitGrant(data []byte) (Grant, error) {
 				return err
 			}
 			grant.Disclosures = len(jobs)
+			grant.Notice = d.notice
 			d.after = append(d.after, func() { g.log.Info("grant accepted", "jti", grant.JTI, "recipient", grant.Recipient) })
 			return put(d.tx, bucketGrants, []byte(c.ID), grant)
 		},
@@ -132,22 +145,11 @@ func (g *Gate) record(d *decisionTx, w disclosure) ([]Job, error) {
 		d.authority = w.authority
 	}
 	body := w.body
-	var jobs []Job
-	byClip := map[string]int{}
-	for _, r := range w.refs {
-		i, ok := byClip[r.Clip.ID]
-		if !ok {
-			i = len(jobs)
-			byClip[r.Clip.ID] = i
-			jobs = append(jobs, Job{
-				ID: fmt.Sprintf("%s-%s", now.UTC().Format("20060102T150405Z"), randomID("")), Authority: w.authority,
-				Recipient: w.recipient, Clip: r.Clip.ID, ClipDir: r.Clip.Dir, Created: now, State: JobPending,
-				Strict: g.vaultIdentity() == nil, Delayed: delayed, Notice: id,
-			})
-			body.Clips = append(body.Clips, r.Clip.ID)
-		}
-		jobs[i].Segments = append(jobs[i].Segments, r.Segment.Seq)
+	jobs := g.newJobs(w.authority, w.recipient, w.refs, now, delayed, id)
+	for _, j := range jobs {
+		body.Clips = append(body.Clips, j.Clip)
 	}
+	d.notice = id
 	for _, j := range jobs {
 		n.Jobs = append(n.Jobs, j.ID)
 	}
@@ -174,4 +176,25 @@ func (g *Gate) record(d *decisionTx, w disclosure) ([]Job, error) {
 		g.poke()
 	})
 	return jobs, nil
+}
+
+// newJobs makes one pending disclosure job per clip of refs, each in the
+// authority's directory for its clip.
+func (g *Gate) newJobs(authority, recipient string, refs []vault.Ref, now time.Time, delayed bool, notice uint64) []Job {
+	var jobs []Job
+	byClip := map[string]int{}
+	for _, r := range refs {
+		i, ok := byClip[r.Clip.ID]
+		if !ok {
+			i = len(jobs)
+			byClip[r.Clip.ID] = i
+			jobs = append(jobs, Job{
+				ID: fmt.Sprintf("%s-%s", now.UTC().Format("20060102T150405Z"), randomID("")), Authority: authority,
+				Recipient: recipient, Clip: r.Clip.ID, ClipDir: r.Clip.Dir, Created: now, State: JobPending,
+				Strict: g.vaultIdentity() == nil, Delayed: delayed, Notice: notice, Dir: disclosureDir(authority, r.Clip.ID),
+			})
+		}
+		jobs[i].Segments = append(jobs[i].Segments, r.Segment.Seq)
+	}
+	return jobs
 }

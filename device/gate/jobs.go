@@ -48,9 +48,10 @@ func (g *Gate) poke() {
 	}
 }
 
-// Run carries out disclosure jobs, releases due notices, ends live
-// sessions whose authority ended and persists the uptime, until ctx is
-// done. Jobs survive restarts: whatever was accepted is delivered
+// Run carries out disclosure jobs, follows grants that reach into the
+// future (Follow, after every committed segment), releases due notices,
+// ends live sessions whose authority ended and persists the uptime, until
+// ctx is done. Jobs survive restarts: whatever was accepted is delivered
 // eventually, and a job cut short resumes.
 func (g *Gate) Run(ctx context.Context) {
 	liveDone := make(chan struct{})
@@ -58,7 +59,15 @@ func (g *Gate) Run(ctx context.Context) {
 		defer close(liveDone)
 		g.watchLive(ctx)
 	}()
+	follow := g.subscribeFollow()
+	followDone := make(chan struct{})
+	go func() {
+		defer close(followDone)
+		g.runFollow(ctx, follow)
+	}()
 	defer func() {
+		<-followDone
+		follow.Close()
 		<-liveDone
 		if err := g.SaveUptime(); err != nil {
 			g.log.Error("saving uptime", "err", err)
@@ -66,6 +75,9 @@ func (g *Gate) Run(ctx context.Context) {
 	}()
 	lastSave, lastPrune := g.opts.Uptime(), time.Duration(-1)
 	for {
+		if _, err := g.Follow(); err != nil {
+			g.log.Error("following grants", "err", err)
+		}
 		next, err := g.runDue(ctx)
 		if err != nil {
 			g.log.Error("disclosure", "err", err)

@@ -313,7 +313,7 @@ func TestRunningJobResumesAfterRestart(t *testing.T) {
 	if j = f.jobs()[0]; j.State != JobDelivered {
 		t.Fatalf("resumed job: %+v", j)
 	}
-	if _, err := os.Stat(filepath.Join(f.dir, "disclosures", j.ID, "000000-init.mp4.age")); err != nil {
+	if _, err := os.Stat(filepath.Join(f.dir, "disclosures", j.DirName(), "000000-init.mp4.age")); err != nil {
 		t.Error(err)
 	}
 }

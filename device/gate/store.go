@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/doorward/doorward/device/api"
+	"strings"
 	"time"
+
+	"github.com/doorward/doorward/device/api"
 
 	"go.etcd.io/bbolt"
 
@@ -67,6 +69,30 @@ type Grant struct {
 	// Disclosures is how many disclosure jobs (one per clip) the grant
 	// started when it was accepted.
 	Disclosures int `json:"disclosures,omitempty"`
+	// Follow is true when the grant's window reached past the time it was
+	// accepted: segments committed inside the window keep being disclosed
+	// (follow.go) until its until, its expiry or its revocation.
+	Follow bool `json:"follow,omitempty"`
+	// FollowedTo is the end of the latest segment disclosed under the
+	// grant: segments are committed in time order, so those overlapping
+	// the window that end later are the ones not yet disclosed.
+	FollowedTo time.Time `json:"followed_to,omitzero"`
+	// Followed counts the jobs started after acceptance (Follow).
+	Followed int `json:"followed,omitempty"`
+	// Notice is the owner notice the grant's acceptance wrote; the jobs
+	// started later refer to it.
+	Notice uint64 `json:"notice,omitempty"`
+}
+
+// followGrace is how long past a grant's until segments are still looked
+// for: the last segment overlapping the window is committed when it ends,
+// up to a segment's length after until.
+const followGrace = 5 * time.Minute
+
+// following reports whether segments committed at now may still be
+// disclosed under the grant.
+func (g Grant) following(now time.Time) bool {
+	return g.Follow && g.Revoked.IsZero() && now.Before(g.Expires) && now.Before(g.Until.Add(followGrace))
 }
 
 // Active reports whether the grant may still be used at now.
@@ -150,6 +176,48 @@ type Job struct {
 	// no listing, event or log line shows more.
 	Delayed bool   `json:"delayed,omitempty"`
 	Notice  uint64 `json:"notice"`
+	// Dir is the job's directory under the disclosures directory:
+	// "<jti>/<clip>", shared by the jobs of one grant or token and clip
+	// (a grant that follows the future adds segments to it). Empty for
+	// jobs made before (their directory is their ID).
+	Dir string `json:"dir,omitempty"`
+}
+
+// DirName is the job's directory under the disclosures directory.
+func (j Job) DirName() string {
+	if j.Dir != "" {
+		return j.Dir
+	}
+	return j.ID
+}
+
+// disclosureDir is the directory of an authority's disclosure of clip:
+// "<jti>/<clip>", or "" when either is not a safe path element (a jti
+// may be "." or ".."); the job's ID names it then.
+func disclosureDir(authority, clip string) string {
+	_, jti, _ := strings.Cut(authority, ":")
+	if !safeName(jti) || !safeName(clip) {
+		return ""
+	}
+	return jti + "/" + clip
+}
+
+// safeName reports whether s is a plain file name: letters, digits, '-',
+// '_', '.', '~', not starting with '.'.
+func safeName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.' || c == '_' || c == '~' || c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Finished reports whether the job is delivered or failed.

@@ -361,6 +361,28 @@ func (c *Client) Disclosures(ctx context.Context, login []byte) ([]api.Disclosur
 	return r, err
 }
 
+// DisclosuresPage fetches one page of disclosure jobs after the job ID
+// after ("" for the first page) and returns the after of the next page
+// ("" on the last). Each page takes its own login (logins are single use).
+func (c *Client) DisclosuresPage(ctx context.Context, login []byte, after string) ([]api.Disclosure, string, error) {
+	path := "/api/v1/disclosures?limit=" + strconv.Itoa(api.MaxDisclosurePage)
+	if after != "" {
+		path += "&after=" + url.QueryEscape(after)
+	}
+	resp, raw, err := c.send(ctx, http.MethodGet, path, bearer(login), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", apiError(resp.StatusCode, raw)
+	}
+	var r []api.Disclosure
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, "", fmt.Errorf("lanclient: GET /api/v1/disclosures: the answer does not decode: %w", err)
+	}
+	return r, resp.Header.Get(api.NextHeader), nil
+}
+
 // Audit fetches a checkpoint and the entries from since on (since 0: the
 // whole log) with, when 0 < since < size, the consistency proof from the
 // tree of size since. It checks nothing: audit.VerifyNew (or audit.Verify
