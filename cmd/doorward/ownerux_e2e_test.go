@@ -36,13 +36,13 @@ func TestTriggerUnpairedAndUnsyncedClock(t *testing.T) {
 	}
 }
 
-// selftest --json - writes the JSON report to stdout (and the table to
-// stderr), never a file named "-".
+// selftest --json writes the JSON report to stdout (and the table to
+// stderr); -o - is stdout too, never a file named "-".
 func TestSelftestJSONStdout(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
-	cmd := exec.Command(bins.doorward, "selftest", "--board", "sim", "--state", filepath.Join(dir, "state"), "--json", "-", "--frames", "30")
+	cmd := exec.Command(bins.doorward, "selftest", "--board", "sim", "--state", filepath.Join(dir, "state"), "--json", "--frames", "30")
 	cmd.Dir = dir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"github.com/doorward/doorward/capture/simcam"
 	"github.com/doorward/doorward/capture/v4l2"
 	"github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/clock"
 	"github.com/doorward/doorward/device/config"
 	"github.com/doorward/doorward/device/selftest"
@@ -28,9 +30,9 @@ var errSelftestFailed = errors.New("selftest: required checks failed")
 
 func newSelftestCmd() *cobra.Command {
 	var (
-		board, state, configPath, jsonPath string
-		interactive                        bool
-		frames                             int
+		board, state, configPath, out string
+		interactive, asJSON, force    bool
+		frames                        int
 	)
 	cmd := &cobra.Command{
 		Use:   "selftest",
@@ -40,6 +42,15 @@ table. It exits 0 when every required check passed (warn, skip and
 overridden are fine) and 1 when one failed. Skipped checks say why.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The report's file is checked (and claimed) before anything
+			// runs: a bad -o fails at once, not after the camera checks.
+			outFile, err := openReport(out, force)
+			if err != nil {
+				return err
+			}
+			if outFile != nil {
+				defer outFile.Abort()
+			}
 			if frames < 2 || frames > 10000 {
 				return fmt.Errorf("selftest: --frames %d is out of range (valid: 2 to 10000)", frames)
 			}
@@ -66,26 +77,7 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			rep := selftest.Runner{Progress: cmd.ErrOrStderr(), Clock: clk}.Run(ctx, profile.Name, version, checks)
-			if jsonPath == "-" {
-				// "-" is standard output, as everywhere: the JSON alone
-				// (the table goes to stderr so stdout stays parseable).
-				if err := rep.WriteJSON(cmd.OutOrStdout()); err != nil {
-					return err
-				}
-				if err := rep.WriteTable(cmd.ErrOrStderr()); err != nil {
-					return err
-				}
-				if !rep.OK {
-					return errSelftestFailed
-				}
-				return nil
-			}
-			if jsonPath != "" {
-				if err := writeJSONReport(jsonPath, rep); err != nil {
-					return err
-				}
-			}
-			if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
+			if err := writeSelftestReport(cmd, rep, asJSON, outFile); err != nil {
 				return err
 			}
 			if !rep.OK {
@@ -97,23 +89,62 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 	cmd.Flags().StringVar(&board, "board", "auto", "board profile: auto, or one of "+fmt.Sprint(boards.Names()))
 	stateFlag(cmd, &state)
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (camera and pre-roll buffer settings are used)")
-	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the report, with every figure, as JSON to this file (- for standard output, the table then goes to stderr)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "the report as JSON, with every figure (on stdout the table then goes to stderr)")
+	cmd.Flags().StringVarP(&out, "output", "o", "-", "write the report to `FILE` (- for standard output; with a file and --json the table still goes to stdout)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask a tester to wave at the PIR sensor and press the button")
 	cmd.Flags().IntVar(&frames, "frames", 90, "frames to capture from the camera (enough for two keyframes)")
 	return cmd
 }
 
-func writeJSONReport(path string, rep selftest.Report) error {
-	f, err := os.Create(path)
+// openReport claims the report's file: nil for standard output; an
+// existing file only with force.
+func openReport(path string, force bool) (*atomicfile.File, error) {
+	if path == "-" {
+		return nil, nil
+	}
+	if path == "" {
+		return nil, errors.New("selftest: -o: empty (valid: a file name, or - for standard output)")
+	}
+	if _, err := os.Lstat(path); err == nil && !force {
+		return nil, fmt.Errorf("selftest: -o %s: the file exists; choose another name, or pass --force to replace it", path)
+	}
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return fmt.Errorf("selftest: --json: %w", err)
+		return nil, fmt.Errorf("selftest: -o %s: cannot write there: %w", path, err)
 	}
-	if err := rep.WriteJSON(f); err != nil {
-		f.Close()
-		return err
+	return f, nil
+}
+
+// writeSelftestReport prints the report: the table, or with asJSON the
+// JSON, to f or stdout. JSON on stdout sends the table to stderr (stdout
+// stays parseable); JSON into a file leaves the table on stdout.
+func writeSelftestReport(cmd *cobra.Command, rep selftest.Report, asJSON bool, f *atomicfile.File) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var w io.Writer = stdout
+	if f != nil {
+		w = f
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("selftest: --json: %w", err)
+	var err error
+	switch {
+	case asJSON && f == nil:
+		if err = rep.WriteJSON(stdout); err == nil {
+			err = rep.WriteTable(stderr)
+		}
+	case asJSON:
+		if err = rep.WriteJSON(f); err == nil {
+			err = rep.WriteTable(stdout)
+		}
+	default:
+		err = rep.WriteTable(w)
+	}
+	if err != nil {
+		return fmt.Errorf("selftest: %w", err)
+	}
+	if f != nil {
+		if err := f.Commit(); err != nil {
+			return fmt.Errorf("selftest: -o: %w", err)
+		}
 	}
 	return nil
 }

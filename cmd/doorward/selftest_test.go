@@ -28,7 +28,7 @@ func TestSelftestSim(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
 	report := filepath.Join(dir, "r.json")
-	stdout, stderr, code := run(t, bins.doorward, "selftest", "--board", "sim", "--state", filepath.Join(dir, "state"), "--json", report)
+	stdout, stderr, code := run(t, bins.doorward, "selftest", "--board", "sim", "--state", filepath.Join(dir, "state"), "--json", "-o", report)
 	if code != 0 {
 		t.Fatalf("selftest on sim: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -129,7 +129,7 @@ func TestSelftestFailureExitCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := filepath.Join(dir, "r.json")
-	stdout, stderr, code := run(t, bins.doorward, "selftest", "--board", "sim", "--config", config, "--state", filepath.Join(dir, "state"), "--json", report)
+	stdout, stderr, code := run(t, bins.doorward, "selftest", "--board", "sim", "--config", config, "--state", filepath.Join(dir, "state"), "--json", "-o", report)
 	if code != 1 || !strings.Contains(stdout, "FAIL: required checks failed: camera capture") || !strings.Contains(stderr, "required checks failed") {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}

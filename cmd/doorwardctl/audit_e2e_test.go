@@ -169,12 +169,12 @@ func TestDelayedNoticeE2E(t *testing.T) {
 
 	tok := filepath.Join(s.dir, "token.json")
 	notify := time.Now().Add(6 * time.Second).UTC()
-	jti := strings.TrimSpace(mustCtl(t, b, s.dir, "token", "issue", "--key", s.courtAPath, "--device", s.devID,
+	jti := strings.TrimSpace(mustCtl(t, b, s.dir, "token", "issue", "-i", s.courtAPath, "--device", s.devID,
 		"--basis", "warrant", "--case", "24-CR-7", "--jurisdiction", "US-CA", "--order", s.order,
 		"--from", clip.Start.Add(-time.Minute).UTC().Format(time.RFC3339), "--until", "now", "--media", "video",
-		"--recipient", s.agencyRcpt, "--notify-after", notify.Format(time.RFC3339), "-o", tok))
+		"--to", s.agencyRcpt, "--notify-after", notify.Format(time.RFC3339), "-o", tok))
 	wantFail(t, ctl(t, b, s.dir, "", "token", "submit", "--device", d.url, tok), "quorum-not-met")
-	out := mustCtl(t, b, s.dir, "token", "cosign", "--key", s.prosPath, tok)
+	out := mustCtl(t, b, s.dir, "token", "cosign", "-i", s.prosPath, tok)
 	if !strings.Contains(out, "2 signatures") {
 		t.Errorf("cosign printed %q", out)
 	}

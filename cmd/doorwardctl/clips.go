@@ -69,7 +69,7 @@ func newClipsCmd(stdout io.Writer) *cobra.Command {
 // fetchClip downloads clip's pieces from the device's LAN API into a
 // temporary directory (ciphertext only), then decrypts them into out with
 // the owner key.
-func fetchClip(ctx context.Context, deviceURL, ownerPath, clipID, out string, stderr io.Writer) error {
+func fetchClip(ctx context.Context, deviceURL, ownerPath, clipID, out string, stdout, stderr io.Writer) error {
 	s, err := connect(ctx, deviceURL, ownerPath)
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func fetchClip(ctx context.Context, deviceURL, ownerPath, clipID, out string, st
 	if progress {
 		fmt.Fprintln(stderr)
 	}
-	err = writeAtomically(out, func(w io.Writer) error {
+	err = writeStream(out, stdout, func(w io.Writer) error {
 		return explainDecrypt(clipfile.DecryptClip(tmp, ids, w), []string{ownerPath}, clipID)
 	})
 	if err != nil {

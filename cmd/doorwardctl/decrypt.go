@@ -19,6 +19,7 @@ func newDecryptCmd(stdout io.Writer) *cobra.Command {
 	var (
 		identityFiles []string
 		out           string
+		force         bool
 	)
 	c := &cobra.Command{
 		Use:   "decrypt -i FILE CLIP_DIR -o OUT.mp4",
@@ -34,6 +35,9 @@ appears only once the whole clip has been decrypted.`,
 				return err
 			}
 			dir := args[0]
+			if err := checkOutput(out, force); err != nil {
+				return fmt.Errorf("decrypt: %w", err)
+			}
 			if out == "-" {
 				return explainDecrypt(clipfile.DecryptClip(dir, ids, stdout), identityFiles, dir)
 			}
@@ -43,7 +47,7 @@ appears only once the whole clip has been decrypted.`,
 		},
 	}
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
-	c.Flags().StringVarP(&out, "output", "o", "", "write the MP4 to `OUT` (- for stdout)")
+	outputFlags(c, &out, &force, "the MP4")
 	c.MarkFlagRequired("identity")
 	c.MarkFlagRequired("output")
 	return c

@@ -23,6 +23,7 @@ import (
 func newFetchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var relayURL, device, jti, out, clipID string
 	var identityFiles []string
+	var force bool
 	c := &cobra.Command{
 		Use:   "fetch (--device URL --clip ID -i owner.key | --relay URL --device ID --disclosure JTI -i KEY) -o OUT.mp4",
 		Short: "Download a clip from the device, or a disclosure from the relay's store, and decrypt it into an MP4",
@@ -40,6 +41,9 @@ written next to OUT as OUT-<clip>.mp4. Ciphertext is downloaded into a
 temporary directory; the MP4 appears only once fully decrypted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(out, force); err != nil {
+				return fmt.Errorf("fetch: %w", err)
+			}
 			if clipID != "" {
 				if relayURL != "" || jti != "" || device == "" {
 					return fmt.Errorf("fetch: --clip takes --device URL (the device's LAN URL) and -i owner.key, not --relay or --disclosure")
@@ -47,7 +51,7 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 				if len(identityFiles) != 1 {
 					return fmt.Errorf("fetch: --clip takes one -i owner.key")
 				}
-				return fetchClip(cmd.Context(), device, identityFiles[0], clipID, out, stderr)
+				return fetchClip(cmd.Context(), device, identityFiles[0], clipID, out, stdout, stderr)
 			}
 			if relayURL == "" || jti == "" || device == "" {
 				return fmt.Errorf("fetch: give --device URL --clip ID (from the device), or --relay URL --device ID --disclosure JTI (from the relay)")
@@ -99,18 +103,26 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 			if progress {
 				fmt.Fprintln(stderr)
 			}
+			if out == "-" && len(clips) > 1 {
+				return fmt.Errorf("fetch: disclosure %s holds %d clips, one MP4 each: give -o a file name, not -", jti, len(clips))
+			}
 			for _, clip := range clips {
 				name := out
 				if len(clips) > 1 {
 					name = strings.TrimSuffix(out, filepath.Ext(out)) + "-" + clip + filepath.Ext(out)
+					if err := checkOutput(name, force); err != nil {
+						return fmt.Errorf("fetch: %w", err)
+					}
 				}
 				dir := filepath.Join(tmp, clip)
-				if err := writeAtomically(name, func(w io.Writer) error {
+				if err := writeStream(name, stdout, func(w io.Writer) error {
 					return explainDecrypt(clipfile.DecryptClip(dir, ids, w), identityFiles, clip)
 				}); err != nil {
 					return err
 				}
-				fmt.Fprintln(stdout, name)
+				if name != "-" {
+					fmt.Fprintln(stdout, name)
+				}
 			}
 			return nil
 		},
@@ -120,7 +132,7 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 	c.Flags().StringVar(&clipID, "clip", "", "fetch this clip `ID` (doorwardctl clips lists them) from the device's LAN API")
 	c.Flags().StringVar(&jti, "disclosure", "", "the disclosure's `JTI` (the grant's or token's ID)")
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
-	c.Flags().StringVarP(&out, "output", "o", "", "write the MP4 to `OUT`")
+	outputFlags(c, &out, &force, "the MP4")
 	for _, f := range []string{"identity", "output"} {
 		c.MarkFlagRequired(f)
 	}

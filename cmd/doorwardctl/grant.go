@@ -15,7 +15,7 @@ import (
 )
 
 func newGrantCmd(stdout io.Writer) *cobra.Command {
-	var deviceURL, ownerPath, to, from, until, media, expires, grantee string
+	var deviceURL, ownerPath, to, from, until, media, validFor, grantee string
 	var live bool
 	var uses int
 	c := &cobra.Command{
@@ -29,7 +29,7 @@ segments for that recipient alone and notifies every owner.
 Times (T) are RFC 3339 (2026-01-02T15:04:05Z), "now", or relative to now:
 a sign and a duration such as -10m, -2h or +1d ("d" is 24 hours).
 
-The grant expires after --expires (default 24h) and may be used --uses
+The grant is valid for --valid-for (default 24h) and may be used --uses
 times (default 1). --grantee names the grantee's Ed25519 key
 (ed25519:..., as "doorwardctl issuer keygen" prints one); without it a fresh
 key is made and printed, and its secret half is not kept.
@@ -54,7 +54,7 @@ disclosures the device started.`,
 			if err != nil {
 				return err
 			}
-			life, err := parseDuration("expires", expires)
+			life, err := parseDuration("valid-for", validFor)
 			if err != nil {
 				return err
 			}
@@ -118,7 +118,8 @@ disclosures the device started.`,
 	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
 	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio (the device records no snapshots)")
 	fl.BoolVar(&live, "live", false, "also allow the live view")
-	fl.StringVar(&expires, "expires", "24h", "the grant expires after `DURATION`")
+	fl.StringVar(&validFor, "valid-for", "24h", "the grant is valid for `DURATION` from now")
+	aliases(c, map[string]string{"expires": "valid-for"})
 	fl.IntVar(&uses, "uses", 1, "how many times the grant may be used")
 	fl.StringVar(&grantee, "grantee", "", "the grantee's Ed25519 `KEY` (ed25519:...)")
 	for _, f := range []string{"to", "from", "until"} {

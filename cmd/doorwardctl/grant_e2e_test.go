@@ -123,7 +123,7 @@ func TestGrantE2E(t *testing.T) {
 		{[]string{"--to", granteeRcpt, "--from", "yesterday", "--until", "now"}, "--from"},
 		{[]string{"--to", granteeRcpt, "--from", "now", "--until", "-1h"}, "must be after"},
 		{[]string{"--to", granteeRcpt, "--from", "-1h", "--until", "now", "--media", "smell"}, "--media"},
-		{[]string{"--to", granteeRcpt, "--from", "-1h", "--until", "now", "--expires", "0s"}, "--expires"},
+		{[]string{"--to", granteeRcpt, "--from", "-1h", "--until", "now", "--valid-for", "0s"}, "--valid-for"},
 		{[]string{"--to", granteeRcpt, "--from", "-1h", "--until", "now", "--uses", "0"}, "--uses"},
 		{[]string{"--to", granteeRcpt, "--from", "-1h", "--until", "now", "--grantee", "ed25519:xx"}, "--grantee"},
 		{[]string{"--from", "-1h", "--until", "now"}, `"to" not set`},

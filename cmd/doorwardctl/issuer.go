@@ -38,14 +38,18 @@ import (
 // takes.
 const issuerKeyPrefix = "DOORWARD-ISSUER-KEY-1:"
 
-func writeIssuerKey(path string, key ed25519.PrivateKey, force bool) error {
-	if path == "" || path == "-" {
-		return errors.New("issuer keygen: -o needs a file name; the key is never written to stdout")
+func writeIssuerKey(stdout io.Writer, path string, key ed25519.PrivateKey, force bool) error {
+	if path == "" {
+		return errors.New("issuer keygen: -o needs a file name (- for standard output)")
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# doorward issuer key: keep it private\n# created: %s\n# public key: %s\n%s%s\n",
 		time.Now().UTC().Format(time.RFC3339), consent.FormatIssuerKey(key.Public().(ed25519.PublicKey)),
 		issuerKeyPrefix, base64.StdEncoding.EncodeToString(key.Seed()))
+	if path == "-" {
+		_, err := stdout.Write(b.Bytes())
+		return err
+	}
 	err := writeSecretFile(path, b.Bytes(), force)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("issuer keygen: %s already exists and may hold a signing key; choose another -o, or pass --force to replace it", path)
@@ -58,7 +62,7 @@ func writeIssuerKey(path string, key ed25519.PrivateKey, force bool) error {
 
 func readIssuerKey(path string) (ed25519.PrivateKey, error) {
 	if path == "" {
-		return nil, errors.New(`required flag "key" not set`)
+		return nil, errors.New(`required flag "identity" (-i ISSUER.key) not set`)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -123,17 +127,22 @@ DOORWARD-ISSUER-KEY-1:<base64 of the 32-byte Ed25519 seed>.`,
 			if err != nil {
 				return err
 			}
-			if err := writeIssuerKey(out, priv, force); err != nil {
+			if err := writeIssuerKey(stdout, out, priv, force); err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, consent.FormatIssuerKey(pub))
-			fmt.Fprintf(stdout, "kid: %s\n", consent.KeyID(pub))
-			fmt.Fprintf(stderr, "doorwardctl: wrote the issuer key to %s. Keep it private: it signs legal-process tokens.\n", out)
+			info := stdout
+			if out == "-" {
+				info = stderr // stdout holds the key file
+			}
+			fmt.Fprintln(info, consent.FormatIssuerKey(pub))
+			fmt.Fprintf(info, "kid: %s\n", consent.KeyID(pub))
+			if out != "-" {
+				fmt.Fprintf(stderr, "doorwardctl: wrote the issuer key to %s. Keep it private: it signs legal-process tokens.\n", out)
+			}
 			return nil
 		},
 	}
-	kg.Flags().StringVarP(&out, "output", "o", "", "write the key to `FILE` (mode 0600)")
-	kg.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
+	outputFlags(kg, &out, &force, "the key (mode 0600)")
 	kg.MarkFlagRequired("output")
 	c.AddCommand(kg)
 	return c
@@ -151,24 +160,24 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 
 func newTokenIssueCmd(stdout io.Writer) *cobra.Command {
 	var keyPath, device, basis, caseID, jurisdiction, order, from, until, recipient, notifyAfter, validFor, media, out string
-	var preserve bool
+	var preserve, force bool
 	c := &cobra.Command{
-		Use:   "issue --key ISSUER.key --device DEVICE_ID --basis B --case ID --jurisdiction J --order FILE --from T --until T --recipient AGE_RECIPIENT -o token.json",
+		Use:   "issue -i ISSUER.key --device DEVICE_ID --basis B --case ID --jurisdiction J --order FILE --from T --until T --to AGE_RECIPIENT -o token.json",
 		Short: "Issue a legal-process token with one issuer's signature",
 		Long: `token issue writes a legal-process token (JWS JSON serialization) signed by
 ISSUER.key for the device DEVICE_ID. --basis is warrant, court-order or
 emergency; order_sha256 is the SHA-256 of --order FILE (the order itself
 is not in the token). The device re-wraps the footage recorded between
---from and --until for --recipient alone. --notify-after delays the owner's
+--from and --until for --to alone. --notify-after delays the owner's
 notice (never beyond the device's cap; not for emergency); --preserve puts
 the footage on legal hold. The token is valid from now for --valid-for
 (default 7d). Other issuers add their signatures with "token cosign"; the
 device's policy decides how many are needed.
 
 Times (T) are RFC 3339, "now", or relative to now such as -2h or +1d.
-Prints the token's jti.`,
+Prints the token's jti (on stderr with -o -, where stdout holds the token).`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			key, err := readIssuerKey(keyPath)
 			if err != nil {
 				return err
@@ -191,7 +200,7 @@ Prints the token's jti.`,
 				return err
 			}
 			if _, err := consent.ParseRecipients([]string{recipient}); err != nil {
-				return fmt.Errorf("token issue: --recipient: %w", err)
+				return fmt.Errorf("token issue: --to: %w", err)
 			}
 			doc, err := os.ReadFile(order)
 			if err != nil {
@@ -226,15 +235,23 @@ Prints the token's jti.`,
 			if err != nil {
 				return fmt.Errorf("token issue: %w", err)
 			}
-			if err := atomicfile.WriteFile(out, tok, 0o600); err != nil {
+			data := tok
+			if out == "-" {
+				data = append(tok, '\n')
+			}
+			if err := writeOutput(out, force, stdout, data, 0o600); err != nil {
 				return fmt.Errorf("token issue: %w", err)
+			}
+			if out == "-" {
+				fmt.Fprintln(cmd.ErrOrStderr(), claims.ID)
+				return nil
 			}
 			fmt.Fprintln(stdout, claims.ID)
 			return nil
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&keyPath, "key", "", "the issuer's key `FILE`")
+	identityFlag(c, &keyPath, "the issuer's key `FILE` (from doorwardctl issuer keygen)")
 	fl.StringVar(&device, "device", "", "the `DEVICE_ID` the token is for (doorward id prints it)")
 	fl.StringVar(&basis, "basis", "", "warrant, court-order or emergency")
 	fl.StringVar(&caseID, "case", "", "the case or docket `ID`")
@@ -243,12 +260,13 @@ Prints the token's jti.`,
 	fl.StringVar(&from, "from", "", "start of the footage (`T`)")
 	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
 	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio, snapshot")
-	fl.StringVar(&recipient, "recipient", "", "the requesting agency's age `RECIPIENT`")
+	fl.StringVar(&recipient, "to", "", "the requesting agency's age `RECIPIENT`")
+	aliases(c, map[string]string{"key": "identity", "recipient": "to"})
 	fl.StringVar(&notifyAfter, "notify-after", "", "delay the owner's notice until `T`")
 	fl.BoolVar(&preserve, "preserve", false, "place the footage on legal hold")
 	fl.StringVar(&validFor, "valid-for", "7d", "the token is valid for `DURATION` from now")
-	fl.StringVarP(&out, "output", "o", "", "write the token to `FILE`")
-	for _, f := range []string{"key", "device", "basis", "case", "jurisdiction", "order", "from", "until", "recipient", "output"} {
+	outputFlags(c, &out, &force, "the token")
+	for _, f := range []string{"identity", "device", "basis", "case", "jurisdiction", "order", "from", "until", "to", "output"} {
 		c.MarkFlagRequired(f)
 	}
 	return c
@@ -256,15 +274,16 @@ Prints the token's jti.`,
 
 func newTokenCosignCmd(stdout io.Writer) *cobra.Command {
 	var keyPath, out string
+	var force bool
 	c := &cobra.Command{
-		Use:   "cosign --key ISSUER.key token.json [-o OUT]",
+		Use:   "cosign -i ISSUER.key token.json [-o OUT]",
 		Short: "Add an issuer's signature to a token",
 		Long: `token cosign adds the signature of ISSUER.key to the token over the same
 claims, and rewrites token.json in place (atomically) or writes OUT. It
 prints the claims it signed: read them first, as with "token inspect".
 Signing a token twice with one key is refused.`,
 		Args: exactArgs(1, "one token file"),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := readIssuerKey(keyPath)
 			if err != nil {
 				return err
@@ -281,6 +300,14 @@ Signing a token twice with one key is refused.`,
 			if err != nil {
 				return fmt.Errorf("token cosign: %s: %w", args[0], err)
 			}
+			// What was signed, as token inspect shows it, with the new
+			// signature; on stderr when stdout holds the token.
+			info := stdout
+			if out == "-" {
+				info = cmd.ErrOrStderr()
+			}
+			sum.KeyIDs = append(sum.KeyIDs, consent.KeyID(key.Public().(ed25519.PublicKey)))
+			fmt.Fprint(info, strings.Replace(sum.String(), "(signatures NOT verified)", "(cosigned: these are the claims you signed)", 1))
 			dst := out
 			if dst == "" {
 				dst = args[0]
@@ -289,16 +316,26 @@ Signing a token twice with one key is refused.`,
 			if st, err := os.Stat(args[0]); err == nil && dst == args[0] {
 				mode = st.Mode().Perm()
 			}
-			if err := atomicfile.WriteFile(dst, signed, mode); err != nil {
+			if dst == args[0] {
+				// In place is what cosign does without -o: no --force.
+				err = atomicfile.WriteFile(dst, signed, mode)
+			} else {
+				err = writeOutput(dst, force, stdout, signed, mode)
+			}
+			if err != nil {
 				return fmt.Errorf("token cosign: %w", err)
 			}
-			fmt.Fprintf(stdout, "cosigned token %s (%d signatures) into %s\n", sum.Claims.ID, len(sum.KeyIDs)+1, filepath.Clean(dst))
+			if out == "-" {
+				return nil
+			}
+			fmt.Fprintf(info, "cosigned token %s (%d signatures) into %s\n", sum.Claims.ID, len(sum.KeyIDs), filepath.Clean(dst))
 			return nil
 		},
 	}
-	c.Flags().StringVar(&keyPath, "key", "", "the issuer's key `FILE`")
-	c.Flags().StringVarP(&out, "output", "o", "", "write the cosigned token to `OUT` instead of in place")
-	c.MarkFlagRequired("key")
+	identityFlag(c, &keyPath, "the issuer's key `FILE` (from doorwardctl issuer keygen)")
+	outputFlags(c, &out, &force, "the cosigned token, instead of in place,")
+	aliases(c, map[string]string{"key": "identity"})
+	c.MarkFlagRequired("identity")
 	return c
 }
 

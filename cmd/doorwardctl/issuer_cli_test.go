@@ -78,7 +78,11 @@ func TestIssuerAndTokenCLI(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(dir, "court.key")); !bytes.Equal(again, keyFile) {
 		t.Fatal("issuer keygen replaced a key without --force")
 	}
-	wantFail(t, ctl(t, b, dir, "", "issuer", "keygen", "-o", "-"), "never written to stdout")
+	// -o - is standard output, as everywhere: the key file there, the
+	// public key on stderr.
+	if r := ctl(t, b, dir, "", "issuer", "keygen", "-o", "-"); r.code != 0 || !strings.HasPrefix(r.stdout, "# doorward issuer key") || !strings.Contains(r.stderr, "ed25519:") {
+		t.Fatalf("issuer keygen -o -: %+v", r)
+	}
 	wantFail(t, ctl(t, b, dir, "", "issuer", "keygen"), `"output" not set`)
 	mustCtl(t, b, dir, "issuer", "keygen", "-o", "pros.key")
 
@@ -89,9 +93,9 @@ func TestIssuerAndTokenCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bad4.key"), []byte(issuerKeyPrefix+"AAAA\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "order.pdf"), []byte("the order"), 0o600)
 	issue := func(keyFile string, extra ...string) []string {
-		return append([]string{"token", "issue", "--key", keyFile, "--device", "abcdefghijklmnop", "--basis", "warrant",
+		return append([]string{"token", "issue", "-i", keyFile, "--device", "abcdefghijklmnop", "--basis", "warrant",
 			"--case", "24-CR-1", "--jurisdiction", "US-CA", "--order", "order.pdf", "--from", "-1h", "--until", "-1m",
-			"--recipient", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "-o", "tok.json"}, extra...)
+			"--to", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "-o", "tok.json"}, extra...)
 	}
 	for k, want := range map[string]string{"bad1.key": "line 1", "bad2.key": "does not match", "bad3.key": "more than one key", "bad4.key": "not a valid key", "none.key": "no such file"} {
 		wantFail(t, ctl(t, b, dir, "", issue(k)...), k, want)
@@ -106,25 +110,25 @@ func TestIssuerAndTokenCLI(t *testing.T) {
 		{[]string{"--valid-for", "0s"}, "--valid-for"},
 		{[]string{"--notify-after", "later"}, "--notify-after"},
 		{[]string{"--media", "smell"}, "--media"},
-		{[]string{"--recipient", "not-a-recipient"}, "recipient"},
+		{[]string{"--to", "not-a-recipient"}, "recipient"},
 		{[]string{"--device", ""}, ""},
 	} {
 		wantFail(t, ctl(t, b, dir, "", issue("court.key", tc.extra...)...), tc.want)
 	}
-	wantFail(t, ctl(t, b, dir, "", "token", "issue", "--key", "court.key"), "not set")
+	wantFail(t, ctl(t, b, dir, "", "token", "issue", "-i", "court.key"), "not set")
 	if _, err := os.Stat(filepath.Join(dir, "tok.json")); !os.IsNotExist(err) {
 		t.Fatal("a refused token issue wrote tok.json")
 	}
 
 	// A token, cosigned, inspected.
 	jti := strings.TrimSpace(mustCtl(t, b, dir, issue("court.key", "--notify-after", "+1h", "--preserve")...))
-	mustCtl(t, b, dir, "token", "cosign", "--key", "pros.key", "tok.json", "-o", "tok2.json")
+	mustCtl(t, b, dir, "token", "cosign", "-i", "pros.key", "tok.json", "-o", "tok2.json")
 	one, _ := os.ReadFile(filepath.Join(dir, "tok.json"))
 	if s, err := consent.InspectToken(one); err != nil || s.Claims.ID != jti || len(s.KeyIDs) != 1 {
 		t.Fatalf("cosign -o changed the original: %v", err)
 	}
-	wantFail(t, ctl(t, b, dir, "", "token", "cosign", "--key", "pros.key", "tok2.json"), "already signed")
-	mustCtl(t, b, dir, "token", "cosign", "--key", "pros.key", "tok.json")
+	wantFail(t, ctl(t, b, dir, "", "token", "cosign", "-i", "pros.key", "tok2.json"), "already signed")
+	mustCtl(t, b, dir, "token", "cosign", "-i", "pros.key", "tok.json")
 	two, _ := os.ReadFile(filepath.Join(dir, "tok.json"))
 	s, err := consent.InspectToken(two)
 	if err != nil || len(s.KeyIDs) != 2 || s.KeyIDs[0] != consent.KeyID(pub) || !s.Claims.Preserve || s.Claims.NotifyAfter == nil {
@@ -141,7 +145,7 @@ func TestIssuerAndTokenCLI(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "junk.json"), []byte(`{"payload":"e30","signatures":[]}`), 0o600)
 	wantFail(t, ctl(t, b, dir, "", "token", "inspect", "junk.json"), "junk.json")
-	wantFail(t, ctl(t, b, dir, "", "token", "cosign", "--key", "pros.key", "junk.json"), "junk.json")
+	wantFail(t, ctl(t, b, dir, "", "token", "cosign", "-i", "pros.key", "junk.json"), "junk.json")
 	wantFail(t, ctl(t, b, dir, "", "token", "inspect"), "one token file")
 	wantFail(t, ctl(t, b, dir, "", "token", "submit", "--device", "http://127.0.0.1:1", "tok.json"), "cannot reach")
 	wantFail(t, ctl(t, b, dir, "", "token", "submit", "tok.json"), `"device" not set`)

@@ -34,8 +34,13 @@ files encrypted to it from version 1.3 on.`,
 			if err != nil {
 				return err
 			}
-			if err := writeOwnerKey(out, key, force); err != nil {
+			if err := writeOwnerKey(stdout, out, key, force); err != nil {
 				return err
+			}
+			if out == "-" {
+				// stdout holds the key file (its comments name the recipient).
+				fmt.Fprintln(stderr, key.RecipientString())
+				return nil
 			}
 			if _, err := fmt.Fprintln(stdout, key.RecipientString()); err != nil {
 				return err
@@ -47,22 +52,25 @@ files encrypted to it from version 1.3 on.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&out, "output", "o", "", "write the owner key to `FILE` (mode 0600)")
+	outputFlags(c, &out, &force, "the owner key (mode 0600)")
 	c.Flags().BoolVar(&pq, "pq", false, "make a post-quantum (ML-KEM-768 + X25519) key")
-	c.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	c.MarkFlagRequired("output")
 	return c
 }
 
 // writeOwnerKey writes key to path with mode 0600. Without force an
 // existing file is never touched; with force it is replaced atomically.
-func writeOwnerKey(path string, key *consent.OwnerKey, force bool) error {
-	if path == "" || path == "-" {
-		return errors.New("keygen: -o needs a file name; the key is never written to stdout")
+func writeOwnerKey(stdout io.Writer, path string, key *consent.OwnerKey, force bool) error {
+	if path == "" {
+		return errors.New("keygen: -o needs a file name (- for standard output)")
 	}
 	var b bytes.Buffer
 	if _, err := key.WriteTo(&b); err != nil {
 		return fmt.Errorf("keygen: %s: %w", path, err)
+	}
+	if path == "-" {
+		_, err := stdout.Write(b.Bytes())
+		return err
 	}
 	err := writeSecretFile(path, b.Bytes(), force)
 	if errors.Is(err, fs.ErrExist) {

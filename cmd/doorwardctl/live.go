@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/lanclient"
 	"github.com/doorward/doorward/uplink/live"
 )
@@ -19,7 +19,7 @@ import (
 func newLiveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var deviceURL, keyPath, out string
 	var seconds float64
-	var asJSON bool
+	var asJSON, force bool
 	c := &cobra.Command{
 		Use:   "live --device URL -i KEY [--seconds N] [-o OUT.mp4] [--json]",
 		Short: "Watch the live view from the command line and measure it",
@@ -42,16 +42,31 @@ file whose signing half the grant names, or an issuer key file.`,
 			if err != nil {
 				return fmt.Errorf("live: %w", err)
 			}
+			var commit func() error
 			opts := live.WatchOptions{Sign: live.Signer(key, deviceID), Signal: client, Duration: time.Duration(seconds * float64(time.Second))}
-			if out != "" {
-				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err := checkOutput(out, force); err != nil {
+				return fmt.Errorf("live: %w", err)
+			}
+			switch out {
+			case "":
+			case "-":
+				// The stream goes to stdout; the figures to stderr.
+				opts.MP4, stdout = stdout, cmd.ErrOrStderr()
+			default:
+				f, err := atomicfile.Create(out, 0o600)
 				if err != nil {
 					return fmt.Errorf("live: -o: %w", err)
 				}
-				defer f.Close()
+				defer f.Abort()
 				opts.MP4 = f
+				commit = f.Commit
 			}
 			res, err := live.Watch(ctx, opts)
+			if err == nil && commit != nil {
+				if err := commit(); err != nil {
+					return fmt.Errorf("live: -o: %w", err)
+				}
+			}
 			if err != nil {
 				var ae *lanclient.APIError
 				if errors.As(err, &ae) {
@@ -65,7 +80,7 @@ file whose signing half the grant names, or an issuer key file.`,
 	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
 	c.Flags().StringVarP(&keyPath, "identity", "i", "", "your owner key, or a grantee key `FILE`")
 	c.Flags().Float64Var(&seconds, "seconds", 5, "watch for `N` seconds")
-	c.Flags().StringVarP(&out, "output", "o", "", "save the stream as an MP4 `FILE`")
+	outputFlags(c, &out, &force, "the stream as an MP4")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
 	c.MarkFlagRequired("device")
 	c.MarkFlagRequired("identity")

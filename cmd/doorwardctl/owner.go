@@ -159,7 +159,6 @@ device is first checked against the key pinned for owner.key.`,
 	show.MarkFlagRequired("device")
 
 	var setDevice, setOwner string
-	var yes bool
 	set := &cobra.Command{
 		Use:   "set --device URL -i owner.key FILE",
 		Short: "Replace the device's trust policy with an owner-signed statement",
@@ -192,7 +191,7 @@ signed with your owner key. The change is an audit leaf on the device.`,
 			}
 			fmt.Fprintf(stdout, "changes to the trust policy of device %s:\n%s\ncurrent hash: %s\nnew hash:     %s\n",
 				s.id, diffLines(formatPolicy(cur), formatPolicy(p)), curHash, newHash)
-			if !yes && !confirm(cmd.InOrStdin(), stderr, "Send this trust policy to the device?") {
+			if !ask(cmd, stderr, "Send this trust policy to the device?") {
 				return errors.New("policy set: not confirmed; nothing was sent")
 			}
 			jws, err := s.sign(consent.KindPolicy, consent.PolicyClaims{Claims: s.claims(statementLifetime), Policy: p})
@@ -211,7 +210,7 @@ signed with your owner key. The change is an audit leaf on the device.`,
 		},
 	}
 	ownerFlags(set, &setDevice, &setOwner)
-	set.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	yesFlag(set, "do not ask for confirmation")
 	c.AddCommand(show, set)
 	return c
 }

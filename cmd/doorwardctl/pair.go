@@ -20,7 +20,6 @@ import (
 
 func newPairCmd(stdout, stderr io.Writer) *cobra.Command {
 	var deviceURL, code, ownerPath string
-	var yes bool
 	c := &cobra.Command{
 		Use:   "pair --device URL --code CODE -i owner.key [--yes]",
 		Short: "Pair an unpaired device with your owner key",
@@ -36,13 +35,13 @@ On success the device's identity key is pinned in <owner.key>.devices.json
 (mode 0600): every later command checks the device against it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runPair(cmd.Context(), cmd.InOrStdin(), stdout, stderr, deviceURL, code, ownerPath, yes)
+			return runPair(cmd.Context(), func(q string) bool { return ask(cmd, stderr, q) }, stdout, stderr, deviceURL, code, ownerPath)
 		},
 	}
 	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`, e.g. https://192.168.1.20:8080")
 	c.Flags().StringVar(&code, "code", "", "the one-time pairing `CODE` the device shows")
 	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE` (from doorwardctl keygen)")
-	c.Flags().BoolVar(&yes, "yes", false, "approve the proposed trust policy without asking")
+	yesFlag(c, "approve the proposed trust policy without asking")
 	for _, f := range []string{"device", "code", "identity"} {
 		c.MarkFlagRequired(f)
 	}
@@ -73,7 +72,7 @@ func decodePolicyJSON(b []byte) (consent.Policy, error) {
 	return p, nil
 }
 
-func runPair(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, deviceURL, code, ownerPath string, yes bool) error {
+func runPair(ctx context.Context, ask func(question string) bool, stdout, stderr io.Writer, deviceURL, code, ownerPath string) error {
 	secret, err := pairing.ParseSecret(code)
 	if err != nil {
 		return fmt.Errorf("pair: --code: %w", err)
@@ -122,7 +121,7 @@ func runPair(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, dev
 	fmt.Fprintf(stdout, "device:     %s\ndevice key: %s\n\nThe device proposes this trust policy for legal-process tokens:\n\n", dev.ID, consent.FormatIssuerKey(dev.Key))
 	fmt.Fprint(stdout, formatPolicy(policy))
 	fmt.Fprintln(stdout)
-	if !yes && !confirm(stdin, stderr, "Pair with this device and approve this trust policy?") {
+	if !ask("Pair with this device and approve this trust policy?") {
 		return errors.New("pair: not approved; nothing was sent to the device")
 	}
 	fin, err := pc.Finish()
@@ -233,7 +232,6 @@ NEW_OWNER.key's pin file.`,
 
 func newResetCmd(stdout, stderr io.Writer) *cobra.Command {
 	var deviceURL, ownerPath string
-	var yes bool
 	c := &cobra.Command{
 		Use:   "reset --device URL -i owner.key [--yes]",
 		Short: "Factory-reset a device: erase its keys, clips and state",
@@ -249,7 +247,7 @@ of clips you already hold stay readable with your key. Asks first unless
 			if err != nil {
 				return err
 			}
-			if !yes && !confirm(cmd.InOrStdin(), stderr, fmt.Sprintf("Erase device %s: every clip, key and log on it?", s.id)) {
+			if !ask(cmd, stderr, fmt.Sprintf("Erase device %s: every clip, key and log on it?", s.id)) {
 				return errors.New("reset: not confirmed; nothing was sent")
 			}
 			jws, err := s.sign(consent.KindReset, consent.ResetClaims{Claims: s.claims(statementLifetime)})
@@ -268,6 +266,6 @@ of clips you already hold stay readable with your key. Asks first unless
 		},
 	}
 	ownerFlags(c, &deviceURL, &ownerPath)
-	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	yesFlag(c, "do not ask for confirmation")
 	return c
 }

@@ -22,7 +22,7 @@ func newRelayCmd(stdout, stderr io.Writer) *cobra.Command {
 		verbose       bool
 	)
 	c := &cobra.Command{
-		Use:   "relay --broker URL [--ca F --cert F --key F] --listen ADDR --store s3://BUCKET?endpoint=URL&region=R | dir:PATH",
+		Use:   "relay --broker URL [--ca F --cert F --cert-key F] --listen ADDR --store s3://BUCKET?endpoint=URL&region=R | dir:PATH",
 		Short: "Run the reference cloud relay (for operators)",
 		Long: `relay is the reference cloud relay: stateless, holding no key. It answers
 devices' upload requests with presigned PUTs for exactly the object asked
