@@ -124,6 +124,9 @@ func (h *Hub) publish(f Frame) {
 	}
 }
 
+// Frames returns how many frames Run has read from its sources.
+func (h *Hub) Frames() uint64 { return h.frames.Load() }
+
 // Dropped returns how many frames have been dropped for subscribers that
 // fell behind, over all subscriptions (frames a new subscription skips
 // while it waits for its first keyframe are not counted).

@@ -66,7 +66,8 @@ type Agent struct {
 	lan   *lanapi.Server        // the LAN API
 	hw    hardware              // GPIO sensors and LED (sensors.go)
 	bus   *events.Bus
-	up    *agentUplink // nil while mqtt.broker is empty (uplink.go)
+	up    *agentUplink   // nil while mqtt.broker is empty (uplink.go)
+	met   *metricsServer // nil while metrics.listen is empty (observe.go)
 	upDel *uploadDeliverer
 
 	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
@@ -255,6 +256,9 @@ func (a *Agent) open() (err error) {
 	if a.up, err = openUplink(cfg.MQTT, cfg.HomeAssistant, a); err != nil {
 		return err
 	}
+	if a.met, err = a.openMetrics(cfg.Metrics.Listen); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -356,6 +360,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.up.run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.met.run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -509,6 +518,7 @@ func (a *Agent) requestReset(by string) {
 }
 
 func (a *Agent) close() {
+	a.met.close() // a no-op once run
 	if a.lan != nil {
 		a.lan.Close() // a no-op once Serve ran
 	}
