@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"filippo.io/age"
@@ -199,6 +200,12 @@ func (u *Uplink) HandleCmd(ctx context.Context, payload []byte) {
 		u.reply(c.ID, http.StatusAccepted, struct {
 			Object string `json:"object"`
 		}{c.Upload.Object})
+	case wire.CmdWHEP, wire.CmdWHEPEnd:
+		status, body := u.whep(ctx, c)
+		if status >= 400 {
+			u.log.Info("uplink: live view refused", "kind", c.Kind, "status", status, "reply", string(bytes.TrimSpace(body)))
+		}
+		u.publishReply(c.ID, status, body)
 	default:
 		kind := c.Statement
 		if c.Kind == wire.CmdLegal {
@@ -229,6 +236,52 @@ func (u *Uplink) lan(ctx context.Context, path string, jws []byte) (int, []byte)
 		rec.status = http.StatusOK
 	}
 	return rec.status, rec.body.Bytes()
+}
+
+// whepPath is the LAN API's WHEP endpoint (uplink/live's WHEPPath).
+const whepPath = "/api/v1/whep"
+
+// whep runs a live view offer (or the end of a session) through the LAN
+// API's WHEP endpoint in-process, so the statement meets the same gate:
+// a 201 becomes a wire.WHEPAnswer, anything else is the API's own answer.
+func (u *Uplink) whep(ctx context.Context, c wire.Cmd) (int, []byte) {
+	var req *http.Request
+	var err error
+	if c.Kind == wire.CmdWHEPEnd {
+		req, err = http.NewRequestWithContext(ctx, http.MethodDelete, whepPath+"/"+c.Session, http.NoBody)
+	} else {
+		var jws bytes.Buffer
+		if err := json.Compact(&jws, c.JWS); err != nil {
+			return http.StatusBadRequest, mustJSON(apiError{"malformed", "uplink: the live statement is not JSON"})
+		}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, whepPath, strings.NewReader(c.SDP))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/sdp")
+			req.Header.Set("Authorization", "Doorward "+jws.String())
+		}
+	}
+	if err != nil {
+		return http.StatusInternalServerError, mustJSON(apiError{"internal", err.Error()})
+	}
+	req.RemoteAddr = "mqtt"
+	rec := &recorder{h: http.Header{}}
+	u.opts.LAN.ServeHTTP(rec, req)
+	switch {
+	case rec.status == http.StatusNoContent:
+		return rec.status, []byte("{}")
+	case rec.status != http.StatusCreated:
+		return rec.status, rec.body.Bytes()
+	}
+	session, ok := strings.CutPrefix(rec.h.Get("Location"), whepPath+"/")
+	if !ok || wire.CheckRequestID(session) != nil {
+		return http.StatusInternalServerError, mustJSON(apiError{"internal", "uplink: the live view answered without a session"})
+	}
+	return http.StatusCreated, mustJSON(wire.WHEPAnswer{SDP: rec.body.String(), Session: session})
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 type apiError struct {

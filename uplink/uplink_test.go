@@ -2,6 +2,8 @@ package uplink
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -110,4 +112,66 @@ func FuzzHandleCmd(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A whep cmd reaches the LAN API's WHEP endpoint with the statement as its
+// Authorization and the offer as its body; a 201 goes back as a
+// WHEPAnswer on reply/<id>, a refusal as the API's own answer, and
+// whep-end becomes a DELETE on the session.
+func TestWHEPCmd(t *testing.T) {
+	var got []string
+	lan := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type")+" "+r.Header.Get("Authorization")+" "+string(body))
+		switch {
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+		case strings.Contains(r.Header.Get("Authorization"), "stranger"):
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"reason":"unknown-key","error":"x"}`))
+		default:
+			w.Header().Set("Location", "/api/v1/whep/0123abcd")
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte("v=0\r\nanswer"))
+		}
+	})
+	s := &fakeSession{}
+	u := New(Options{Session: s, LAN: lan})
+	ctx := context.Background()
+	u.HandleCmd(ctx, []byte(`{"id":"j1","kind":"whep","jws":{"payload": "owner"},"sdp":"v=0\r\noffer"}`))
+	u.HandleCmd(ctx, []byte(`{"id":"j2","kind":"whep","jws":{"payload":"stranger"},"sdp":"v=0\r\noffer"}`))
+	u.HandleCmd(ctx, []byte(`{"id":"e1","kind":"whep-end","session":"0123abcd"}`))
+	want := []string{
+		`POST /api/v1/whep application/sdp Doorward {"payload":"owner"} v=0` + "\r\noffer",
+		`POST /api/v1/whep application/sdp Doorward {"payload":"stranger"} v=0` + "\r\noffer",
+		`DELETE /api/v1/whep/0123abcd   `,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the LAN API saw\n%q\nwant\n%q", got, want)
+	}
+	msgs := s.all()
+	if len(msgs) != 3 {
+		t.Fatalf("%d replies, want 3", len(msgs))
+	}
+	var replies []wire.Reply
+	for _, m := range msgs {
+		env, err := wire.Unwrap(m.body)
+		var rep wire.Reply
+		if err == nil {
+			err = json.Unmarshal(env.Msg, &rep)
+		} else if err = json.Unmarshal(m.body, &rep); err != nil {
+			t.Fatalf("reply %s: %v", m.body, err)
+		}
+		replies = append(replies, rep)
+	}
+	var ans wire.WHEPAnswer
+	if replies[0].Re != "j1" || replies[0].Status != 201 || json.Unmarshal(replies[0].Body, &ans) != nil || ans.SDP != "v=0\r\nanswer" || ans.Session != "0123abcd" {
+		t.Errorf("answer: %+v %s", replies[0], replies[0].Body)
+	}
+	if replies[1].Re != "j2" || replies[1].Status != 403 || !strings.Contains(string(replies[1].Body), "unknown-key") {
+		t.Errorf("refusal: %+v %s", replies[1], replies[1].Body)
+	}
+	if replies[2].Re != "e1" || replies[2].Status != 204 {
+		t.Errorf("end: %+v %s", replies[2], replies[2].Body)
+	}
 }

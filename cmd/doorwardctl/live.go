@@ -14,14 +14,15 @@ import (
 	"github.com/doorward/doorward/device/atomicfile"
 	"github.com/doorward/doorward/device/lanclient"
 	"github.com/doorward/doorward/uplink/live"
+	"github.com/doorward/doorward/uplink/wire"
 )
 
 func newLiveCmd(stdout, stderr io.Writer) *cobra.Command {
-	var deviceURL, keyPath, out string
+	var deviceURL, keyPath, out, relayURL string
 	var seconds float64
 	var asJSON, force bool
 	c := &cobra.Command{
-		Use:   "live --device URL -i KEY [--seconds N] [-o OUT.mp4] [--json]",
+		Use:   "live --device URL -i KEY [--relay URL] [--seconds N] [-o OUT.mp4] [--json]",
 		Short: "Watch the live view from the command line and measure it",
 		Long: `live is a WebRTC viewer (WHEP): it makes an offer, signs a live statement
 bound to the offer's DTLS fingerprint with KEY, sends both to the device and
@@ -31,14 +32,18 @@ the ICE candidate pair. With -o it saves what it received as an MP4.
 
 KEY is your owner key (from doorwardctl keygen; the device must be paired
 with it), or a grantee's key that a grant with --live names: an owner key
-file whose signing half the grant names, or an issuer key file.`,
+file whose signing half the grant names, or an issuer key file.
+
+With --relay, --device is the device ID and the offer and answer travel
+through the cloud relay and the device's MQTT connection; the video still
+flows directly between the device and this computer (or through TURN).`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if seconds <= 0 {
 				return fmt.Errorf("live: --seconds %v: expected a positive number", seconds)
 			}
-			key, deviceID, client, err := liveViewer(ctx, deviceURL, keyPath)
+			key, deviceID, client, err := liveViewer(ctx, relayURL, deviceURL, keyPath)
 			if err != nil {
 				return fmt.Errorf("live: %w", err)
 			}
@@ -77,7 +82,8 @@ file whose signing half the grant names, or an issuer key file.`,
 			return printLive(stdout, res, asJSON)
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL` (with --relay: its ID)")
+	c.Flags().StringVar(&relayURL, "relay", "", "reach the device through this cloud relay `URL` (--device is then the device ID)")
 	c.Flags().StringVarP(&keyPath, "identity", "i", "", "your owner key, or a grantee key `FILE`")
 	c.Flags().Float64Var(&seconds, "seconds", 5, "watch for `N` seconds")
 	outputFlags(c, &out, &force, "the stream as an MP4")
@@ -91,9 +97,12 @@ file whose signing half the grant names, or an issuer key file.`,
 // device is checked against its pin; a grantee's key takes the device's word
 // for its ID (the statement is bound to this peer's offer, so it is of no
 // use to anyone else).
-func liveViewer(ctx context.Context, deviceURL, keyPath string) (ed25519.PrivateKey, string, *lanclient.Client, error) {
+func liveViewer(ctx context.Context, relayURL, deviceURL, keyPath string) (ed25519.PrivateKey, string, *lanclient.Client, error) {
 	if keyPath == "" {
 		return nil, "", nil, errors.New(`required flag "identity" (-i KEY) not set`)
+	}
+	if relayURL != "" {
+		return liveViewerRelay(relayURL, deviceURL, keyPath)
 	}
 	if owner, ownerErr := loadOwner(keyPath); ownerErr == nil {
 		s, err := connect(ctx, deviceURL, keyPath)
@@ -127,6 +136,24 @@ func liveViewer(ctx context.Context, deviceURL, keyPath string) (ed25519.Private
 		return nil, "", nil, err
 	}
 	return key, info.DeviceID, client, nil
+}
+
+// liveViewerRelay is liveViewer through a relay. The relay cannot vouch
+// for the device, and need not: the statement names the device ID as its
+// audience and is bound to this peer's own offer, so no other device or
+// peer can use it.
+func liveViewerRelay(relayURL, device, keyPath string) (ed25519.PrivateKey, string, *lanclient.Client, error) {
+	if err := wire.CheckDeviceID(device); err != nil {
+		return nil, "", nil, fmt.Errorf("with --relay, --device is the device ID (doorward id prints it): %q is not one", device)
+	}
+	var key ed25519.PrivateKey
+	if owner, err := loadOwner(keyPath); err == nil {
+		key = owner.SigningKey()
+	} else if key, err = readIssuerKey(keyPath); err != nil {
+		return nil, "", nil, fmt.Errorf("%s is neither an owner key (doorwardctl keygen) nor an issuer key: %w", keyPath, err)
+	}
+	client, err := lanclient.NewRelay(relayURL, device)
+	return key, device, client, err
 }
 
 func printLive(w io.Writer, r live.Result, asJSON bool) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/doorward/doorward/consent/audit"
 	"github.com/doorward/doorward/device/lanclient"
 	"github.com/doorward/doorward/uplink/live"
+	"github.com/doorward/doorward/uplink/mqtttest"
 )
 
 // liveJSON is what doorwardctl live --json prints.
@@ -223,4 +224,60 @@ func TestLiveGranteeE2E(t *testing.T) {
 	mustCtl(t, b, h.dir, "grant", "--device", d.url, "-i", h.key, "--to", rcpt, "--from", "-2h", "--until", "-1h", "--live", "--grantee", pub2)
 	r3 := ctl(t, b, h.dir, "", "live", "--device", d.url, "-i", keyPath2, "--seconds", "1")
 	refused(t, r3, "refused by the device", string(consent.ReasonGrantInactive))
+}
+
+// Remote: doorwardctl live --relay carries the offer and answer through
+// the relay and the device's MQTT cmd and reply topics (mosquitto); the
+// frames flow peer to peer. A stranger's statement is refused through the
+// relay with the device's own reason, and the session's end reaches the
+// device (its audit log closes the session).
+func TestLiveRelayE2E(t *testing.T) {
+	b := e2e(t)
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	relay, relayLog := runRelay(t, b, broker.URL, "dir:"+t.TempDir(), nil)
+	dir := t.TempDir()
+	d := startDevice(t, b, filepath.Join(dir, "state"), writeConfig(t, dir, "mqtt:\n  broker: "+broker.URL+"\n"))
+	h := newHome(t, b)
+	pairOwner(t, b, d, h)
+	id := d.info().DeviceID
+	var r liveJSON
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// The device subscribes to its cmd topic once connected.
+		res := ctl(t, b, h.dir, "", "live", "--relay", relay, "--device", id, "-i", h.key, "--seconds", "2", "--json")
+		if res.code == 0 {
+			if err := json.Unmarshal([]byte(res.stdout), &r); err != nil {
+				t.Fatalf("live --json: %v\n%s", err, res.stdout)
+			}
+			break
+		}
+		if time.Now().After(deadline) || !strings.Contains(res.stderr, "did not answer") {
+			t.Fatalf("live --relay: exit %d: %s\nrelay log:\n%s", res.code, res.stderr, relayLog.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("doorwardctl live --relay: %+v", r)
+	if r.Frames < 40 || r.Width != 640 || r.Height != 480 || r.Relayed {
+		t.Errorf("live --relay: %+v, want 2 s of 640x480 at about 30 fps, peer to peer", r)
+	}
+	// A stranger's key: the device refuses, the relay passes its reason on.
+	stranger, _ := issuerKey(t, b, dir, "stranger")
+	refused(t, ctl(t, b, dir, "", "live", "--relay", relay, "--device", id, "-i", stranger, "--seconds", "1"), "403", "unknown-key")
+	// Not a device ID.
+	refused(t, ctl(t, b, dir, "", "live", "--relay", relay, "--device", d.url, "-i", h.key), "device ID")
+	var starts, ends int
+	for _, e := range fetchAudit(t, d, h).Entries {
+		switch e.Kind {
+		case audit.KindLiveSession:
+			starts++
+		case audit.KindLiveSessionEnd:
+			ends++
+			if e.Reason != live.EndViewer {
+				t.Errorf("session ended as %q, want %s (the DELETE through the relay)", e.Reason, live.EndViewer)
+			}
+		}
+	}
+	if starts != 1 || ends != 1 {
+		t.Errorf("audit log: %d live-session and %d live-session-end leaves, want 1 and 1", starts, ends)
+	}
 }

@@ -17,7 +17,13 @@ func (c *Client) WHEP(ctx context.Context, statement, offer []byte) ([]byte, str
 	if c == nil || c.Base == nil {
 		return nil, "", fmt.Errorf("lanclient: no device URL")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base.String()+"/api/v1/whep", bytes.NewReader(offer))
+	path := "/api/v1/whep"
+	if c.RelayDevice != "" {
+		// Through the relay: it carries the offer and answer over the
+		// device's MQTT cmd and reply topics.
+		path = "/v1/devices/" + c.RelayDevice + "/whep"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base.String()+path, bytes.NewReader(offer))
 	if err != nil {
 		return nil, "", fmt.Errorf("lanclient: %w", err)
 	}
@@ -30,24 +36,40 @@ func (c *Client) WHEP(ctx context.Context, statement, offer []byte) ([]byte, str
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, "", fmt.Errorf("lanclient: POST /api/v1/whep: reading the answer: %w", err)
+		return nil, "", fmt.Errorf("lanclient: POST %s: reading the answer: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusCreated {
 		return nil, "", apiError(resp.StatusCode, raw)
 	}
 	loc := resp.Header.Get("Location")
 	u, err := url.Parse(loc)
-	if err != nil || u.IsAbs() || !strings.HasPrefix(u.Path, "/api/v1/whep/") {
-		return nil, "", fmt.Errorf("lanclient: POST /api/v1/whep: the device answered with Location %q (expected /api/v1/whep/<id>)", shorten([]byte(loc)))
+	if err != nil || u.IsAbs() || !strings.HasPrefix(u.Path, path+"/") || strings.Contains(strings.TrimPrefix(u.Path, path+"/"), "/") {
+		return nil, "", fmt.Errorf("lanclient: POST %s: the device answered with Location %q (expected %s/<id>)", path, shorten([]byte(loc)), path)
 	}
 	return raw, u.Path, nil
 }
 
 // EndWHEP ends the live session at location (DELETE).
 func (c *Client) EndWHEP(ctx context.Context, location string) error {
-	if !strings.HasPrefix(location, "/api/v1/whep/") {
+	prefix := "/api/v1/whep/"
+	if c != nil && c.RelayDevice != "" {
+		prefix = "/v1/devices/" + c.RelayDevice + "/whep/"
+	}
+	if !strings.HasPrefix(location, prefix) {
 		return fmt.Errorf("lanclient: %q is not a live session location", location)
 	}
-	_, err := c.raw(ctx, http.MethodDelete, location, "", nil, []int{http.StatusNoContent})
-	return err
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.Base.String()+location, nil)
+	if err != nil {
+		return fmt.Errorf("lanclient: %w", err)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return fmt.Errorf("lanclient: cannot reach the device at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if resp.StatusCode != http.StatusNoContent {
+		return apiError(resp.StatusCode, raw)
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/doorward/doorward/uplink/client"
+	"github.com/doorward/doorward/uplink/live"
 	"github.com/doorward/doorward/uplink/wire"
 )
 
@@ -92,6 +94,8 @@ func New(opts Options) (*Relay, error) {
 	mux.HandleFunc("POST /v1/devices/{id}/legal", r.postLegal)
 	mux.HandleFunc("POST /v1/devices/{id}/statements/{kind}", r.postStatement)
 	mux.HandleFunc("GET /v1/devices/{id}/disclosures/{jti}", r.getDisclosure)
+	mux.HandleFunc("POST /v1/devices/{id}/whep", r.postWHEP)
+	mux.HandleFunc("DELETE /v1/devices/{id}/whep/{session}", r.deleteWHEP)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	if opts.StoreHandler != nil {
 		mux.Handle("/store/", opts.StoreHandler)
@@ -261,28 +265,115 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, cmd wire.Cmd) 
 	}
 	cmd.ID = requestID(body)
 	cmd.JWS = body
+	rep, ok := r.roundTrip(w, req, device, cmd)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.Status)
+	w.Write(rep.Body)
+	w.Write([]byte("\n"))
+}
+
+// roundTrip publishes cmd on the device's cmd topic and waits for its
+// reply; when it returns false it has answered w itself (broker trouble,
+// 504, or the client went away).
+func (r *Relay) roundTrip(w http.ResponseWriter, req *http.Request, device string, cmd wire.Cmd) (wire.Reply, bool) {
 	topic := wire.Topic(device, wire.TopicReply+cmd.ID)
 	ch := make(chan wire.Reply, 1)
 	if err := r.wait(topic, ch, cmd.ID); err != nil {
 		writeError(w, http.StatusBadGateway, "broker", err.Error())
-		return
+		return wire.Reply{}, false
 	}
 	defer r.unwait(topic, ch)
 	payload, _ := json.Marshal(cmd)
+	if len(payload) > wire.MaxCmdSize {
+		writeError(w, http.StatusRequestEntityTooLarge, "malformed", fmt.Sprintf("relay: the request is %d bytes, over the device's %d-byte limit", len(payload), wire.MaxCmdSize))
+		return wire.Reply{}, false
+	}
 	if t := r.mqtt.Publish(wire.Topic(device, wire.TopicCmd), 1, false, payload); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		writeError(w, http.StatusBadGateway, "broker", fmt.Sprintf("relay: publishing to the device: %v", t.Error()))
-		return
+		return wire.Reply{}, false
 	}
 	select {
 	case rep := <-ch:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rep.Status)
-		w.Write(rep.Body)
-		w.Write([]byte("\n"))
+		return rep, true
 	case <-time.After(r.opts.ReplyTimeout):
 		writeError(w, http.StatusGatewayTimeout, "device-timeout", fmt.Sprintf("relay: device %s did not answer within %v", device, r.opts.ReplyTimeout))
 	case <-req.Context().Done():
 	}
+	return wire.Reply{}, false
+}
+
+// postWHEP carries a live view offer (WHEP: Content-Type application/sdp,
+// Authorization: Doorward <live statement>) to the device over its cmd
+// topic and returns the device's SDP answer with a Location under this
+// relay. Only the signalling passes here: the media flows between the
+// device and the viewer, or through TURN.
+func (r *Relay) postWHEP(w http.ResponseWriter, req *http.Request) {
+	device := req.PathValue("id")
+	if err := wire.CheckDeviceID(device); err != nil {
+		writeError(w, http.StatusBadRequest, "bad-device", err.Error())
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
+		writeError(w, http.StatusUnsupportedMediaType, "content-type", "relay: expected Content-Type: application/sdp")
+		return
+	}
+	statement, err := live.ParseAuthorization(req.Header.Get("Authorization"))
+	if err != nil || !json.Valid(statement) {
+		writeError(w, http.StatusUnauthorized, live.ReasonNoStatement, "relay: send Authorization: Doorward <live statement>")
+		return
+	}
+	offer, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
+	if err != nil || len(offer) == 0 || len(offer) > maxBody {
+		writeError(w, http.StatusBadRequest, live.ReasonBadOffer, "relay: the body must be an SDP offer of at most 64 KiB")
+		return
+	}
+	rep, ok := r.roundTrip(w, req, device, wire.Cmd{ID: requestID(statement), Kind: wire.CmdWHEP, JWS: statement, SDP: string(offer)})
+	if !ok {
+		return
+	}
+	var ans wire.WHEPAnswer
+	if rep.Status != http.StatusCreated {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rep.Status)
+		w.Write(rep.Body)
+		w.Write([]byte("\n"))
+		return
+	}
+	if json.Unmarshal(rep.Body, &ans) != nil || ans.SDP == "" || wire.CheckRequestID(ans.Session) != nil {
+		writeError(w, http.StatusBadGateway, "device", "relay: the device's answer is not a WHEP answer")
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/v1/devices/"+device+"/whep/"+ans.Session)
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, ans.SDP)
+}
+
+// deleteWHEP ends a live session (the session ID is its capability, as on
+// the LAN).
+func (r *Relay) deleteWHEP(w http.ResponseWriter, req *http.Request) {
+	device, session := req.PathValue("id"), req.PathValue("session")
+	if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(session) != nil {
+		writeError(w, http.StatusBadRequest, "malformed", "relay: device id or session is not valid")
+		return
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	rep, ok := r.roundTrip(w, req, device, wire.Cmd{ID: "e" + hex.EncodeToString(b), Kind: wire.CmdWHEPEnd, Session: session})
+	if !ok {
+		return
+	}
+	if rep.Status == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.Status)
+	w.Write(rep.Body)
+	w.Write([]byte("\n"))
 }
 
 // wait subscribes to a reply topic (once per topic) and registers ch.

@@ -100,6 +100,8 @@ const (
 	CmdStatement = "statement" // an owner-signed statement; Statement names its kind
 	CmdLegal     = "legal"     // a legal-process token
 	CmdUpload    = "upload"    // the relay's answer to an upload request
+	CmdWHEP      = "whep"      // a live view offer: JWS is the live statement, SDP the offer
+	CmdWHEPEnd   = "whep-end"  // end the live session named by Session
 )
 
 // Cmd is one inbound message on cmd.
@@ -115,6 +117,18 @@ type Cmd struct {
 	JWS json.RawMessage `json:"jws,omitempty"`
 	// Upload answers an upload request (CmdUpload).
 	Upload *UploadURL `json:"upload,omitempty"`
+	// SDP is the viewer's WebRTC offer (CmdWHEP).
+	SDP string `json:"sdp,omitempty"`
+	// Session is the live session CmdWHEPEnd ends (WHEPAnswer.Session).
+	Session string `json:"session,omitempty"`
+}
+
+// WHEPAnswer is the body of the device's 201 reply to CmdWHEP: the SDP
+// answer, and the session that CmdWHEPEnd ends. Media then flows between
+// the device and the viewer (or through TURN), never through MQTT.
+type WHEPAnswer struct {
+	SDP     string `json:"sdp"`
+	Session string `json:"session"`
 }
 
 // StatementKinds are the owner statements cmd carries.
@@ -163,18 +177,26 @@ func DecodeCmd(payload []byte) (Cmd, error) {
 		}
 		fallthrough
 	case CmdLegal:
-		if len(c.JWS) == 0 || c.Upload != nil || (c.Kind == CmdLegal && c.Statement != "") {
+		if len(c.JWS) == 0 || c.Upload != nil || (c.Kind == CmdLegal && c.Statement != "") || c.SDP != "" || c.Session != "" {
 			return Cmd{}, fmt.Errorf("wire: cmd: kind %s takes jws and nothing else", c.Kind)
 		}
+	case CmdWHEP:
+		if len(c.JWS) == 0 || c.SDP == "" || c.Upload != nil || c.Statement != "" || c.Session != "" {
+			return Cmd{}, errors.New("wire: cmd: kind whep takes jws (the live statement) and sdp (the offer) and nothing else")
+		}
+	case CmdWHEPEnd:
+		if err := CheckRequestID(c.Session); err != nil || len(c.JWS) != 0 || c.SDP != "" || c.Upload != nil || c.Statement != "" {
+			return Cmd{}, errors.New("wire: cmd: kind whep-end takes session (1 to 64 of A-Z a-z 0-9 _ -) and nothing else")
+		}
 	case CmdUpload:
-		if c.Upload == nil || len(c.JWS) != 0 || c.Statement != "" {
+		if c.Upload == nil || len(c.JWS) != 0 || c.Statement != "" || c.SDP != "" || c.Session != "" {
 			return Cmd{}, errors.New("wire: cmd: kind upload takes upload and nothing else")
 		}
 		if c.Upload.Object == "" || c.Upload.URL == "" {
 			return Cmd{}, errors.New("wire: cmd: upload: object and url are required")
 		}
 	default:
-		return Cmd{}, fmt.Errorf("wire: cmd: kind %q is not valid (valid: statement, legal, upload)", c.Kind)
+		return Cmd{}, fmt.Errorf("wire: cmd: kind %q is not valid (valid: statement, legal, upload, whep, whep-end)", c.Kind)
 	}
 	return c, nil
 }

@@ -12,6 +12,8 @@ func TestDecodeCmd(t *testing.T) {
 		`{"id":"abc","kind":"legal","jws":` + jws + `}`,
 		`{"id":"j-1_2","kind":"statement","statement":"grant","jws":` + jws + `}`,
 		`{"id":"r1","kind":"upload","upload":{"object":"o","url":"http://x/o","expires":"2026-01-01T00:00:00Z"}}`,
+		`{"id":"j1","kind":"whep","jws":` + jws + `,"sdp":"v=0\r\n"}`,
+		`{"id":"e1","kind":"whep-end","session":"0123abcd"}`,
 	}
 	for _, g := range good {
 		if _, err := DecodeCmd([]byte(g)); err != nil {
@@ -32,8 +34,15 @@ func TestDecodeCmd(t *testing.T) {
 		`{"id":"a","kind":"upload","upload":{"object":"o","url":""}}`:           "required",
 		`{"id":"a","kind":"upload","jws":{},"upload":{"object":"o","url":"u"}}`: "nothing else",
 		`{"id":"a","kind":"legal","jws":{}} {}`:                                 "after",
-		`[]`:                                                                    "object",
-		"\xff":                                                                  "UTF-8",
+		`{"id":"a","kind":"whep","jws":{}}`:                                     "sdp",
+		`{"id":"a","kind":"whep","sdp":"v=0"}`:                                  "jws",
+		`{"id":"a","kind":"whep","jws":{},"sdp":"v=0","session":"s"}`:           "nothing else",
+		`{"id":"a","kind":"whep-end"}`:                                          "session",
+		`{"id":"a","kind":"whep-end","session":"a/b"}`:                          "session",
+		`{"id":"a","kind":"whep-end","session":"s","jws":{}}`:                   "nothing else",
+		`{"id":"a","kind":"legal","jws":{},"sdp":"v=0"}`:                        "nothing else",
+		`[]`:   "object",
+		"\xff": "UTF-8",
 		`{"id":"a","kind":"legal","jws":` + strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40) + `}`: "deeply",
 		`{"id":"a","kind":"legal","jws":"` + strings.Repeat("x", MaxCmdSize) + `"}`:                       "limit",
 	}
@@ -70,6 +79,8 @@ func FuzzDecodeCmd(f *testing.F) {
 	f.Add([]byte(`{"id":"abc","kind":"legal","jws":{"payload":"e30","signatures":[]}}`))
 	f.Add([]byte(`{"id":"r1","kind":"upload","upload":{"object":"o","url":"http://x/o","expires":"2026-01-01T00:00:00Z"}}`))
 	f.Add([]byte(`{"id":"a","kind":"statement","statement":"backup","jws":{}}`))
+	f.Add([]byte(`{"id":"j1","kind":"whep","jws":{},"sdp":"v=0\r\n"}`))
+	f.Add([]byte(`{"id":"e1","kind":"whep-end","session":"0123abcd"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCmd(data)
 		if err != nil {
@@ -80,8 +91,16 @@ func FuzzDecodeCmd(f *testing.F) {
 		}
 		switch c.Kind {
 		case CmdLegal, CmdStatement:
-			if len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil {
+			if len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil || c.SDP != "" || c.Session != "" {
 				t.Fatalf("accepted %s without a proper jws: %+v", c.Kind, c)
+			}
+		case CmdWHEP:
+			if len(c.JWS) == 0 || !json.Valid(c.JWS) || c.SDP == "" || c.Upload != nil || c.Session != "" {
+				t.Fatalf("accepted whep without a statement and an offer: %+v", c)
+			}
+		case CmdWHEPEnd:
+			if CheckRequestID(c.Session) != nil || len(c.JWS) != 0 || c.SDP != "" || c.Upload != nil {
+				t.Fatalf("accepted whep-end without a usable session: %+v", c)
 			}
 		case CmdUpload:
 			if c.Upload == nil || c.Upload.URL == "" || c.Upload.Object == "" {
