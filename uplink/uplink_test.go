@@ -155,11 +155,8 @@ func TestWHEPCmd(t *testing.T) {
 	}
 	var replies []wire.Reply
 	for _, m := range msgs {
-		env, err := wire.Unwrap(m.body)
 		var rep wire.Reply
-		if err == nil {
-			err = json.Unmarshal(env.Msg, &rep)
-		} else if err = json.Unmarshal(m.body, &rep); err != nil {
+		if err := json.Unmarshal(m.body, &rep); err != nil {
 			t.Fatalf("reply %s: %v", m.body, err)
 		}
 		replies = append(replies, rep)
