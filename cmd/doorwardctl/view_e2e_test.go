@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/doorward/doorward/capture/capturetest"
+	"github.com/doorward/doorward/consent/audit"
+	"github.com/doorward/doorward/uplink/live"
+	"github.com/doorward/doorward/uplink/mqtttest"
+	"github.com/doorward/doorward/uplink/wire"
 )
 
 // runView starts `doorwardctl view` as the owner would and returns the URL
@@ -234,4 +239,70 @@ func TestViewRefusalsE2E(t *testing.T) {
 	// --listen on a non-loopback address is refused.
 	r := ctl(t, b, h.dir, "", "view", "--device", d.url, "-i", h.key, "--listen", "0.0.0.0:0")
 	refused(t, r, "loopback")
+}
+
+// The viewer page away from home: doorwardctl view --relay signs the
+// page's offer and sends it through the relay and mosquitto; Chromium
+// decodes the device's stream peer to peer. Leaving the page ends the
+// session through the relay (audit: viewer-ended).
+func TestViewRelayChromiumE2E(t *testing.T) {
+	b := e2e(t)
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	relay, _ := runRelay(t, b, broker.URL, "dir:"+t.TempDir(), nil)
+	dir := t.TempDir()
+	d := startDevice(t, b, filepath.Join(dir, "state"), writeConfig(t, dir, "mqtt:\n  broker: "+broker.URL+"\n"))
+	h := newHome(t, b)
+	pairOwner(t, b, d, h)
+	id := d.info().DeviceID
+	waitMQTT(t, broker, id)
+	ctx := chromium(t)
+	page := runView(t, b, h.dir, "--relay", relay, "--device", id, "-i", h.key)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	pollJS(t, ctx, `window.doorward && window.doorward.firstFrameMs !== null && window.doorward.width === 640 && window.doorward.height === 480`,
+		`{state: window.doorward && window.doorward.state, error: window.doorward && window.doorward.error}`, 30*time.Second)
+	frames, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async () => {
+		let n = 0;
+		(await window.doorward.pc.getStats()).forEach((x) => { if (x.type === "inbound-rtp" && x.kind === "video") n = x.framesDecoded; });
+		return n;
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil || frames == 0 {
+		t.Fatalf("framesDecoded %d (%v)", frames, err)
+	}
+	pollJS(t, ctx, `window.doorward.lastState && window.doorward.lastState.lan_reads === false`, `window.doorward.lastState`, 10*time.Second)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ended []string
+		for _, e := range fetchAudit(t, d, h).Entries {
+			if e.Kind == audit.KindLiveSessionEnd {
+				ended = append(ended, e.Reason)
+			}
+		}
+		if len(ended) == 1 && ended[0] == live.EndViewer {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions ended %v, want one %s (the page's DELETE through the relay)", ended, live.EndViewer)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// waitMQTT waits until the device is online on the broker (its retained
+// status), so that the relay's first command reaches it.
+func waitMQTT(t *testing.T, broker *mqtttest.Broker, id string) {
+	t.Helper()
+	rec := mqtttest.Record(t, broker.Client(t, "wait-"+id, nil, true), wire.Topic(id, wire.TopicStatus))
+	rec.WaitFor(t, 20*time.Second, "the device online", func(msgs []mqtttest.Msg) bool {
+		for _, m := range msgs {
+			if strings.Contains(string(m.Payload), "online") {
+				return true
+			}
+		}
+		return false
+	})
 }
