@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The seed corpora in testdata/fuzz/ are written from the hostile-token
@@ -200,6 +201,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		jsonSeeds[fmt.Sprint("json-", i)] = []byte(s)
 	}
 	writeSeeds(t, "FuzzDuplicateKeys", jsonSeeds)
+	writeSeeds(t, "FuzzVerifyBackup", backupSeeds())
 }
 
 func writeSeeds(t *testing.T, fuzzName string, seeds map[string][]byte) {
@@ -221,5 +223,66 @@ func writeSeeds(t *testing.T, fuzzName string, seeds map[string][]byte) {
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// FuzzVerifyBackup feeds arbitrary payloads, signed by an enrolled owner
+// key, to the backup statement's verifier: whatever it accepts is a
+// well-formed backup statement (on with at least one known medium, or
+// off), and it refuses everything else with a reason, never a panic.
+func FuzzVerifyBackup(f *testing.F) {
+	owner := testKey("backup owner")
+	owners := KeySet{}
+	owners.Add(KeyInfo{PublicKey: pubOf(owner), Name: "phone"})
+	for _, s := range backupSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if !json.Valid(payload) {
+			return
+		}
+		data, err := Sign(KindBackup, json.RawMessage(payload), owner, KeyID(pubOf(owner)))
+		if err != nil {
+			return // too large, or not a JSON value Sign takes
+		}
+		st, err := VerifyOwnerStatement(data, KindBackup, owners, testNow, testDevice)
+		if err != nil {
+			if ReasonOf(err) == "" {
+				t.Fatalf("refusal without a reason: %v", err)
+			}
+			return
+		}
+		c, ok := st.Claims.(*BackupClaims)
+		if !ok {
+			t.Fatalf("claims %T", st.Claims)
+		}
+		if c.On && len(c.Media) == 0 {
+			t.Fatal("accepted backup on with no media")
+		}
+		for _, m := range c.Media {
+			if m != MediaVideo && m != MediaAudio && m != MediaSnapshot {
+				t.Fatalf("accepted medium %q", m)
+			}
+		}
+		if life := c.Expiry.Time().Sub(c.IssuedAt.Time()); life > MaxBackupLifetime || c.Audience != testDevice {
+			t.Fatalf("accepted lifetime %v aud %q", life, c.Audience)
+		}
+	})
+}
+
+func backupSeeds() map[string][]byte {
+	iat, exp := testNow.Add(-time.Minute).Unix(), testNow.Add(5*time.Minute).Unix()
+	head := fmt.Sprintf(`{"jti":"b1","aud":%q,"iat":%d,"exp":%d`, testDevice, iat, exp)
+	return map[string][]byte{
+		"on":            []byte(head + `,"on":true,"media":["video"]}`),
+		"off":           []byte(head + `,"on":false}`),
+		"off-media":     []byte(head + `,"on":false,"media":["video"]}`),
+		"on-no-media":   []byte(head + `,"on":true}`),
+		"on-string":     []byte(head + `,"on":"true","media":["video"]}`),
+		"unknown-media": []byte(head + `,"on":true,"media":["jpeg"]}`),
+		"twice":         []byte(head + `,"on":true,"media":["video","video"]}`),
+		"dup-on":        []byte(head + `,"on":false,"ON":true,"media":["video"]}`),
+		"extra-field":   []byte(head + `,"on":true,"media":["video"],"vault":true}`),
+		"long-life":     []byte(fmt.Sprintf(`{"jti":"b1","aud":%q,"iat":%d,"exp":%d,"on":true,"media":["video"]}`, testDevice, iat, iat+86400)),
 	}
 }

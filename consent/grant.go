@@ -2,6 +2,7 @@ package consent
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -12,6 +13,9 @@ const (
 	MaxLiveLifetime = 10 * time.Minute
 	// MaxResetLifetime bounds exp - iat of a reset statement.
 	MaxResetLifetime = time.Hour
+	// MaxBackupLifetime bounds exp - iat of a backup statement: it acts
+	// once, when it arrives.
+	MaxBackupLifetime = time.Hour
 	// MaxGrantUses bounds a grant's uses.
 	MaxGrantUses = 10000
 )
@@ -88,6 +92,37 @@ type ResetClaims struct {
 
 func (c *ResetClaims) check() error { return c.Claims.check() }
 
+// BackupClaims turns the owner-consented cloud backup on or off. While
+// it is on, every new clip's pieces of the named media are uploaded
+// through the uplink, re-wrapped for the owner recipients alone.
+type BackupClaims struct {
+	Claims
+	On bool `json:"on"`
+	// Media is what is backed up (video; the device records nothing
+	// else yet). Required when On; when off it must be empty or valid.
+	Media []string `json:"media,omitempty"`
+}
+
+func (c *BackupClaims) check() error {
+	if err := c.Claims.check(); err != nil {
+		return err
+	}
+	if c.On && len(c.Media) == 0 {
+		return refuse(ReasonMalformed, "media is empty; turning backup on names one or more of video, audio, snapshot")
+	}
+	for i, m := range c.Media {
+		switch m {
+		case MediaVideo, MediaAudio, MediaSnapshot:
+		default:
+			return refuse(ReasonMalformed, "media[%d] %s; valid: video, audio, snapshot", i, shorten(m))
+		}
+		if slices.Contains(c.Media[:i], m) {
+			return refuse(ReasonMalformed, "media names %q twice", m)
+		}
+	}
+	return nil
+}
+
 // EnrollClaims adds another owner device: its signing key and age
 // recipient. It must be signed by an already enrolled owner key.
 type EnrollClaims struct {
@@ -147,18 +182,19 @@ type OwnerStatement struct {
 	KeyID  string
 	Signer KeyInfo
 	// Claims is *GrantClaims, *RevokeClaims, *PolicyClaims, *ResetClaims,
-	// *EnrollClaims, *LiveClaims or *LoginClaims, following Kind.
+	// *BackupClaims, *EnrollClaims, *LiveClaims or *LoginClaims, following Kind.
 	Claims any
 }
 
 // VerifyOwnerStatement verifies a statement of an owner-signed kind
-// (grant, revoke, policy, reset, enroll, live, login): ParseStatement's
+// (grant, revoke, policy, reset, backup, enroll, live, login): ParseStatement's
 // rules; strict decoding and well-formed claims; exactly one signature
 // (wrong-signature-count); by a key owners knows (unknown-key) and has not
 // revoked (revoked-key); that verifies (bad-signature); aud equal to the
 // device ID (wrong-audience); iat not ahead of now by more than a few
 // minutes and now before exp (not-yet-valid, expired); live and login
-// within MaxLiveLifetime, reset within MaxResetLifetime
+// within MaxLiveLifetime, reset within MaxResetLifetime, backup within
+// MaxBackupLifetime
 // (lifetime-exceeds-policy); a grant's or enrollment's recipient parses
 // (bad-recipient). Replay (jti) and revocation of grants are the caller's:
 // they need the store.
@@ -176,6 +212,8 @@ func VerifyOwnerStatement(data []byte, kind string, owners KeyResolver, now time
 		c = &PolicyClaims{}
 	case KindReset:
 		c, maxLife = &ResetClaims{}, MaxResetLifetime
+	case KindBackup:
+		c, maxLife = &BackupClaims{}, MaxBackupLifetime
 	case KindEnroll:
 		e := &EnrollClaims{}
 		c, recipient = e, &e.Recipient

@@ -3,6 +3,7 @@ package consent
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,16 @@ func TestVerifyOwnerStatementKinds(t *testing.T) {
 			}
 		}},
 		{KindReset, ResetClaims{Claims: baseClaims("reset-1", 10*time.Minute)}, nil},
+		{KindBackup, BackupClaims{Claims: baseClaims("backup-1", 10*time.Minute), On: true, Media: []string{MediaVideo}}, func(t *testing.T, c any) {
+			if b := c.(*BackupClaims); !b.On || len(b.Media) != 1 || b.Media[0] != MediaVideo {
+				t.Errorf("%+v", b)
+			}
+		}},
+		{KindBackup, BackupClaims{Claims: baseClaims("backup-2", 10*time.Minute)}, func(t *testing.T, c any) {
+			if b := c.(*BackupClaims); b.On || len(b.Media) != 0 {
+				t.Errorf("%+v", b)
+			}
+		}},
 		{KindEnroll, EnrollClaims{Claims: baseClaims("enr-1", time.Hour), Key: FormatIssuerKey(newOwner.SigningPublicKey()), Recipient: newOwner.RecipientString()}, nil},
 		{KindLive, LiveClaims{Claims: baseClaims("live-1", 2*time.Minute), DTLSFingerprint: "sha-256 AB:CD:EF"}, func(t *testing.T, c any) {
 			if c.(*LiveClaims).DTLSFingerprint != "sha-256 AB:CD:EF" {
@@ -143,6 +154,13 @@ func TestVerifyOwnerStatementRefusals(t *testing.T) {
 		{"live statement living an hour", signAs(t, KindLive, LiveClaims{Claims: baseClaims("l", time.Hour), DTLSFingerprint: "sha-256 AB"}, sk), KindLive, owners, ReasonLifetimeExceedsPolicy},
 		{"login statement living an hour", signAs(t, KindLogin, LoginClaims{Claims: baseClaims("l", time.Hour)}, sk), KindLogin, owners, ReasonLifetimeExceedsPolicy},
 		{"reset statement living a day", signAs(t, KindReset, ResetClaims{Claims: baseClaims("r", 24*time.Hour)}, sk), KindReset, owners, ReasonLifetimeExceedsPolicy},
+		{"backup statement living a day", signAs(t, KindBackup, BackupClaims{Claims: baseClaims("b", 24*time.Hour), On: true, Media: []string{MediaVideo}}, sk), KindBackup, owners, ReasonLifetimeExceedsPolicy},
+		{"backup on without media", signAs(t, KindBackup, BackupClaims{Claims: baseClaims("b", 5*time.Minute), On: true}, sk), KindBackup, owners, ReasonMalformed},
+		{"backup of unknown media", signAs(t, KindBackup, BackupClaims{Claims: baseClaims("b", 5*time.Minute), On: true, Media: []string{"thumbnails"}}, sk), KindBackup, owners, ReasonMalformed},
+		{"backup naming video twice", signAs(t, KindBackup, BackupClaims{Claims: baseClaims("b", 5*time.Minute), On: true, Media: []string{MediaVideo, MediaVideo}}, sk), KindBackup, owners, ReasonMalformed},
+		{"backup signed by a stranger", signAs(t, KindBackup, BackupClaims{Claims: baseClaims("b", 5*time.Minute), On: true, Media: []string{MediaVideo}}, stranger), KindBackup, owners, ReasonUnknownKey},
+		{"backup with on as a string", signedWithHeader([]byte(`{"jti":"b","aud":"`+testDevice+`","iat":`+fmt.Sprint(testNow.Unix())+`,"exp":`+fmt.Sprint(testNow.Unix()+60)+`,"on":"yes","media":["video"]}`), `{"alg":"EdDSA","kid":"`+KeyID(o.SigningPublicKey())+`","typ":"doorward-backup/1"}`, sk), KindBackup, owners, ReasonMalformed},
+		{"grant presented as backup", valid, KindBackup, owners, ReasonBadTyp},
 		{"live without fingerprint", signAs(t, KindLive, LiveClaims{Claims: baseClaims("l", 5*time.Minute)}, sk), KindLive, owners, ReasonMalformed},
 		{"revoke naming no grant", signAs(t, KindRevoke, RevokeClaims{Claims: baseClaims("r", 5*time.Minute), Grant: "a b"}, sk), KindRevoke, owners, ReasonMalformed},
 		{"policy statement with an invalid policy", signAs(t, KindPolicy, PolicyClaims{Claims: baseClaims("p", 5*time.Minute), Policy: Policy{Quorum: map[string]int{"judge": 1}}}, sk), KindPolicy, owners, ReasonMalformed},

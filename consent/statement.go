@@ -30,6 +30,7 @@ const (
 	KindRevoke     = "revoke"
 	KindPolicy     = "policy"
 	KindReset      = "reset"
+	KindBackup     = "backup"
 	KindLive       = "live"
 	KindLogin      = "login"
 	KindLegal      = "legal"
@@ -38,7 +39,7 @@ const (
 
 func validKind(k string) bool {
 	switch k {
-	case KindPair, KindEnroll, KindGrant, KindRevoke, KindPolicy, KindReset,
+	case KindPair, KindEnroll, KindGrant, KindRevoke, KindPolicy, KindReset, KindBackup,
 		KindLive, KindLogin, KindLegal, KindCheckpoint:
 		return true
 	}

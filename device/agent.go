@@ -190,6 +190,7 @@ func (a *Agent) open() (err error) {
 		DB: a.db, Audit: a.audit, DeviceID: a.id.ID(), DisclosureDir: filepath.Join(opts.StateDir, disclosuresDir),
 		ClockSynced: a.clockWatch.trusted, Clock: opts.Clock, Uptime: uptime, Log: a.log.With("component", "gate"),
 		HoldMargin: time.Duration(cfg.Retention.HoldMargin), Events: a.bus, Deliverer: a.uploads(cfg.MQTT),
+		CloudBackup: cfg.MQTT.Broker != "",
 	})
 	if err != nil {
 		return err

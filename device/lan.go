@@ -43,6 +43,8 @@ func apiError(err error) error {
 		return &lanapi.Error{Status: http.StatusConflict, Reason: "already-revoked", Err: err}
 	case errors.Is(err, gate.ErrAlreadyEnrolled):
 		return &lanapi.Error{Status: http.StatusConflict, Reason: "already-enrolled", Err: err}
+	case errors.Is(err, gate.ErrBackupUnchanged):
+		return &lanapi.Error{Status: http.StatusConflict, Reason: "backup-unchanged", Err: err}
 	case gate.IsUnknownGrant(err):
 		return &lanapi.Error{Status: http.StatusNotFound, Reason: "unknown-grant", Err: err}
 	}
@@ -98,6 +100,14 @@ func (d door) Enroll(data []byte) (api.EnrollReply, error) {
 		return api.EnrollReply{}, apiError(err)
 	}
 	return api.EnrollReply{KID: o.KeyID}, nil
+}
+
+func (d door) Backup(data []byte) (api.BackupReply, error) {
+	b, err := d.a.gate.SetBackup(data)
+	if err != nil {
+		return api.BackupReply{}, apiError(err)
+	}
+	return api.BackupReply{On: b.On, Media: b.Media, JTI: b.Statement, Uplink: d.a.gate.CloudBackup()}, nil
 }
 
 // VerifyReset checks an owner-signed reset and remembers its signer, whom

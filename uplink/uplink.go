@@ -212,9 +212,6 @@ func (u *Uplink) HandleCmd(ctx context.Context, payload []byte) {
 			kind = "legal"
 		}
 		status, body := u.lan(ctx, lanPaths[kind], c.JWS)
-		if status == http.StatusNotFound && kind == "backup" {
-			body, _ = json.Marshal(apiError{"unsupported", "uplink: this device does not take backup statements yet"})
-		}
 		if status >= 400 {
 			u.log.Info("uplink: cmd refused", "statement", kind, "status", status, "reply", string(bytes.TrimSpace(body)))
 		}

@@ -110,6 +110,12 @@ func DisclosureObject(device, jti, clip, piece string) string {
 	return device + "/disclosures/" + jti + "/" + clip + "/" + piece
 }
 
+// BackupObject is the object key of a backed-up piece:
+// <device>/backup/<clip>/<piece>.
+func BackupObject(device, clip, piece string) string {
+	return device + "/backup/" + clip + "/" + piece
+}
+
 // ObjectName is a piece's name in the store, chosen so that a clip's
 // objects sort in playback order: the init segment first.
 func ObjectName(piece string) string {
@@ -136,7 +142,8 @@ type Job struct {
 }
 
 // Upload uploads every piece of one job in order, each under
-// DisclosureObject. It returns once all are stored, or with the first
+// DisclosureObject, or BackupObject for a backup job (authority
+// "backup:<jti>"). It returns once all are stored, or with the first
 // error (wrapping ErrPermanent when retrying cannot help).
 func (u *Uploader) Upload(ctx context.Context, j Job, pieces []Piece) error {
 	jti, err := JTIOf(j.Authority)
@@ -146,21 +153,29 @@ func (u *Uploader) Upload(ctx context.Context, j Job, pieces []Piece) error {
 	if wire.CheckRequestID(j.Clip) != nil {
 		return fmt.Errorf("%w: clip id %q is not usable in an object key", ErrPermanent, j.Clip)
 	}
+	backup := strings.HasPrefix(j.Authority, "backup:")
 	var total int64
 	for _, p := range pieces {
 		if wire.CheckRequestID(strings.ReplaceAll(p.Name, ".", "_")) != nil {
 			return fmt.Errorf("%w: piece name %q is not usable in an object key", ErrPermanent, p.Name)
 		}
 		obj := DisclosureObject(u.opts.DeviceID, jti, j.Clip, ObjectName(p.Name))
+		if backup {
+			obj = BackupObject(u.opts.DeviceID, j.Clip, ObjectName(p.Name))
+		}
 		if err := u.uploadPiece(ctx, obj, p); err != nil {
 			return fmt.Errorf("uplink: uploading %s: %w", obj, err)
 		}
 		total += p.Size
 	}
 	if !j.Delayed {
+		prefix := u.opts.DeviceID + "/disclosures/" + jti + "/"
+		if backup {
+			prefix = u.opts.DeviceID + "/backup/" + j.Clip + "/"
+		}
 		u.opts.Bus.Publish(events.Event{
 			Kind: events.JobState, Job: j.ID, State: "uploaded", Authority: j.Authority, Clip: j.Clip, Bytes: total,
-			Note: fmt.Sprintf("%d objects under %s/disclosures/%s/", len(pieces), u.opts.DeviceID, jti),
+			Note: fmt.Sprintf("%d objects under %s", len(pieces), prefix),
 		})
 	}
 	return nil

@@ -191,3 +191,13 @@ func deleteClip(tx *bbolt.Tx, id string) error {
 	}
 	return tx.Bucket(bucketClips).Delete([]byte(id))
 }
+
+// ClipTx returns the index record of clip id in tx, and false when there
+// is none (not indexed yet, or deleted by retention).
+func ClipTx(tx *bbolt.Tx, id string) (Clip, bool, error) {
+	c, err := getClip(tx, id)
+	if errors.Is(err, errNotFound) {
+		return Clip{}, false, nil
+	}
+	return c, err == nil, err
+}

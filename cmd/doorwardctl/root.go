@@ -35,6 +35,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newResetCmd(stdout, stderr),
 		newGrantCmd(stdout),
 		newRevokeCmd(stdout),
+		newBackupCmd(stdout, stderr),
 		newIssuerCmd(stdout, stderr),
 		newTokenCmd(stdout),
 		newNoticesCmd(stdout),

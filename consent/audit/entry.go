@@ -15,15 +15,17 @@ type Kind string
 
 // The kinds of decision the device logs.
 const (
-	KindPairing           Kind = "pairing"
-	KindEnroll            Kind = "enroll"
-	KindGrantAccepted     Kind = "grant-accepted"
-	KindGrantRefused      Kind = "grant-refused"
-	KindRevoke            Kind = "revoke"
-	KindTokenAccepted     Kind = "token-accepted"
-	KindTokenRefused      Kind = "token-refused"
-	KindDisclosure        Kind = "disclosure"
-	KindPolicyChange      Kind = "policy-change"
+	KindPairing       Kind = "pairing"
+	KindEnroll        Kind = "enroll"
+	KindGrantAccepted Kind = "grant-accepted"
+	KindGrantRefused  Kind = "grant-refused"
+	KindRevoke        Kind = "revoke"
+	KindTokenAccepted Kind = "token-accepted"
+	KindTokenRefused  Kind = "token-refused"
+	KindDisclosure    Kind = "disclosure"
+	KindPolicyChange  Kind = "policy-change"
+	// KindBackupChange: an owner turned the cloud backup on or off.
+	KindBackupChange      Kind = "backup-change"
 	KindFactoryReset      Kind = "factory-reset"
 	KindLiveSession       Kind = "live-session"
 	KindRefusalsAggregate Kind = "refusals-aggregate"
@@ -36,6 +38,7 @@ const (
 	KindPolicyRefused  Kind = "policy-refused"
 	KindEnrollRefused  Kind = "enroll-refused"
 	KindResetRefused   Kind = "reset-refused"
+	KindBackupRefused  Kind = "backup-refused"
 	KindLiveRefused    Kind = "live-refused"
 	KindLoginRefused   Kind = "login-refused"
 	KindPairingRefused Kind = "pairing-refused"
@@ -52,7 +55,7 @@ var knownKinds = map[Kind]bool{
 	KindRefusalsAggregate: true, KindCommitment: true, KindOpening: true,
 	KindRevokeRefused: true, KindPolicyRefused: true, KindEnrollRefused: true, KindResetRefused: true,
 	KindLiveRefused: true, KindLoginRefused: true, KindPairingRefused: true, KindLiveSessionEnd: true,
-	KindRecordingStopped: true,
+	KindRecordingStopped: true, KindBackupChange: true, KindBackupRefused: true,
 }
 
 // Known reports whether k is one of the kinds this version logs. Decoding

@@ -2,6 +2,7 @@ package rewrap
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 
@@ -45,5 +46,52 @@ func TestNewHeaderStreamsThePayload(t *testing.T) {
 	}
 	if whole.Len() != len(out) || !bytes.Equal(whole.Bytes()[len(header):], out[len(header):]) {
 		t.Error("NewHeader and Rewrap disagree")
+	}
+}
+
+// NewHeaderMany re-wraps for every owner and nothing else: each owner
+// opens the result, the vault and a stranger do not, the header holds one
+// stanza per recipient; mixed families, no recipient and a post-quantum
+// file for classic owners are refused.
+func TestNewHeaderMany(t *testing.T) {
+	for _, pq := range []bool{false, true} {
+		k1, k2, k3 := newKeys(t, pq), newKeys(t, pq), newKeys(t, pq)
+		vault := k1.vault
+		plain := bytes.Repeat([]byte("backup "), 30000)
+		var src bytes.Buffer
+		w, _ := age.Encrypt(&src, k1.ownerR, k2.ownerR, k1.vaultR)
+		w.Write(plain)
+		w.Close()
+		header, skip, err := NewHeaderMany(bytes.NewReader(src.Bytes()), vault, []age.Recipient{k1.ownerR, k2.ownerR})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := append(bytes.Clone(header), src.Bytes()[skip:]...)
+		if h := parse(t, out); len(h.Stanzas) != 2 {
+			t.Errorf("pq=%v: %d stanzas, want 2", pq, len(h.Stanzas))
+		}
+		for _, id := range []age.Identity{k1.owner, k2.owner} {
+			got, err := decrypt(out, id)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("pq=%v: an owner cannot open the backup: %v", pq, err)
+			}
+		}
+		for name, id := range map[string]age.Identity{"vault": vault, "stranger": k3.owner, "grantee": k1.grantee} {
+			if _, err := decrypt(out, id); err == nil {
+				t.Errorf("pq=%v: the %s identity opens the backup", pq, name)
+			}
+		}
+	}
+	c, h := newKeys(t, false), newKeys(t, true)
+	_, file := segment(t, c, 1000)
+	if _, _, err := NewHeaderMany(bytes.NewReader(file), c.vault, []age.Recipient{c.ownerR, h.ownerR}); !errors.Is(err, ErrRecipientType) {
+		t.Errorf("mixed families: %v", err)
+	}
+	if _, _, err := NewHeaderMany(bytes.NewReader(file), c.vault, nil); !errors.Is(err, ErrRecipientType) {
+		t.Errorf("no recipient: %v", err)
+	}
+	_, pqFile := segment(t, h, 1000)
+	if _, _, err := NewHeaderMany(bytes.NewReader(pqFile), h.vault, []age.Recipient{c.ownerR}); !errors.Is(err, ErrDowngrade) {
+		t.Errorf("downgrade: %v", err)
 	}
 }

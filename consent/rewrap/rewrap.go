@@ -103,10 +103,30 @@ func NewHeader(src io.Reader, vault age.Identity, to age.Recipient) (header []by
 	return newHeaderFor(bufio.NewReader(src), vault, to)
 }
 
-func newHeaderFor(br *bufio.Reader, vault age.Identity, to age.Recipient) ([]byte, int, error) {
-	toPQ, err := recipientFamily(to)
+// NewHeaderMany is NewHeader for several recipients of one family (all
+// X25519 or all hybrid, as age requires): the new header holds one stanza
+// per recipient and nothing else. The owners' cloud backup uses it to
+// drop the vault's stanza while keeping every owner's.
+func NewHeaderMany(src io.Reader, vault age.Identity, to []age.Recipient) (header []byte, srcHeaderSize int, err error) {
+	return newHeaderFor(bufio.NewReader(src), vault, to...)
+}
+
+func newHeaderFor(br *bufio.Reader, vault age.Identity, to ...age.Recipient) ([]byte, int, error) {
+	if len(to) == 0 {
+		return nil, 0, fmt.Errorf("%w: no recipient", ErrRecipientType)
+	}
+	toPQ, err := recipientFamily(to[0])
 	if err != nil {
 		return nil, 0, err
+	}
+	for _, r := range to[1:] {
+		pq, err := recipientFamily(r)
+		if err != nil {
+			return nil, 0, err
+		}
+		if pq != toPQ {
+			return nil, 0, fmt.Errorf("%w: X25519 and hybrid recipients cannot share one file", ErrRecipientType)
+		}
 	}
 	switch v := vault.(type) {
 	case nil:
@@ -189,25 +209,27 @@ func (h *Header) postQuantum() bool {
 	return false
 }
 
-// newHeader wraps fileKey for `to` and returns the complete header: intro,
-// the one stanza, and the "---" line with the MAC.
-func newHeader(fileKey []byte, to age.Recipient, toPQ bool) ([]byte, error) {
-	stanzas, err := to.Wrap(fileKey)
-	if err != nil {
-		return nil, fmt.Errorf("rewrap: wrap the file key: %w", err)
-	}
+// newHeader wraps fileKey for each recipient and returns the complete
+// header: intro, one stanza per recipient, and the "---" line with the
+// MAC.
+func newHeader(fileKey []byte, to []age.Recipient, toPQ bool) ([]byte, error) {
 	want := x25519Type
 	if toPQ {
 		want = hybridType
 	}
-	if len(stanzas) != 1 || stanzas[0].Type != want {
-		return nil, fmt.Errorf("rewrap: recipient produced %d stanzas, want one %s stanza", len(stanzas), want)
-	}
 	buf := make([]byte, 0, 2048)
 	buf = append(buf, intro...)
-	buf, err = marshalStanza(buf, stanzas[0])
-	if err != nil {
-		return nil, fmt.Errorf("rewrap: %w", err)
+	for _, r := range to {
+		stanzas, err := r.Wrap(fileKey)
+		if err != nil {
+			return nil, fmt.Errorf("rewrap: wrap the file key: %w", err)
+		}
+		if len(stanzas) != 1 || stanzas[0].Type != want {
+			return nil, fmt.Errorf("rewrap: recipient produced %d stanzas, want one %s stanza", len(stanzas), want)
+		}
+		if buf, err = marshalStanza(buf, stanzas[0]); err != nil {
+			return nil, fmt.Errorf("rewrap: %w", err)
+		}
 	}
 	buf = append(buf, footerPrefix...)
 	mac, err := headerMAC(fileKey, buf)

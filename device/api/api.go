@@ -73,6 +73,17 @@ type PolicyReply struct {
 	Hash string `json:"hash"`
 }
 
+// BackupReply answers an accepted backup statement with the cloud
+// backup's new state. Uplink is false when the device has no uplink
+// (mqtt.broker is empty): the owner's choice is recorded, but nothing is
+// uploaded until an uplink is configured.
+type BackupReply struct {
+	On     bool     `json:"on"`
+	Media  []string `json:"media,omitempty"`
+	JTI    string   `json:"jti"`
+	Uplink bool     `json:"uplink"`
+}
+
 // EnrollReply answers an accepted enrollment with the new key's kid.
 type EnrollReply struct {
 	KID string `json:"kid"`

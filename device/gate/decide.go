@@ -115,7 +115,7 @@ func (g *Gate) decide(r rule) error {
 		return g.refused(r.refused, subject, r.statement, verr)
 	}
 	if err != nil {
-		if errors.Is(err, ErrNotPaired) || errors.Is(err, ErrAlreadyRevoked) || errors.Is(err, ErrAlreadyEnrolled) {
+		if errors.Is(err, ErrNotPaired) || errors.Is(err, ErrAlreadyRevoked) || errors.Is(err, ErrAlreadyEnrolled) || errors.Is(err, ErrBackupUnchanged) {
 			return err
 		}
 		return fmt.Errorf("gate: recording %s: %w", r.kind, err)

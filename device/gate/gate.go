@@ -57,6 +57,11 @@ type Options struct {
 	// Events receives decisions, job states and released notices; nil
 	// publishes nothing.
 	Events *events.Bus
+	// CloudBackup is true when Deliverer uploads to the cloud (the
+	// uplink is configured): only then does an owner's backup statement
+	// make backup jobs, from the recorder's events on Events. Without it
+	// nothing is ever backed up, whatever the stored state says.
+	CloudBackup bool
 	// ClockSynced reports whether the kernel says the clock is
 	// synchronized (the sim board may override it).
 	ClockSynced func() bool
@@ -87,6 +92,10 @@ type Gate struct {
 	running    map[string]context.CancelFunc // jobs being delivered
 	live       map[string]*liveSession       // by statement jti
 	liveWake   chan struct{}
+	// backupClips are the clips being backed up, by clip ID; backupSub
+	// is the recorder's events (nil without CloudBackup).
+	backupClips map[string]*backupClip
+	backupSub   *events.Sub
 
 	// ownersMu orders owner-recipient updates: the recipients handed to
 	// OnOwnersChanged are read and applied under it, so two enrollments
@@ -116,6 +125,12 @@ func Open(opts Options) (*Gate, error) {
 		opts: opts, log: opts.Log, db: opts.DB, clk: opts.Clock, vault: opts.Vault, deliver: opts.Deliverer,
 		wake: make(chan struct{}, 1), liveWake: make(chan struct{}, 1),
 		running: map[string]context.CancelFunc{}, live: map[string]*liveSession{},
+		backupClips: map[string]*backupClip{},
+	}
+	if opts.CloudBackup && opts.Events != nil {
+		// Subscribed now, before anything records, so that no clip start
+		// is missed; Run consumes it.
+		g.backupSub = opts.Events.Subscribe("backup", 256, events.ClipStarted, events.SegmentCommitted, events.ClipClosed)
 	}
 	if g.deliver == nil {
 		g.deliver = &DirDeliverer{Dir: opts.DisclosureDir}

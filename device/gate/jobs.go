@@ -54,7 +54,7 @@ func (g *Gate) poke() {
 // ctx is done. Jobs survive restarts: whatever was accepted is delivered
 // eventually, and a job cut short resumes.
 func (g *Gate) Run(ctx context.Context) {
-	liveDone := make(chan struct{})
+	liveDone, backupDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(liveDone)
 		g.watchLive(ctx)
@@ -65,10 +65,15 @@ func (g *Gate) Run(ctx context.Context) {
 		defer close(followDone)
 		g.runFollow(ctx, follow)
 	}()
+	go func() {
+		defer close(backupDone)
+		g.watchBackup(ctx)
+	}()
 	defer func() {
 		<-followDone
 		follow.Close()
 		<-liveDone
+		<-backupDone
 		if err := g.SaveUptime(); err != nil {
 			g.log.Error("saving uptime", "err", err)
 		}
@@ -275,6 +280,14 @@ func (g *Gate) withdrawOutput(j Job) {
 // authorityActive reports whether the grant behind a job may still
 // disclose (tokens, once accepted, stay valid for their jobs).
 func (g *Gate) authorityActive(tx *bbolt.Tx, authority string) (bool, string, error) {
+	if strings.HasPrefix(authority, backupPrefix) {
+		if !g.opts.CloudBackup {
+			// Queued while an uplink was configured; never delivered
+			// anywhere else.
+			return false, "no uplink: backups are only uploaded", nil
+		}
+		return backupActive(tx, authority)
+	}
 	jti, ok := strings.CutPrefix(authority, "grant:")
 	if !ok {
 		return true, "", nil
@@ -381,13 +394,20 @@ func (g *Gate) attempt(ctx context.Context, key []byte) error {
 // or the stored owner-only ciphertext in strict mode. Pieces retention
 // deleted before the job ran are left out and counted.
 func (g *Gate) pieces(v *vault.Vault, j Job) ([]Piece, int, error) {
-	to, err := consent.ParseRecipients([]string{j.Recipient})
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: recipient: %w", ErrPermanent, err)
+	recipients := []string{j.Recipient}
+	if j.IsBackup() {
+		recipients = j.Recipients
+	}
+	to, err := consent.ParseRecipients(recipients)
+	if err != nil || len(to) == 0 {
+		return nil, 0, fmt.Errorf("%w: recipient: %v", ErrPermanent, err)
 	}
 	clip := vault.Clip{ID: j.Clip, Dir: j.ClipDir}
 	type src struct{ path, name string }
-	srcs := []src{{v.InitPath(clip), initPiece}}
+	var srcs []src
+	if !j.SkipInit {
+		srcs = append(srcs, src{v.InitPath(clip), initPiece})
+	}
 	for _, seq := range j.Segments {
 		srcs = append(srcs, src{v.SegmentPath(clip, seq), vault.SegmentName(seq)})
 	}
@@ -395,7 +415,7 @@ func (g *Gate) pieces(v *vault.Vault, j Job) ([]Piece, int, error) {
 	var out []Piece
 	missing := 0
 	for _, s := range srcs {
-		p, err := piece(s.path, s.name, j.Strict, id, to[0])
+		p, err := piece(s.path, s.name, j.Strict, id, to)
 		if errors.Is(err, os.ErrNotExist) {
 			missing++ // deleted by retention before the job ran (no legal hold)
 			continue
@@ -414,7 +434,7 @@ func (g *Gate) pieces(v *vault.Vault, j Job) ([]Piece, int, error) {
 
 // piece prepares one stored piece: its new header is made now, so Size is
 // exact; Open streams that header and then the stored payload.
-func piece(path, name string, strict bool, id age.Identity, to age.Recipient) (Piece, error) {
+func piece(path, name string, strict bool, id age.Identity, to []age.Recipient) (Piece, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Piece{}, err
@@ -427,7 +447,7 @@ func piece(path, name string, strict bool, id age.Identity, to age.Recipient) (P
 	if strict {
 		return Piece{Name: name, Size: st.Size(), Open: func() (io.ReadCloser, error) { return os.Open(path) }}, nil
 	}
-	header, skip, err := rewrap.NewHeader(f, id, to)
+	header, skip, err := rewrap.NewHeaderMany(f, id, to)
 	if err != nil {
 		return Piece{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -542,7 +562,9 @@ func (g *Gate) finishJob(j Job, files []string, note string) error {
 			return putJob(tx, cur, old)
 		}
 		cur.State, cur.Done, cur.Files, cur.Error, cur.LastError = JobDelivered, now, files, note, ""
-		if len(files) > 0 {
+		// A backup job's upload is the consequence of the backup-change
+		// leaf and opens with the owners' keys alone: no leaf per piece.
+		if len(files) > 0 && !cur.IsBackup() {
 			e := audit.Entry{Time: now, Kind: audit.KindDisclosure, Subject: append([]string{cur.Authority, cur.Clip}, files...),
 				Details: map[string]string{"recipient": cur.Recipient, "disclosure": cur.ID, "strict": fmt.Sprint(cur.Strict)}}
 			if cur.Delayed {

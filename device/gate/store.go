@@ -153,14 +153,20 @@ const (
 // Job is one disclosure: the pieces of one clip re-wrapped for one
 // recipient and handed to the Deliverer.
 type Job struct {
-	ID        string    `json:"id"`
-	Authority string    `json:"authority"` // "grant:<jti>" or "legal:<jti>"
-	Recipient string    `json:"recipient"`
-	Clip      string    `json:"clip"`
-	ClipDir   string    `json:"clip_dir"` // relative to the clips directory
-	Segments  []int     `json:"segments"`
-	Created   time.Time `json:"created"`
-	State     JobState  `json:"state"`
+	ID        string `json:"id"`
+	Authority string `json:"authority"` // "grant:<jti>", "legal:<jti>" or "backup:<jti>"
+	Recipient string `json:"recipient"`
+	// Recipients are the owner recipients a backup job re-wraps for
+	// (Recipient is then empty).
+	Recipients []string `json:"recipients,omitempty"`
+	Clip       string   `json:"clip"`
+	ClipDir    string   `json:"clip_dir"` // relative to the clips directory
+	Segments   []int    `json:"segments"`
+	// SkipInit leaves the init segment out: a backup job after the
+	// clip's first carries its media segment alone.
+	SkipInit bool      `json:"skip_init,omitempty"`
+	Created  time.Time `json:"created"`
+	State    JobState  `json:"state"`
 	// Attempts counts the deliveries tried; NextAttempt is when a pending
 	// job is due (its key in the pending index).
 	Attempts    int       `json:"attempts,omitempty"`

@@ -54,6 +54,8 @@ type Statements interface {
 	Legal(data []byte) (api.LegalReply, error)
 	SetPolicy(data []byte) (api.PolicyReply, error)
 	Enroll(data []byte) (api.EnrollReply, error)
+	// Backup turns the owner-consented cloud backup on or off.
+	Backup(data []byte) (api.BackupReply, error)
 	// VerifyReset checks an owner-signed reset; Reset is called once its
 	// 202 has been written, and must not block.
 	VerifyReset(data []byte) error
@@ -225,6 +227,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/policy", s.getPolicy)
 	s.mux.HandleFunc("POST /api/v1/policy", statement(s, http.StatusOK, s.cfg.Statements.SetPolicy))
 	s.mux.HandleFunc("POST /api/v1/enroll", statement(s, http.StatusOK, s.cfg.Statements.Enroll))
+	s.mux.HandleFunc("POST /api/v1/backup", statement(s, http.StatusOK, s.cfg.Statements.Backup))
 	s.mux.HandleFunc("POST /api/v1/reset", s.reset)
 	s.mux.HandleFunc("GET /api/v1/notices", s.owner(s.notices))
 	s.mux.HandleFunc("GET /api/v1/disclosures", s.owner(s.disclosures))

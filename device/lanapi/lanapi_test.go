@@ -65,7 +65,10 @@ func (f *fake) SetPolicy([]byte) (api.PolicyReply, error) {
 	return api.PolicyReply{}, errors.New("disk on fire")
 }
 func (f *fake) Enroll([]byte) (api.EnrollReply, error) { return api.EnrollReply{KID: "k1"}, nil }
-func (f *fake) VerifyReset([]byte) error               { return nil }
+func (f *fake) Backup([]byte) (api.BackupReply, error) {
+	return api.BackupReply{On: true, JTI: "b1"}, nil
+}
+func (f *fake) VerifyReset([]byte) error { return nil }
 func (f *fake) Reset() {
 	if f.reset != nil {
 		f.reset()

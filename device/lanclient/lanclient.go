@@ -129,6 +129,7 @@ var relayPaths = map[string]string{
 	"/api/v1/policy":      "statements/policy",
 	"/api/v1/enroll":      "statements/enroll",
 	"/api/v1/reset":       "statements/reset",
+	"/api/v1/backup":      "statements/backup",
 	"/api/v1/legal":       "legal",
 }
 
@@ -340,6 +341,14 @@ func (c *Client) Enroll(ctx context.Context, jws []byte) (string, error) {
 	var r api.EnrollReply
 	err := c.do(ctx, http.MethodPost, "/api/v1/enroll", "", jws, []int{http.StatusOK}, &r)
 	return r.KID, err
+}
+
+// Backup posts an owner-signed backup statement and returns the cloud
+// backup's new state.
+func (c *Client) Backup(ctx context.Context, jws []byte) (api.BackupReply, error) {
+	var r api.BackupReply
+	err := c.do(ctx, http.MethodPost, "/api/v1/backup", "", jws, []int{http.StatusOK}, &r)
+	return r, err
 }
 
 // Reset posts an owner-signed factory reset (202).

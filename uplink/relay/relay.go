@@ -96,6 +96,8 @@ func New(opts Options) (*Relay, error) {
 	mux.HandleFunc("GET /v1/devices/{id}/disclosures/{jti}", r.getDisclosure)
 	mux.HandleFunc("POST /v1/devices/{id}/whep", r.postWHEP)
 	mux.HandleFunc("DELETE /v1/devices/{id}/whep/{session}", r.deleteWHEP)
+	mux.HandleFunc("GET /v1/devices/{id}/backup", r.listBackup)
+	mux.HandleFunc("GET /v1/devices/{id}/backup/{clip}", r.getBackupClip)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	if opts.StoreHandler != nil {
 		mux.Handle("/store/", opts.StoreHandler)
@@ -440,13 +442,59 @@ func (r *Relay) getDisclosure(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed", "relay: device id or jti is not valid")
 		return
 	}
-	objs, err := r.opts.Store.List(req.Context(), device+"/disclosures/"+jti+"/")
+	r.manifest(w, req, device, device+"/disclosures/"+jti+"/", "unknown-disclosure", fmt.Sprintf("relay: nothing stored for disclosure %s of device %s", jti, device))
+}
+
+// listBackup lists the device's backed-up clips, from the store.
+func (r *Relay) listBackup(w http.ResponseWriter, req *http.Request) {
+	device := req.PathValue("id")
+	if wire.CheckDeviceID(device) != nil {
+		writeError(w, http.StatusBadRequest, "malformed", "relay: device id is not valid")
+		return
+	}
+	prefix := device + "/backup/"
+	objs, err := r.opts.Store.List(req.Context(), prefix)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "store", err.Error())
+		return
+	}
+	l := wire.BackupList{Device: device, Clips: []wire.BackupClip{}}
+	for _, o := range objs {
+		clip, _, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if !ok || wire.CheckRequestID(clip) != nil {
+			continue
+		}
+		if n := len(l.Clips); n == 0 || l.Clips[n-1].Clip != clip {
+			l.Clips = append(l.Clips, wire.BackupClip{Clip: clip})
+		}
+		c := &l.Clips[len(l.Clips)-1]
+		c.Objects++
+		c.Bytes += o.Size
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(l)
+}
+
+// getBackupClip returns the manifest of one backed-up clip.
+func (r *Relay) getBackupClip(w http.ResponseWriter, req *http.Request) {
+	device, clip := req.PathValue("id"), req.PathValue("clip")
+	if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(clip) != nil {
+		writeError(w, http.StatusBadRequest, "malformed", "relay: device id or clip id is not valid")
+		return
+	}
+	r.manifest(w, req, device, device+"/backup/"+clip+"/", "unknown-clip", fmt.Sprintf("relay: no backup of clip %s of device %s is stored", clip, device))
+}
+
+// manifest answers with presigned GETs for every object under prefix, in
+// key order, or 404 with reason when there is none.
+func (r *Relay) manifest(w http.ResponseWriter, req *http.Request, device, prefix, reason, missing string) {
+	objs, err := r.opts.Store.List(req.Context(), prefix)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, "store", err.Error())
 		return
 	}
 	if len(objs) == 0 {
-		writeError(w, http.StatusNotFound, "unknown-disclosure", fmt.Sprintf("relay: nothing stored for disclosure %s of device %s", jti, device))
+		writeError(w, http.StatusNotFound, reason, missing)
 		return
 	}
 	m := wire.Manifest{Device: device}

@@ -299,3 +299,82 @@ func TestScaleOut(t *testing.T) {
 		t.Fatalf("%d answers for %d objects, want 200 for 200", len(msgs), len(count))
 	}
 }
+
+// TestBackupThroughRelay: a backup job's pieces land under
+// <device>/backup/<clip>/; the relay lists the backed-up clips from the
+// store and serves a clip's manifest of presigned GETs in playback order;
+// an unknown clip is 404 and a malformed one 400.
+func TestBackupThroughRelay(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			b := mqtttest.Start(t, mqtttest.Options{TLS: true, Relays: []string{"relay"}})
+			store, h := sc.open(t)
+			r := startRelay(t, b, "relay-1", store, h, 5*time.Second)
+			d := startDevice(t, b, http.NotFoundHandler())
+			base := "http://" + r.Addr() + "/v1/devices/" + dev
+			var empty wire.BackupList
+			getJSON(t, base+"/backup", http.StatusOK, &empty)
+			if empty.Device != dev || len(empty.Clips) != 0 {
+				t.Fatalf("before any backup: %+v", empty)
+			}
+			ps, data := pieces(3, 200_000)
+			if err := d.upl.Upload(context.Background(), uplink.Job{ID: "b1", Authority: "backup:on-1", Clip: "clip-2"}, ps[:2]); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.upl.Upload(context.Background(), uplink.Job{ID: "b2", Authority: "backup:on-1", Clip: "clip-2"}, ps[2:]); err != nil {
+				t.Fatal(err)
+			}
+			var l wire.BackupList
+			getJSON(t, base+"/backup", http.StatusOK, &l)
+			if len(l.Clips) != 1 || l.Clips[0].Clip != "clip-2" || l.Clips[0].Objects != 3 || l.Clips[0].Bytes != int64(len(data[0])+len(data[1])+len(data[2])) {
+				t.Fatalf("backup list: %+v", l)
+			}
+			var m wire.Manifest
+			getJSON(t, base+"/backup/clip-2", http.StatusOK, &m)
+			if len(m.Objects) != 3 {
+				t.Fatalf("manifest: %+v", m)
+			}
+			for i, o := range m.Objects {
+				want := dev + "/backup/clip-2/" + uplink.ObjectName(ps[i].Name)
+				sum := sha256.Sum256(data[i])
+				if o.Object != want || o.SHA256 != hex.EncodeToString(sum[:]) {
+					t.Errorf("object %d: %+v, want %s", i, o, want)
+				}
+				resp, err := http.Get(o.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !bytes.Equal(got, data[i]) {
+					t.Errorf("GET %s: %d bytes, want %d", o.Object, len(got), len(data[i]))
+				}
+			}
+			var e struct{ Reason string }
+			getJSON(t, base+"/backup/clip-9", http.StatusNotFound, &e)
+			if e.Reason != "unknown-clip" {
+				t.Errorf("unknown clip: reason %q", e.Reason)
+			}
+			getJSON(t, base+"/backup/..%2Fx", http.StatusBadRequest, &e)
+			getJSON(t, "http://"+r.Addr()+"/v1/devices/NOTADEVICE/backup", http.StatusBadRequest, &e)
+			// A backup is not a disclosure.
+			getJSON(t, base+"/disclosures/on-1", http.StatusNotFound, &e)
+		})
+	}
+}
+
+func getJSON(t *testing.T, u string, status int, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != status {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s (%s), want %d", u, resp.Status, b, status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}

@@ -340,6 +340,22 @@ type Manifest struct {
 	Objects []ManifestObject `json:"objects"`
 }
 
+// BackupList is the relay's listing of a device's backed-up clips
+// (GET /v1/devices/{id}/backup), oldest clip first (clip IDs start with
+// their UTC start time).
+type BackupList struct {
+	Device string       `json:"device"`
+	Clips  []BackupClip `json:"clips"`
+}
+
+// BackupClip is one backed-up clip: how many objects (the init segment
+// and the media segments uploaded so far) and bytes the store holds.
+type BackupClip struct {
+	Clip    string `json:"clip"`
+	Objects int    `json:"objects"`
+	Bytes   int64  `json:"bytes"`
+}
+
 // ManifestObject is one object of a manifest.
 type ManifestObject struct {
 	Object string `json:"object"`
