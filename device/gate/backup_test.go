@@ -159,7 +159,6 @@ func (f *backupFixture) record(start time.Time) string {
 	before, _ := f.vault2.Clips()
 	cfg := record.DefaultConfig()
 	cfg.Events = f.bus
-	cfg.PostRoll = 2 * time.Second
 	r, err := record.New(cfg, record.StoreOf(f.vault2), slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.t.Fatal(err)
@@ -197,21 +196,38 @@ func (f *backupFixture) backup(on bool, mut func(*consent.BackupClaims)) []byte 
 	return f.ownerSigned(consent.KindBackup, c)
 }
 
-// settle waits until no backup job is pending or running.
+// settle waits until the gate has taken every recorder event from the
+// bus and no job is pending or running.
 func (f *backupFixture) settle() {
 	f.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	quiet := 0
 	for time.Now().Before(deadline) {
-		if f.pending() == 0 {
-			time.Sleep(50 * time.Millisecond) // and events still on the bus
-			if f.pending() == 0 {
+		if f.pending() == 0 && (f.gate.backupSub == nil || len(f.gate.backupSub.C()) == 0) {
+			if quiet++; quiet == 5 {
 				return
 			}
+		} else {
+			quiet = 0
 		}
 		f.gate.poke()
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	f.t.Fatalf("jobs still pending: %+v", f.jobs())
+}
+
+// waitPieces waits until n pieces of clip were delivered.
+func (f *backupFixture) waitPieces(clip string, n int) {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(f.sink.clips()[clip]) >= n {
+			return
+		}
+		f.gate.poke()
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.t.Fatalf("clip %s: %d pieces delivered, want %d; jobs %+v", clip, len(f.sink.clips()[clip]), n, f.jobs())
 }
 
 func (f *fixture) backupLeaves() []audit.Entry {
@@ -241,6 +257,15 @@ func TestBackupUploadsNewClipsForOwnersAlone(t *testing.T) {
 		t.Fatalf("backup on: %+v, %v", b, err)
 	}
 	clip := f.record(t0.Add(10 * time.Minute))
+	var segments int
+	if cs, _ := f.vault2.Clips(); len(cs) > 0 {
+		segments = cs[len(cs)-1].Segments
+	}
+	if segments < 2 {
+		cs, _ := f.vault2.Clips()
+		t.Fatalf("recorded %d segments: %+v", segments, cs)
+	}
+	f.waitPieces(clip, segments+1)
 	f.settle()
 	got := f.sink.clips()
 	if len(got) != 1 || len(got[clip]) == 0 {

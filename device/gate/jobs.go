@@ -367,6 +367,12 @@ func (g *Gate) attempt(ctx context.Context, key []byte) error {
 	g.mu.Lock()
 	g.running[j.ID] = cancel
 	g.mu.Unlock()
+	// A revocation (or backup off) that failed the job after it was
+	// marked running, but looked for its cancel before it was registered
+	// above, is seen here: nothing is delivered.
+	if still, err := g.stillRunning(j.ID); err != nil || !still {
+		cancel()
+	}
 	err = g.deliver.Deliver(dctx, Delivery{Job: j, Pieces: pieces})
 	g.mu.Lock()
 	delete(g.running, j.ID)
@@ -471,6 +477,17 @@ func piece(path, name string, strict bool, id age.Identity, to []age.Recipient) 
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// stillRunning reports whether job id is still marked running.
+func (g *Gate) stillRunning(id string) (bool, error) {
+	var running bool
+	err := g.db.View(func(tx *bbolt.Tx) error {
+		j, ok, err := getJob(tx, id)
+		running = ok && j.State == JobRunning
+		return err
+	})
+	return running, err
 }
 
 // requeue puts a running job back to pending, due at once.
