@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/capture/vault/clipfile"
@@ -25,8 +26,8 @@ func newFetchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var identityFiles []string
 	var force bool
 	c := &cobra.Command{
-		Use:   "fetch (--device URL --clip ID -i owner.key | --relay URL --device ID --disclosure JTI -i KEY) -o OUT.mp4",
-		Short: "Download a clip from the device, or a disclosure from the relay's store, and decrypt it into an MP4",
+		Use:   "fetch (--device URL --clip ID -i owner.key | --relay URL --device ID (--disclosure JTI -i KEY | --clip ID -i owner.key)) -o OUT.mp4",
+		Short: "Download a clip from the device, or a disclosure or backed-up clip from the relay's store, and decrypt it into an MP4",
 		Long: `With --clip, fetch downloads a clip from the device's LAN API as the owner
 (each request carries a new single-use login signed with owner.key): every
 piece travels as the age ciphertext stored on the device and is decrypted
@@ -38,15 +39,37 @@ and decrypts the clip into one playable MP4 with KEY: any age identity file
 that the disclosure was made for (a grantee's or agency's stock age-keygen
 key, or an owner key). When the disclosure holds several clips, each is
 written next to OUT as OUT-<clip>.mp4. Ciphertext is downloaded into a
-temporary directory; the MP4 appears only once fully decrypted.`,
+temporary directory; the MP4 appears only once fully decrypted.
+
+With --relay and --clip, fetch downloads a clip of the owners' cloud backup
+(doorwardctl backup on) from the relay's store the same way: each object's
+SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(out, force); err != nil {
 				return fmt.Errorf("fetch: %w", err)
 			}
+			if clipID != "" && relayURL != "" {
+				if jti != "" || device == "" {
+					return fmt.Errorf("fetch: --relay URL --clip ID takes --device ID (the device's ID) and -i owner.key, not --disclosure")
+				}
+				ids, err := readIdentities(identityFiles)
+				if err != nil {
+					return err
+				}
+				if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(clipID) != nil {
+					return fmt.Errorf("fetch: --device must be a device ID and --clip a clip ID (the relay lists the backed-up clips at GET /v1/devices/ID/backup)")
+				}
+				ctx := cmd.Context()
+				m, err := fetchManifest(ctx, relayURL, "/v1/devices/"+device+"/backup/"+clipID, "the backup of clip "+clipID)
+				if err != nil {
+					return err
+				}
+				return fetchObjects(ctx, m, device+"/backup/", clipID, ids, identityFiles, out, force, stdout, stderr)
+			}
 			if clipID != "" {
-				if relayURL != "" || jti != "" || device == "" {
-					return fmt.Errorf("fetch: --clip takes --device URL (the device's LAN URL) and -i owner.key, not --relay or --disclosure")
+				if jti != "" || device == "" {
+					return fmt.Errorf("fetch: --clip takes --device URL (the device's LAN URL) and -i owner.key, not --disclosure")
 				}
 				if len(identityFiles) != 1 {
 					return fmt.Errorf("fetch: --clip takes one -i owner.key")
@@ -64,72 +87,16 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 				return fmt.Errorf("fetch: --device must be a device ID and --disclosure a disclosure ID (the grant's or token's jti)")
 			}
 			ctx := cmd.Context()
-			m, err := fetchManifest(ctx, relayURL, device, jti)
+			m, err := fetchManifest(ctx, relayURL, "/v1/devices/"+device+"/disclosures/"+jti, "disclosure "+jti)
 			if err != nil {
 				return err
 			}
-			tmp, err := os.MkdirTemp("", "doorwardctl-fetch-")
-			if err != nil {
-				return fmt.Errorf("fetch: %w", err)
-			}
-			defer os.RemoveAll(tmp)
-			prefix := device + "/disclosures/" + jti + "/"
-			var clips []string
-			var total int64
-			for _, o := range m.Objects {
-				total += o.Size
-			}
-			progress := isTerminalWriter(stderr)
-			var done int64
-			for i, o := range m.Objects {
-				rest, ok := strings.CutPrefix(o.Object, prefix)
-				clip, piece, ok2 := strings.Cut(rest, "/")
-				if !ok || !ok2 || wire.CheckRequestID(clip) != nil || strings.Contains(piece, "/") || strings.HasPrefix(piece, ".") {
-					return fmt.Errorf("fetch: the manifest names object %q outside disclosure %s", o.Object, jti)
-				}
-				if len(clips) == 0 || clips[len(clips)-1] != clip {
-					clips = append(clips, clip)
-					os.MkdirAll(filepath.Join(tmp, clip), 0o700)
-				}
-				piece = strings.TrimPrefix(piece, "000000-") // the init segment sorts first in the store
-				if err := download(ctx, o, filepath.Join(tmp, clip, piece)); err != nil {
-					return err
-				}
-				done += o.Size
-				if progress {
-					fmt.Fprintf(stderr, "\rfetched %d/%d objects, %.1f/%.1f MB", i+1, len(m.Objects), float64(done)/1e6, float64(total)/1e6)
-				}
-			}
-			if progress {
-				fmt.Fprintln(stderr)
-			}
-			if out == "-" && len(clips) > 1 {
-				return fmt.Errorf("fetch: disclosure %s holds %d clips, one MP4 each: give -o a file name, not -", jti, len(clips))
-			}
-			for _, clip := range clips {
-				name := out
-				if len(clips) > 1 {
-					name = strings.TrimSuffix(out, filepath.Ext(out)) + "-" + clip + filepath.Ext(out)
-					if err := checkOutput(name, force); err != nil {
-						return fmt.Errorf("fetch: %w", err)
-					}
-				}
-				dir := filepath.Join(tmp, clip)
-				if err := writeStream(name, stdout, func(w io.Writer) error {
-					return explainDecrypt(clipfile.DecryptClip(dir, ids, w), identityFiles, clip)
-				}); err != nil {
-					return err
-				}
-				if name != "-" {
-					fmt.Fprintln(stdout, name)
-				}
-			}
-			return nil
+			return fetchObjects(ctx, m, device+"/disclosures/"+jti+"/", "", ids, identityFiles, out, force, stdout, stderr)
 		},
 	}
 	c.Flags().StringVar(&relayURL, "relay", "", "the relay's `URL`")
 	c.Flags().StringVar(&device, "device", "", "the device's LAN URL (with --clip) or its ID (with --relay)")
-	c.Flags().StringVar(&clipID, "clip", "", "fetch this clip `ID` (doorwardctl clips lists them) from the device's LAN API")
+	c.Flags().StringVar(&clipID, "clip", "", "fetch this clip `ID` from the device's LAN API (doorwardctl clips lists them), or with --relay from the owners' cloud backup")
 	c.Flags().StringVar(&jti, "disclosure", "", "the disclosure's `JTI` (the grant's or token's ID)")
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
 	outputFlags(c, &out, &force, "the MP4")
@@ -141,13 +108,78 @@ temporary directory; the MP4 appears only once fully decrypted.`,
 
 var fetchHTTP = &http.Client{Timeout: 10 * time.Minute}
 
-func fetchManifest(ctx context.Context, relayURL, device, jti string) (wire.Manifest, error) {
+// fetchObjects downloads a manifest's objects, all under prefix and then
+// <clip>/<piece> (only clip when it is set), checking each one's SHA-256,
+// and decrypts each clip with ids into out (OUT-<clip>.mp4 when there are
+// several).
+func fetchObjects(ctx context.Context, m wire.Manifest, prefix, only string, ids []age.Identity, identityFiles []string, out string, force bool, stdout, stderr io.Writer) error {
+	tmp, err := os.MkdirTemp("", "doorwardctl-fetch-")
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var clips []string
+	var total int64
+	for _, o := range m.Objects {
+		total += o.Size
+	}
+	progress := isTerminalWriter(stderr)
+	var done int64
+	for i, o := range m.Objects {
+		rest, ok := strings.CutPrefix(o.Object, prefix)
+		clip, piece, ok2 := strings.Cut(rest, "/")
+		if !ok || !ok2 || wire.CheckRequestID(clip) != nil || strings.Contains(piece, "/") || strings.HasPrefix(piece, ".") || (only != "" && clip != only) {
+			return fmt.Errorf("fetch: the manifest names object %q outside %s%s", o.Object, prefix, only)
+		}
+		if len(clips) == 0 || clips[len(clips)-1] != clip {
+			clips = append(clips, clip)
+			os.MkdirAll(filepath.Join(tmp, clip), 0o700)
+		}
+		piece = strings.TrimPrefix(piece, "000000-") // the init segment sorts first in the store
+		if err := download(ctx, o, filepath.Join(tmp, clip, piece)); err != nil {
+			return err
+		}
+		done += o.Size
+		if progress {
+			fmt.Fprintf(stderr, "\rfetched %d/%d objects, %.1f/%.1f MB", i+1, len(m.Objects), float64(done)/1e6, float64(total)/1e6)
+		}
+	}
+	if progress {
+		fmt.Fprintln(stderr)
+	}
+	if out == "-" && len(clips) > 1 {
+		return fmt.Errorf("fetch: %s holds %d clips, one MP4 each: give -o a file name, not -", strings.TrimSuffix(prefix, "/"), len(clips))
+	}
+	for _, clip := range clips {
+		name := out
+		if len(clips) > 1 {
+			name = strings.TrimSuffix(out, filepath.Ext(out)) + "-" + clip + filepath.Ext(out)
+			if err := checkOutput(name, force); err != nil {
+				return fmt.Errorf("fetch: %w", err)
+			}
+		}
+		dir := filepath.Join(tmp, clip)
+		if err := writeStream(name, stdout, func(w io.Writer) error {
+			return explainDecrypt(clipfile.DecryptClip(dir, ids, w), identityFiles, clip)
+		}); err != nil {
+			return err
+		}
+		if name != "-" {
+			fmt.Fprintln(stdout, name)
+		}
+	}
+	return nil
+}
+
+// fetchManifest GETs the manifest at path on the relay; what names it in
+// errors.
+func fetchManifest(ctx context.Context, relayURL, path, what string) (wire.Manifest, error) {
 	var m wire.Manifest
 	base, err := url.Parse(strings.TrimSuffix(relayURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
 		return m, fmt.Errorf("fetch: --relay %q is not an http(s) URL", relayURL)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/v1/devices/"+device+"/disclosures/"+jti, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+path, nil)
 	if err != nil {
 		return m, err
 	}
@@ -164,7 +196,7 @@ func fetchManifest(ctx context.Context, relayURL, device, jti string) (wire.Mani
 		return m, fmt.Errorf("fetch: the relay's manifest does not decode: %w", err)
 	}
 	if len(m.Objects) == 0 {
-		return m, fmt.Errorf("fetch: disclosure %s holds no objects yet", jti)
+		return m, fmt.Errorf("fetch: %s holds no objects yet", what)
 	}
 	return m, nil
 }

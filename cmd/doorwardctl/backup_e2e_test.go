@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorward/doorward/capture/capturetest"
+	"github.com/doorward/doorward/consent"
+	agent "github.com/doorward/doorward/device"
+	"github.com/doorward/doorward/uplink/mqtttest"
+	"github.com/doorward/doorward/uplink/s3test"
+	"github.com/doorward/doorward/uplink/wire"
+)
+
+// backedUp returns the relay's listing of the device's backed-up clips.
+func backedUp(t *testing.T, relay, id string) wire.BackupList {
+	t.Helper()
+	resp, err := http.Get(relay + "/v1/devices/" + id + "/backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l wire.BackupList
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&l) != nil {
+		t.Fatalf("GET backup: %s", resp.Status)
+	}
+	return l
+}
+
+// postStatement sends a statement through the relay as anyone could and
+// returns the device's answer.
+func postStatement(t *testing.T, relay, id, kind string, jws []byte) (int, string) {
+	t.Helper()
+	resp, err := http.Post(relay+"/v1/devices/"+id+"/statements/"+kind, "application/json", bytes.NewReader(jws))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Reason string }
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Reason
+}
+
+// TestBackupE2E: through the binaries, mosquitto and versitygw. Backup on
+// (through the relay): a clip recorded afterwards appears in the store,
+// and doorwardctl fetch --relay --clip gives an MP4 ffprobe reads with
+// the owner key, and nothing with the device's vault key or a stranger's
+// stock age key; the clip recorded before is not in the store. Statements
+// signed by a stranger or a grantee, and a replayed one, are refused by
+// the device and turn nothing on. Backup off (on the LAN): the next clip
+// is not uploaded. Nothing on the broker is media or plaintext.
+func TestBackupE2E(t *testing.T) {
+	b := e2e(t)
+	keygen := capturetest.Tool(t, "age-keygen")
+	capturetest.Tool(t, "ffprobe")
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	s3 := s3test.Start(t)
+	root := filepath.Join(s3.Dir, s3.Bucket)
+	relay, _ := runRelay(t, b, broker.URL, s3.StoreSpec(), s3.Env())
+	everything := mqtttest.Record(t, broker.Client(t, "nosy-broker", nil, true), "#")
+
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "mqtt:\n  broker: "+broker.URL+"\n")
+	d := startDevice(t, b, filepath.Join(dir, "state"), cfg)
+	owner := newHome(t, b)
+	pairOwner(t, b, d, owner)
+	id := d.info().DeviceID
+	before := d.recordClip(2)
+
+	// Refusals first: none of them may turn the backup on.
+	stranger := newHome(t, b)
+	grantee := newHome(t, b)
+	mustCtl(t, b, owner.dir, "grant", "--device", d.url, "-i", owner.key, "--to", grantee.recipient,
+		"--grantee", consent.FormatIssuerKey(ownerKey(t, grantee.key).SigningPublicKey()),
+		"--from", before.Start.Add(-time.Second).UTC().Format(time.RFC3339), "--until", before.End.Add(time.Second).UTC().Format(time.RFC3339), "--media", "video")
+	now := time.Now()
+	claims := func() consent.BackupClaims {
+		return consent.BackupClaims{On: true, Media: []string{"video"}, Claims: consent.Claims{ID: newJTI(), Audience: id,
+			IssuedAt: consent.NewNumericDate(now), Expiry: consent.NewNumericDate(now.Add(10 * time.Minute))}}
+	}
+	for name, key := range map[string]string{"stranger": stranger.key, "grantee": grantee.key} {
+		k := ownerKey(t, key)
+		jws, err := consent.Sign(consent.KindBackup, claims(), k.SigningKey(), consent.KeyID(k.SigningPublicKey()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, reason := postStatement(t, relay, id, "backup", jws); status != http.StatusForbidden || reason != "unknown-key" {
+			t.Errorf("backup on signed by a %s: %d %s, want 403 unknown-key", name, status, reason)
+		}
+	}
+	// A stranger's doorwardctl refuses before sending: no pin for the device.
+	wantFail(t, ctl(t, b, stranger.dir, "", "backup", "on", "--relay", relay, "--device", id, "-i", stranger.key), "not paired")
+
+	// The owner's statement, sent twice: the second time it is a replay.
+	ok := ownerKey(t, owner.key)
+	on, err := consent.Sign(consent.KindBackup, claims(), ok.SigningKey(), consent.KeyID(ok.SigningPublicKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, reason := postStatement(t, relay, id, "backup", on); status != http.StatusOK {
+		t.Fatalf("backup on through the relay: %d %s", status, reason)
+	}
+	if status, reason := postStatement(t, relay, id, "backup", on); status != http.StatusForbidden || reason != "replayed" {
+		t.Errorf("replayed backup statement: %d %s, want 403 replayed", status, reason)
+	}
+	// doorwardctl through the relay: already on, nothing changed.
+	out := mustCtl(t, b, owner.dir, "backup", "on", "--relay", relay, "--device", id, "-i", owner.key)
+	if !strings.Contains(out, "already on; nothing changed") {
+		t.Errorf("backup on again printed %q", out)
+	}
+
+	clip := d.recordClip(2)
+	var l wire.BackupList
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		l = backedUp(t, relay, id)
+		if len(l.Clips) > 0 && l.Clips[len(l.Clips)-1].Clip == clip.ID && l.Clips[len(l.Clips)-1].Objects >= clip.Segments+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clip %s (%d segments) not backed up within 60 s: %+v", clip.ID, clip.Segments, l)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(l.Clips) != 1 {
+		t.Errorf("backed-up clips %+v, want only %s (%s was recorded before backup on)", l.Clips, clip.ID, before.ID)
+	}
+	stored := 0
+	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.Contains(p, "/backup/") || strings.Contains(p, ".sha256") || strings.HasPrefix(info.Name(), ".") {
+			return nil
+		}
+		stored++
+		data, _ := os.ReadFile(p)
+		if !bytes.HasPrefix(data, []byte("age-encryption.org/v1\n")) {
+			t.Errorf("stored object %s is not an age file", p)
+		}
+		header, _, _ := bytes.Cut(data, []byte("\n--- "))
+		if n := bytes.Count(header, []byte("\n-> ")); n != 1 {
+			t.Errorf("stored object %s has %d recipient stanzas, want the one owner's (no vault stanza)", p, n)
+		}
+		return nil
+	})
+	if stored < clip.Segments+1 {
+		t.Errorf("%d backed-up objects in the store's directory, want at least %d", stored, clip.Segments+1)
+	}
+	movie := filepath.Join(dir, "backup.mp4")
+	mustCtl(t, b, owner.dir, "fetch", "--relay", relay, "--device", id, "--clip", clip.ID, "-i", owner.key, "-o", movie)
+	if p := capturetest.ProbeFile(t, movie, true); p.Codec != "h264" || p.Frames == 0 {
+		t.Fatalf("ffprobe of the backed-up clip: %+v", p)
+	}
+	// Neither the device's vault key nor a stranger's stock age key opens it.
+	vaultKey := filepath.Join(dir, "vault.key")
+	family := consent.Classic
+	if strings.HasPrefix(owner.recipient, "age1pq1") {
+		family = consent.PostQuantum
+	}
+	ident, _, err := agent.LoadOrCreateIdentity(filepath.Join(d.state, "keys", "device.key"), family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vaultKey, []byte(ident.VaultIdentity(family).(interface{ String() string }).String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	strangerAge := filepath.Join(dir, "stranger-age.key")
+	if out, err := exec.Command(keygen, "-o", strangerAge).CombinedOutput(); err != nil {
+		t.Fatalf("age-keygen: %v\n%s", err, out)
+	}
+	for name, key := range map[string]string{"vault": vaultKey, "stranger": strangerAge} {
+		wantFail(t, ctl(t, b, dir, "", "fetch", "--relay", relay, "--device", id, "--clip", clip.ID, "-i", key, "-o", filepath.Join(dir, name+".mp4")), "no identity")
+	}
+
+	// Off, on the LAN: the next clip is not uploaded.
+	out = mustCtl(t, b, owner.dir, "backup", "off", "--device", d.url, "-i", owner.key)
+	if !strings.Contains(out, "cloud backup off") {
+		t.Errorf("backup off printed %q", out)
+	}
+	after := d.recordClip(2)
+	time.Sleep(3 * time.Second) // what a backup would have needed to start
+	for _, c := range backedUp(t, relay, id).Clips {
+		if c.Clip == after.ID {
+			t.Errorf("clip %s, recorded after backup off, was uploaded", after.ID)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.state, "disclosures")); len(ents) != 0 {
+		t.Errorf("the device wrote %d entries into disclosures/ with the uplink on", len(ents))
+	}
+	checkMetadata(t, everything.Msgs(), id)
+}
+
+func ownerKey(t *testing.T, path string) *consent.OwnerKey {
+	t.Helper()
+	k, err := loadOwner(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
