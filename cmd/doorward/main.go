@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/doorward/doorward/cmd/clidoc"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -15,7 +17,7 @@ var version = "dev"
 func main() {
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
 		// One line per problem (a config file can have several).
-		for _, line := range strings.Split(err.Error(), "\n") {
+		for _, line := range strings.Split(clidoc.Humanize(err), "\n") {
 			fmt.Fprintf(os.Stderr, "doorward: %s\n", line)
 		}
 		os.Exit(1)

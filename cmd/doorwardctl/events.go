@@ -56,6 +56,9 @@ interrupted. --json prints one JSON object per line.`,
 			if err != nil {
 				return err
 			}
+			if device, err = resolveDeviceID(device, identityFiles[0]); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			o := bf.Options
@@ -84,12 +87,11 @@ interrupted. --json prints one JSON object per line.`,
 		},
 	}
 	bf.add(c)
-	c.Flags().StringVar(&device, "device", "", "the device `ID`")
+	c.Flags().StringVar(&device, "device", "", "the device's `ID`, or your name for it (optional when -i paired with one device)")
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "owner key (age identity `FILE`; repeatable)")
 	c.Flags().BoolVar(&follow, "follow", false, "keep printing events as they come")
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per event")
 	c.Flags().StringVar(&clientID, "client-id", "", "MQTT client `ID` of this reader's session")
-	c.MarkFlagRequired("device")
 	c.MarkFlagRequired("identity")
 	return c
 }

@@ -49,6 +49,12 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 			if err := checkOutput(out, force); err != nil {
 				return fmt.Errorf("fetch: %w", err)
 			}
+			if relayURL != "" && len(identityFiles) > 0 {
+				// An owner's name for the device, or its only device.
+				if id, err := resolveDeviceID(device, identityFiles[0]); err == nil {
+					device = id
+				}
+			}
 			if clipID != "" && relayURL != "" {
 				if jti != "" || device == "" {
 					return fmt.Errorf("fetch: --relay URL --clip ID takes --device ID (the device's ID) and -i owner.key, not --disclosure")
@@ -68,8 +74,8 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 				return fetchObjects(ctx, m, device+"/backup/", clipID, ids, identityFiles, out, force, stdout, stderr)
 			}
 			if clipID != "" {
-				if jti != "" || device == "" {
-					return fmt.Errorf("fetch: --clip takes --device URL (the device's LAN URL) and -i owner.key, not --disclosure")
+				if jti != "" {
+					return fmt.Errorf("fetch: --clip takes --device (the device's LAN URL, ID or name) and -i owner.key, not --disclosure")
 				}
 				if len(identityFiles) != 1 {
 					return fmt.Errorf("fetch: --clip takes one -i owner.key")
@@ -95,7 +101,7 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 		},
 	}
 	c.Flags().StringVar(&relayURL, "relay", "", "the relay's `URL`")
-	c.Flags().StringVar(&device, "device", "", "the device's LAN URL (with --clip) or its ID (with --relay)")
+	c.Flags().StringVar(&device, "device", "", deviceUsage)
 	c.Flags().StringVar(&clipID, "clip", "", "fetch this clip `ID` from the device's LAN API (doorwardctl clips lists them), or with --relay from the owners' cloud backup")
 	c.Flags().StringVar(&jti, "disclosure", "", "the disclosure's `JTI` (the grant's or token's ID)")
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")

@@ -386,10 +386,6 @@ prints the device's reason code and exits 1.`,
 			}
 			jti, err := client.Legal(cmd.Context(), tok)
 			if err != nil {
-				var ae *lanclient.APIError
-				if errors.As(err, &ae) && ae.Reason != "" {
-					return fmt.Errorf("token submit: refused by the device (%d): %s: %s", ae.Status, ae.Reason, ae.Message)
-				}
 				return fmt.Errorf("token submit: %w", err)
 			}
 			fmt.Fprintln(stdout, printable(jti))

@@ -73,22 +73,17 @@ flows directly between the device and this computer (or through TURN).`,
 				}
 			}
 			if err != nil {
-				var ae *lanclient.APIError
-				if errors.As(err, &ae) {
-					return fmt.Errorf("live: refused by the device (%d %s): %s", ae.Status, ae.Reason, ae.Message)
-				}
 				return fmt.Errorf("live: %w", err)
 			}
 			return printLive(stdout, res, asJSON)
 		},
 	}
-	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL` (with --relay: its ID)")
+	c.Flags().StringVar(&deviceURL, "device", "", deviceUsage)
 	c.Flags().StringVar(&relayURL, "relay", "", "reach the device through this cloud relay `URL` (--device is then the device ID)")
 	c.Flags().StringVarP(&keyPath, "identity", "i", "", "your owner key, or a grantee key `FILE`")
 	c.Flags().Float64Var(&seconds, "seconds", 5, "watch for `N` seconds")
 	outputFlags(c, &out, &force, "the stream as an MP4")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the figures as JSON")
-	c.MarkFlagRequired("device")
 	c.MarkFlagRequired("identity")
 	return c
 }
@@ -102,7 +97,15 @@ func liveViewer(ctx context.Context, relayURL, deviceURL, keyPath string) (ed255
 		return nil, "", nil, errors.New(`required flag "identity" (-i KEY) not set`)
 	}
 	if relayURL != "" {
-		return liveViewerRelay(relayURL, deviceURL, keyPath)
+		id, err := resolveDeviceID(deviceURL, keyPath)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return liveViewerRelay(relayURL, id, keyPath)
+	}
+	deviceURL, err := resolveDevice(deviceURL, keyPath)
+	if err != nil {
+		return nil, "", nil, err
 	}
 	if owner, ownerErr := loadOwner(keyPath); ownerErr == nil {
 		s, err := connect(ctx, deviceURL, keyPath)

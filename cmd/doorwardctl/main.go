@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/doorward/doorward/cmd/clidoc"
 )
 
 // version is stamped at build time with
@@ -23,7 +26,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(stderr, "doorwardctl: %v\n", err)
+		// One line, for people (no Go package prefixes).
+		fmt.Fprintf(stderr, "doorwardctl: %s\n", strings.Join(strings.Fields(clidoc.Humanize(err)), " "))
 		return 1
 	}
 	return 0

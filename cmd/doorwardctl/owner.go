@@ -141,8 +141,11 @@ device is first checked against the key pinned for owner.key.`,
 				}
 				client = s.client
 			} else {
-				var err error
-				if client, err = lanclient.New(deviceURL); err != nil {
+				u, err := resolveDevice(deviceURL, "")
+				if err != nil {
+					return err
+				}
+				if client, err = lanclient.New(u); err != nil {
 					return err
 				}
 			}
@@ -154,9 +157,8 @@ device is first checked against the key pinned for owner.key.`,
 			return nil
 		},
 	}
-	show.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`")
+	show.Flags().StringVar(&deviceURL, "device", "", deviceUsage+"; without -i, its LAN URL")
 	show.Flags().StringVarP(&ownerPath, "identity", "i", "", "check the device against the pin of this owner key `FILE`")
-	show.MarkFlagRequired("device")
 
 	var setDevice, setOwner string
 	set := &cobra.Command{

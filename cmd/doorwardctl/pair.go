@@ -19,7 +19,7 @@ import (
 )
 
 func newPairCmd(stdout, stderr io.Writer) *cobra.Command {
-	var deviceURL, code, ownerPath string
+	var deviceURL, code, ownerPath, name string
 	c := &cobra.Command{
 		Use:   "pair --device URL --code CODE -i owner.key [--yes]",
 		Short: "Pair an unpaired device with your owner key",
@@ -35,13 +35,19 @@ On success the device's identity key is pinned in <owner.key>.devices.json
 (mode 0600): every later command checks the device against it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runPair(cmd.Context(), func(q string) bool { return ask(cmd, stderr, q) }, stdout, stderr, deviceURL, code, ownerPath)
+			if name != "" {
+				if err := checkDeviceName(name); err != nil {
+					return err
+				}
+			}
+			return runPair(cmd.Context(), func(q string) bool { return ask(cmd, stderr, q) }, stdout, stderr, deviceURL, code, ownerPath, name)
 		},
 	}
 	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`, e.g. https://192.168.1.20:8080")
 	c.Flags().StringVar(&code, "code", "", "the one-time pairing `CODE` the device shows")
 	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE` (from doorwardctl keygen)")
 	yesFlag(c, "approve the proposed trust policy without asking")
+	c.Flags().StringVar(&name, "name", "", "your `NAME` for the device (--device takes it later)")
 	for _, f := range []string{"device", "code", "identity"} {
 		c.MarkFlagRequired(f)
 	}
@@ -72,7 +78,7 @@ func decodePolicyJSON(b []byte) (consent.Policy, error) {
 	return p, nil
 }
 
-func runPair(ctx context.Context, ask func(question string) bool, stdout, stderr io.Writer, deviceURL, code, ownerPath string) error {
+func runPair(ctx context.Context, ask func(question string) bool, stdout, stderr io.Writer, deviceURL, code, ownerPath, name string) error {
 	secret, err := pairing.ParseSecret(code)
 	if err != nil {
 		return fmt.Errorf("pair: --code: %w", err)
@@ -85,6 +91,11 @@ func runPair(ctx context.Context, ask func(question string) bool, stdout, stderr
 	pins, err := loadPins(pp)
 	if err != nil {
 		return err
+	}
+	for id, p := range pins {
+		if name != "" && p.Name == name {
+			return fmt.Errorf("pair: --name %s: device %s already has that name (doorwardctl devices lists them)", name, id)
+		}
 	}
 	client, err := lanclient.New(deviceURL)
 	if err != nil {
@@ -135,7 +146,7 @@ func runPair(ctx context.Context, ask func(question string) bool, stdout, stderr
 	if err := res.Err(); err != nil {
 		return fmt.Errorf("pair: the device refused: %w", err)
 	}
-	pins[dev.ID] = &devicePin{Key: consent.FormatIssuerKey(dev.Key), URL: client.String(), Paired: time.Now().UTC().Truncate(time.Second)}
+	pins[dev.ID] = &devicePin{Key: consent.FormatIssuerKey(dev.Key), URL: client.String(), Name: name, Paired: time.Now().UTC().Truncate(time.Second)}
 	if err := pins.save(pp); err != nil {
 		return fmt.Errorf("pair: paired, but the device key could not be pinned in %s: %w", pp, err)
 	}

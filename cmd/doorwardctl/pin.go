@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type devicePin struct {
 	// Key is the device identity key, consent.FormatIssuerKey form.
 	Key string `json:"key"`
 	URL string `json:"url"`
+	// Name is the owner's name for the device (pair --name, devices
+	// rename): --device takes it.
+	Name string `json:"name,omitempty"`
 	// Paired is when the pin was made.
 	Paired time.Time `json:"paired"`
 	// LastCheckpoint is the audit.SignedCheckpoint text last verified.
@@ -107,6 +111,97 @@ func writeSecretFile(path string, data []byte, force bool) error {
 	return atomicfile.WriteFile(path, data, 0o600)
 }
 
+// resolveDevice turns --device into the device's LAN URL: a URL is taken
+// as it is; a device ID or a name is looked up in the pin file of keyPath;
+// with no --device, the one device that key paired with. ("" keyPath: only
+// a URL.)
+func resolveDevice(device, keyPath string) (string, error) {
+	if strings.Contains(device, "://") {
+		return device, nil
+	}
+	_, pin, err := findPin(device, keyPath)
+	if err != nil {
+		return "", err
+	}
+	if pin.URL == "" {
+		return "", fmt.Errorf("--device %s: the pin file knows no URL for it; give --device URL", device)
+	}
+	return pin.URL, nil
+}
+
+// resolveDeviceID is resolveDevice for a device reached by its ID (the
+// relay, the broker): a name becomes its ID, no --device the only paired
+// device's ID, and any other text is taken as an ID (the relay or broker
+// answers for it).
+func resolveDeviceID(device, keyPath string) (string, error) {
+	if keyPath == "" || device != "" && !pinExists(keyPath) {
+		if device == "" {
+			return "", errors.New(`required flag "device" not set (the device ID)`)
+		}
+		return device, nil
+	}
+	id, _, err := findPin(device, keyPath)
+	if err != nil && device != "" {
+		return device, nil
+	}
+	return id, err
+}
+
+func pinExists(keyPath string) bool {
+	_, err := os.Stat(pinPath(keyPath))
+	return err == nil
+}
+
+// findPin finds device (an ID or a name; "" for the only one) among the
+// devices keyPath paired with.
+func findPin(device, keyPath string) (string, *devicePin, error) {
+	if keyPath == "" {
+		if device == "" {
+			return "", nil, errors.New(`required flag "device" not set (a LAN URL such as https://192.168.1.20:8080)`)
+		}
+		return "", nil, fmt.Errorf("--device %s: a device ID or name needs -i, whose pin file knows the device; or give its LAN URL (https://...)", printable(device))
+	}
+	pp := pinPath(keyPath)
+	pins, err := loadPins(pp)
+	if err != nil {
+		return "", nil, err
+	}
+	if device == "" {
+		switch len(pins) {
+		case 0:
+			return "", nil, fmt.Errorf("--device: no device is paired with %s yet (no pin in %s); give --device URL, or pair first", keyPath, pp)
+		case 1:
+			for id, p := range pins {
+				return id, p, nil
+			}
+		}
+		return "", nil, fmt.Errorf("--device: %d devices are paired with %s (%s); say which with --device NAME or ID", len(pins), keyPath, strings.Join(pinNames(pins), ", "))
+	}
+	if p, ok := pins[device]; ok {
+		return device, p, nil
+	}
+	for id, p := range pins {
+		if p.Name == device {
+			return id, p, nil
+		}
+	}
+	return "", nil, fmt.Errorf("--device %s: not a URL, and no device paired with %s has that ID or name (doorwardctl devices -i %s lists them)", printable(device), keyPath, keyPath)
+}
+
+// pinNames lists the pinned devices as "name (id)" or "id", sorted.
+func pinNames(pins pinFile) []string {
+	var out []string
+	for id, p := range pins {
+		if p.Name != "" {
+			out = append(out, p.Name+" ("+id+")")
+		} else {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // loadOwner reads an owner key file written by keygen.
 func loadOwner(path string) (*consent.OwnerKey, error) {
 	if path == "" {
@@ -149,7 +244,13 @@ func connect(ctx context.Context, deviceURL, ownerPath string) (*session, error)
 		return nil, err
 	}
 	if relay, device, ok := strings.Cut(deviceURL, relayMarker); ok {
+		if device, err = resolveDeviceID(device, ownerPath); err != nil {
+			return nil, err
+		}
 		return connectRelay(relay, device, ownerPath, owner)
+	}
+	if deviceURL, err = resolveDevice(deviceURL, ownerPath); err != nil {
+		return nil, err
 	}
 	client, err := lanclient.New(deviceURL)
 	if err != nil {
@@ -281,10 +382,11 @@ func printable(s string) string {
 	return b.String()
 }
 
-// ownerFlags adds the two flags every owner command takes, both required:
-// --device URL and -i owner.key.
+// ownerFlags adds the two flags every owner command takes: --device (a
+// LAN URL, a device ID or a name from the pin file; optional when the key
+// paired with one device) and -i owner.key (required).
 func ownerFlags(c *cobra.Command, deviceURL, ownerPath *string) {
-	c.Flags().StringVar(deviceURL, "device", "", "the device's LAN `URL` (with --relay: its ID)")
+	c.Flags().StringVar(deviceURL, "device", "", deviceUsage)
 	relay := c.Flags().String("relay", "", "reach the device through this cloud relay `URL` (--device is then the device ID)")
 	prev := c.PreRunE
 	c.PreRunE = func(cmd *cobra.Command, args []string) error {
@@ -297,9 +399,11 @@ func ownerFlags(c *cobra.Command, deviceURL, ownerPath *string) {
 		return nil
 	}
 	c.Flags().StringVarP(ownerPath, "identity", "i", "", "your owner key `FILE`")
-	c.MarkFlagRequired("device")
 	c.MarkFlagRequired("identity")
 }
+
+// deviceUsage is the help of every --device that the pin file resolves.
+const deviceUsage = "the `DEVICE`: its LAN URL, its ID or your name for it (doorwardctl devices lists them); optional when -i paired with one device (with --relay: its ID or name)"
 
 // relayMarker joins --relay and --device into the one device string that
 // connect takes.

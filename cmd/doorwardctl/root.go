@@ -47,6 +47,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newClipsCmd(stdout),
 		newDisclosuresCmd(stdout),
 		newStatusCmd(stdout),
+		newDevicesCmd(stdout),
 		newLiveCmd(stdout, stderr),
 		newViewCmd(stdout, stderr),
 	)
