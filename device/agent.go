@@ -606,10 +606,11 @@ type Banner struct {
 	TLS         bool
 	Owners      int  // owner recipients clips are encrypted to
 	DeviceVault bool // clips are also encrypted to the device's vault key
-	// Pairing is true while pairing is offered; PairCode and PairQR are its
-	// one-time code and QR code.
-	Pairing          bool
-	PairCode, PairQR string
+	// Pairing is true while pairing is offered; PairCode is its one-time
+	// code, PairURI the pairing URI (the LAN URL and the code) and PairQR
+	// the QR code of that URI.
+	Pairing                   bool
+	PairCode, PairQR, PairURI string
 }
 
 // Banner describes the agent for its start-up banner.
@@ -625,7 +626,8 @@ func (a *Agent) Banner() Banner {
 	}
 	if pairer != nil {
 		b.PairCode = secret.Reveal()
-		b.PairQR, _ = secret.QR()
+		b.PairQR, _ = secret.QRURI(b.URLs[0])
+		b.PairURI = pairing.FormatURI(b.URLs[0], secret)
 	}
 	return b
 }

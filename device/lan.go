@@ -18,6 +18,7 @@ import (
 	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/gate"
 	"github.com/doorward/doorward/device/lanapi"
+	"github.com/doorward/doorward/device/lantls"
 )
 
 // door is the agent as the LAN API and the control socket see it
@@ -220,8 +221,9 @@ func (d door) Control(_ context.Context, req api.ControlRequest) api.ControlResp
 		if pairer == nil || pairer.Paired() {
 			return api.ControlResponse{Error: "device: the device is paired; pairing again takes a factory reset"}
 		}
-		qr, _ := secret.QR()
-		return api.ControlResponse{OK: true, PairCode: secret.Reveal(), PairQR: qr}
+		u := lantls.URLs(a.lan.Addr())[0]
+		qr, _ := secret.QRURI(u)
+		return api.ControlResponse{OK: true, PairCode: secret.Reveal(), PairQR: qr, PairURL: u, PairURI: pairing.FormatURI(u, secret)}
 	case api.OpPolicy:
 		p, err := a.policyInfo()
 		if err != nil {

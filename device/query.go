@@ -42,17 +42,23 @@ func DeviceID(ctx context.Context, dir string) (string, error) {
 	return id.ID(), nil
 }
 
-// PairCode returns the running agent's one-time pairing code and its QR
-// code. Only an unpaired running agent has one.
-func PairCode(ctx context.Context, dir string) (code, qr string, err error) {
+// Pairing is what pairing with the running agent takes: the one-time
+// code, the LAN API's URL, the pairing URI holding both, and its QR code.
+type Pairing struct {
+	Code, URL, URI, QR string
+}
+
+// PairCode returns the running agent's one-time pairing code, its URL, the
+// pairing URI and its QR code. Only an unpaired running agent has one.
+func PairCode(ctx context.Context, dir string) (Pairing, error) {
 	resp, err := Call(ctx, dir, api.ControlRequest{Op: api.OpPairCode})
 	if errors.Is(err, ErrNoAgent) {
-		return "", "", fmt.Errorf("%w with state %s: the pairing code exists only while an unpaired agent runs (doorward run --state %s)", ErrNoAgent, dir, dir)
+		return Pairing{}, fmt.Errorf("%w with state %s: the pairing code exists only while an unpaired agent runs (doorward run --state %s)", ErrNoAgent, dir, dir)
 	}
 	if err != nil {
-		return "", "", err
+		return Pairing{}, err
 	}
-	return resp.PairCode, resp.PairQR, nil
+	return Pairing{Code: resp.PairCode, URL: resp.PairURL, URI: resp.PairURI, QR: resp.PairQR}, nil
 }
 
 // Policy returns the trust policy of the running agent: the one the owner

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/doorward/doorward/device/lanclient"
@@ -12,19 +13,35 @@ import (
 
 // Packages are the names of the project's Go packages: an error that
 // reaches a person carries none of them as a prefix ("lanclient: ",
-// "consent: "). A test keeps the list complete.
+// "consent: "). A test keeps the list complete. Words names the few that
+// are also what a person calls the thing (the config file, the selftest
+// command): those prefixes stay.
 var Packages = []string{
 	"api", "atomicfile", "audit", "auditlog", "austream", "backoff", "boards", "capture",
 	"capturetest", "clidoc", "client", "clipfile", "clock", "clocktest", "config", "consent",
 	"device", "events", "execsrc", "gate", "homeassistant", "lanapi", "lanclient", "lantls",
-	"live", "mqtt", "mqtttest", "mux", "pairing", "record", "relay", "rewrap", "s3test",
+	"live", "metrics", "mqtt", "mqtttest", "mux", "pairing", "record", "relay", "rewrap", "s3test",
 	"schema", "selftest", "sensors", "sensorstest", "simcam", "uplink", "v4l2", "v4l2test",
 	"vault", "viewer", "wire",
 }
 
+// Words are package names that are also the user's word for the thing.
+var Words = []string{"config", "selftest"}
+
+// stripped are the prefixes Humanize removes.
+func stripped() []string {
+	var out []string
+	for _, p := range Packages {
+		if !slices.Contains(Words, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // prefixRE matches a package prefix at the start of the message or of a
 // wrapped part.
-var prefixRE = regexp.MustCompile(`(^|: |\()(` + strings.Join(Packages, "|") + `): `)
+var prefixRE = regexp.MustCompile(`(^|: |\()(` + strings.Join(stripped(), "|") + `): `)
 
 // Humanize renders err for the person at the terminal: no Go package
 // prefixes, and a device's refusal as

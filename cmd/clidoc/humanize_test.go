@@ -25,7 +25,9 @@ func TestHumanize(t *testing.T) {
 		{fmt.Errorf("status: %w", &lanclient.APIError{Status: 502, Message: ""}), "status: the device answered 502: bad gateway"},
 		{fmt.Errorf("grant: %w", errors.New("lanclient: dial tcp 127.0.0.1:1: connection refused")), "grant: dial tcp 127.0.0.1:1: connection refused"},
 		{errors.New("pins: x.json is damaged (consent: bad key)"), "pins: x.json is damaged (bad key)"},
-		{errors.New("bad.yaml:2:14: recording.post_roll: \"0s\" is out of range\nconfig: bad.yaml: listen: empty"), "bad.yaml:2:14: recording.post_roll: \"0s\" is out of range\nbad.yaml: listen: empty"},
+		{errors.New("bad.yaml:2:14: recording.post_roll: \"0s\" is out of range\ndevice: bad.yaml: listen: empty"), "bad.yaml:2:14: recording.post_roll: \"0s\" is out of range\nbad.yaml: listen: empty"},
+		// The user's words stay.
+		{errors.New("config: open x.yaml: no such file"), "config: open x.yaml: no such file"},
 		// A word that is a package name, not at a prefix position, stays.
 		{errors.New("the MQTT client: gone"), "the MQTT client: gone"},
 	} {

@@ -29,12 +29,17 @@ func printBanner(w io.Writer, b device.Banner, self string) {
 	}
 	if b.Owners == 0 && b.Pairing {
 		fmt.Fprintln(w, "  NOT PAIRED: nothing is recorded until an owner pairs.")
+		// The code only on a terminal (under systemd stdout is the
+		// journal); either way the pair line is a command to paste: with
+		// the URI itself, or fetching it with pair-code.
 		if isTerminal(w) {
 			fmt.Fprint(w, b.PairQR)
 			fmt.Fprintf(w, "  pairing code: %s\n", b.PairCode)
+			fmt.Fprintf(w, "  pair:       doorwardctl pair --uri '%s' -i owner.key\n", b.PairURI)
+		} else {
+			fmt.Fprintf(w, "  pair:       doorwardctl pair --uri \"$(%s pair-code --uri --state %s)\" -i owner.key\n", shellQuote(self), shellQuote(b.StateDir))
 		}
-		fmt.Fprintf(w, "  pair:       doorwardctl pair --device %s --code CODE -i owner.key\n", urls[0])
-		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", self, b.StateDir)
+		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", shellQuote(self), shellQuote(b.StateDir))
 		return
 	}
 	fmt.Fprintf(w, "  clips:      %s (age-encrypted to %d owner recipient(s)", b.ClipsDir, b.Owners)
@@ -43,10 +48,11 @@ func printBanner(w io.Writer, b device.Banner, self string) {
 	} else {
 		fmt.Fprint(w, "; strict mode: no device vault key)\n")
 	}
-	fmt.Fprintf(w, "  record:     %s trigger motion --state %s   (or: ring)\n", self, b.StateDir)
-	fmt.Fprintf(w, "  list clips: %s clips --state %s\n", self, b.StateDir)
+	self, state := shellQuote(self), shellQuote(b.StateDir)
+	fmt.Fprintf(w, "  record:     %s trigger motion --state %s   # or: ring\n", self, state)
+	fmt.Fprintf(w, "  list clips: %s clips --state %s\n", self, state)
 	if b.Pairing {
-		fmt.Fprintf(w, "  pair:       no owner signing key yet; %s pair-code --state %s shows the code for doorwardctl pair\n", self, b.StateDir)
+		fmt.Fprintf(w, "  pair:       no owner signing key yet; %s pair-code --state %s shows the code for doorwardctl pair\n", self, state)
 	}
 	fmt.Fprintln(w, "  stop:       Ctrl-C (the clip in progress is closed first)")
 }
@@ -59,4 +65,13 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it, so that a banner
+// line can be pasted as it is.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -16,7 +16,7 @@ func TestBannerKeepsTheCodeOffLogs(t *testing.T) {
 	var out bytes.Buffer
 	printBanner(&out, b, "doorward")
 	got := out.String()
-	for _, want := range []string{"doorward v1 running on board sim", "NOT PAIRED", "doorwardctl pair --device http://127.0.0.1:8080", "doorward pair-code --state /s"} {
+	for _, want := range []string{"doorward v1 running on board sim", "NOT PAIRED", `doorwardctl pair --uri "$(doorward pair-code --uri --state /s)" -i owner.key`, "doorward pair-code --state /s"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("banner lacks %q:\n%s", want, got)
 		}

@@ -34,25 +34,36 @@ func newIDCmd() *cobra.Command {
 
 func newPairCodeCmd() *cobra.Command {
 	var state string
+	var uriOnly bool
 	cmd := &cobra.Command{
-		Use:   "pair-code",
-		Short: "Show the unpaired agent's one-time pairing code (first line) and its QR code",
-		Args:  cobra.NoArgs,
+		Use:   "pair-code [--uri]",
+		Short: "Show the unpaired agent's one-time pairing code (first line), its QR code and the doorwardctl pair command",
+		Long: `pair-code prints the one-time pairing code on its first line, then the QR
+code of the pairing URI (doorward:pair?url=...&code=..., the LAN API's URL
+and the code), then the exact doorwardctl pair command. With --uri it prints
+the pairing URI alone, for doorwardctl pair --uri.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := controlContext(cmd)
 			defer cancel()
-			code, qr, err := device.PairCode(ctx, state)
+			p, err := device.PairCode(ctx, state)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, code)
-			fmt.Fprint(out, qr)
-			fmt.Fprintln(out, "pair with: doorwardctl pair --device URL --code CODE -i owner.key")
+			if uriOnly {
+				fmt.Fprintln(out, p.URI)
+				return nil
+			}
+			fmt.Fprintln(out, p.Code)
+			fmt.Fprint(out, p.QR)
+			fmt.Fprintf(out, "pair with: doorwardctl pair --uri '%s' -i owner.key\n", p.URI)
+			fmt.Fprintf(out, "       or: doorwardctl pair --device %s --code %s -i owner.key\n", p.URL, p.Code)
 			return nil
 		},
 	}
 	stateFlag(cmd, &state)
+	cmd.Flags().BoolVar(&uriOnly, "uri", false, "print the pairing URI alone")
 	return cmd
 }
 

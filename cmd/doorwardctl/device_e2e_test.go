@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,6 +100,9 @@ func TestErrorsForPeopleE2E(t *testing.T) {
 func noPackagePrefix(t *testing.T, text string) {
 	t.Helper()
 	for _, p := range clidoc.Packages {
+		if slices.Contains(clidoc.Words, p) {
+			continue
+		}
 		if regexp.MustCompile(`(^|: |\()` + p + `: `).MatchString(strings.TrimPrefix(text, "doorwardctl: ")) {
 			t.Errorf("%q carries the Go package prefix %q", text, p+": ")
 		}

@@ -19,9 +19,9 @@ import (
 )
 
 func newPairCmd(stdout, stderr io.Writer) *cobra.Command {
-	var deviceURL, code, ownerPath, name string
+	var deviceURL, code, ownerPath, name, uri string
 	c := &cobra.Command{
-		Use:   "pair --device URL --code CODE -i owner.key [--yes]",
+		Use:   "pair (--uri URI | --device URL --code CODE) -i owner.key [--name NAME] [--yes]",
 		Short: "Pair an unpaired device with your owner key",
 		Long: `pair makes you the owner of an unpaired device. CODE is the one-time code
 the device shows at start (or "doorward pair-code" prints). The code never
@@ -30,6 +30,9 @@ or someone in between is caught before anything of yours is sent. pair then
 shows the trust policy the device proposes (who may sign legal-process
 tokens, and the limits on them) and asks you to approve it; your signature
 over the pairing transcript is that approval. --yes approves without asking.
+
+--uri takes the pairing URI the device's QR code holds (and "doorward
+pair-code --uri" prints): doorward:pair?url=LAN_URL&code=CODE, both in one.
 
 On success the device's identity key is pinned in <owner.key>.devices.json
 (mode 0600): every later command checks the device against it.`,
@@ -40,17 +43,28 @@ On success the device's identity key is pinned in <owner.key>.devices.json
 					return err
 				}
 			}
+			switch {
+			case uri != "" && (deviceURL != "" || code != ""):
+				return errors.New("pair: --uri holds the device's URL and the code: give it alone, or --device and --code")
+			case uri != "":
+				u, err := pairing.ParseURI(uri)
+				if err != nil {
+					return fmt.Errorf("pair: --uri: %w", err)
+				}
+				deviceURL, code = u.URL, u.Secret.Reveal()
+			case deviceURL == "" || code == "":
+				return errors.New(`pair: give --uri URI (from the device's QR code or "doorward pair-code --uri"), or --device URL and --code CODE`)
+			}
 			return runPair(cmd.Context(), func(q string) bool { return ask(cmd, stderr, q) }, stdout, stderr, deviceURL, code, ownerPath, name)
 		},
 	}
+	c.Flags().StringVar(&uri, "uri", "", "the pairing `URI` (doorward:pair?url=...&code=...) from the device's QR code")
 	c.Flags().StringVar(&deviceURL, "device", "", "the device's LAN `URL`, e.g. https://192.168.1.20:8080")
 	c.Flags().StringVar(&code, "code", "", "the one-time pairing `CODE` the device shows")
 	c.Flags().StringVarP(&ownerPath, "identity", "i", "", "your owner key `FILE` (from doorwardctl keygen)")
 	yesFlag(c, "approve the proposed trust policy without asking")
 	c.Flags().StringVar(&name, "name", "", "your `NAME` for the device (--device takes it later)")
-	for _, f := range []string{"device", "code", "identity"} {
-		c.MarkFlagRequired(f)
-	}
+	c.MarkFlagRequired("identity")
 	return c
 }
 

@@ -147,7 +147,7 @@ func TestPairE2E(t *testing.T) {
 		{"typo in code", []string{"--code", code[:len(code)-1] + flipB32(code[len(code)-1]), "-i", owner.key}, []string{"typo"}},
 		{"short code", []string{"--code", "ABCD-EFGH", "-i", owner.key}, []string{"--code"}},
 		{"missing key", []string{"--code", code, "-i", owner.dir + "/none.key"}, []string{"none.key"}},
-		{"no code", []string{"-i", owner.key}, []string{`"code" not set`}},
+		{"no code", []string{"-i", owner.key}, []string{"--device URL and --code CODE"}},
 		{"bad url", []string{"--code", code, "-i", owner.key, "--device", "ftp://x"}, []string{"scheme"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

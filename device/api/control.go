@@ -32,15 +32,19 @@ type ControlRequest struct {
 
 // ControlResponse is the agent's answer.
 type ControlResponse struct {
-	OK       bool        `json:"ok"`
-	Error    string      `json:"error,omitempty"`
-	Clips    []Clip      `json:"clips,omitempty"`
-	Events   []Event     `json:"events,omitempty"`
-	Status   *Status     `json:"status,omitempty"`
-	PairCode string      `json:"pair_code,omitempty"`
-	PairQR   string      `json:"pair_qr,omitempty"`
-	Policy   *PolicyInfo `json:"policy,omitempty"`
-	Audit    *AuditLog   `json:"audit,omitempty"`
+	OK       bool    `json:"ok"`
+	Error    string  `json:"error,omitempty"`
+	Clips    []Clip  `json:"clips,omitempty"`
+	Events   []Event `json:"events,omitempty"`
+	Status   *Status `json:"status,omitempty"`
+	PairCode string  `json:"pair_code,omitempty"`
+	PairQR   string  `json:"pair_qr,omitempty"`
+	// PairURL is the LAN API's URL the pairing URI (and QR code) names;
+	// PairURI is that URI (pairing.FormatURI).
+	PairURL string      `json:"pair_url,omitempty"`
+	PairURI string      `json:"pair_uri,omitempty"`
+	Policy  *PolicyInfo `json:"policy,omitempty"`
+	Audit   *AuditLog   `json:"audit,omitempty"`
 }
 
 // AuditLog is the whole audit log. Checkpoint is nil when the log was read
