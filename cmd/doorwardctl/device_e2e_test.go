@@ -118,3 +118,56 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	}
 	return path
 }
+
+// policy show --yaml prints a file policy set takes (the config's legal:
+// block): sent back unchanged it changes nothing; edited, it is the new
+// policy, and show --yaml prints the edit. token cosign prints the claims
+// it signed.
+func TestPolicyYAMLRoundTripE2E(t *testing.T) {
+	b := e2e(t)
+	dir := t.TempDir()
+	_, pubA := issuerKey(t, b, dir, "court-a")
+	_, pubB := issuerKey(t, b, dir, "court-b")
+	legal := "legal:\n  issuers:\n    - {name: court-a, role: court, public_key: \"" + pubA + "\"}\n    - {name: court-b, role: court, public_key: \"" + pubB + "\"}\n  quorum: {court: 2}\n  max_notice_delay: 30d\n"
+	d := startDevice(t, b, filepath.Join(dir, "state"), writeConfig(t, dir, legal))
+	owner := newHome(t, b)
+	pairOwner(t, b, d, owner)
+
+	shown := mustCtl(t, b, owner.dir, "policy", "show", "-i", owner.key, "--yaml")
+	if !strings.Contains(shown, "legal:\n") || !strings.Contains(shown, pubA) || !strings.Contains(shown, "court: 2") {
+		t.Fatalf("policy show --yaml:\n%s", shown)
+	}
+	path := writeFile(t, owner.dir, "policy.yaml", shown)
+	if out := mustCtl(t, b, owner.dir, "policy", "set", "-i", owner.key, path); !strings.Contains(out, "already has this policy") {
+		t.Errorf("sending the shown policy back:\n%s", out)
+	}
+	// Edit: court-b leaves, the quorum becomes one court... which the
+	// device requires two issuers for: refused, naming the file.
+	edited := strings.Replace(shown, "court: 2", "court: 1", 1)
+	edited = edited[:strings.Index(edited, "    - name: court-b")] + edited[strings.Index(edited, "  quorum:"):]
+	writeFile(t, owner.dir, "one.yaml", edited)
+	r := ctl(t, b, owner.dir, "", "policy", "set", "-i", owner.key, "--yes", "one.yaml")
+	wantFail(t, r, "one.yaml")
+	// A valid edit: a longer notice delay cap becomes shorter.
+	edited = strings.Replace(shown, "max_notice_delay: 30d", "max_notice_delay: 7d", 1)
+	if edited == shown {
+		t.Fatalf("no max_notice_delay line to edit:\n%s", shown)
+	}
+	writeFile(t, owner.dir, "seven.yaml", edited)
+	mustCtl(t, b, owner.dir, "policy", "set", "-i", owner.key, "--yes", "seven.yaml")
+	again := mustCtl(t, b, owner.dir, "policy", "show", "-i", owner.key, "--yaml")
+	if !strings.Contains(again, "max_notice_delay: 7d") {
+		t.Errorf("after policy set:\n%s", again)
+	}
+
+	// token cosign prints the claims it signed.
+	mustCtl(t, b, dir, "token", "issue", "-i", filepath.Join(dir, "court-a.key"), "--device", d.info().DeviceID, "--basis", "warrant",
+		"--case", "C-77", "--jurisdiction", "US-CA", "--order", writeFile(t, dir, "order.pdf", "x"), "--from", "-1h", "--until", "now",
+		"--to", owner.recipient, "-o", "tok.json")
+	out := mustCtl(t, b, dir, "token", "cosign", "-i", filepath.Join(dir, "court-b.key"), "tok.json")
+	for _, want := range []string{"claims you signed", "case:         C-77", "basis:        warrant", "recipient:    " + owner.recipient, "signature 2:", "2 signatures"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("token cosign output lacks %q:\n%s", want, out)
+		}
+	}
+}

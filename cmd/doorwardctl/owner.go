@@ -125,11 +125,14 @@ func newPolicyCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args:  exactArgs(0, "a subcommand"),
 	}
 	var deviceURL, ownerPath string
+	var asYAML bool
 	show := &cobra.Command{
-		Use:   "show --device URL [-i owner.key]",
+		Use:   "show --device URL [-i owner.key] [--yaml]",
 		Short: "Show the device's trust policy",
 		Long: `policy show prints the device's trust policy and its hash. With -i the
-device is first checked against the key pinned for owner.key.`,
+device is first checked against the key pinned for owner.key. With --yaml
+it prints the policy as a file "policy set" takes (a legal: block, as in the
+config): save it, edit it, send it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -149,14 +152,23 @@ device is first checked against the key pinned for owner.key.`,
 					return err
 				}
 			}
-			_, p, err := currentPolicy(ctx, client)
+			hash, p, err := currentPolicy(ctx, client)
 			if err != nil {
+				return err
+			}
+			if asYAML {
+				b, err := policyYAML(p, hash)
+				if err != nil {
+					return err
+				}
+				_, err = stdout.Write(b)
 				return err
 			}
 			fmt.Fprint(stdout, formatPolicy(p))
 			return nil
 		},
 	}
+	show.Flags().BoolVar(&asYAML, "yaml", false, "print the policy as a file policy set takes")
 	show.Flags().StringVar(&deviceURL, "device", "", deviceUsage+"; without -i, its LAN URL")
 	show.Flags().StringVarP(&ownerPath, "identity", "i", "", "check the device against the pin of this owner key `FILE`")
 

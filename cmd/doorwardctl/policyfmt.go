@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/doorward/doorward/consent"
 )
 
@@ -94,4 +96,24 @@ func diffLines(a, b string) string {
 		}
 	}
 	return out.String()
+}
+
+// policyYAML writes p as a file "policy set" reads: the config's legal:
+// block, exactly the policy the device holds (no defaults filled in, so
+// sending it back unchanged is a no-op with the same hash).
+func policyYAML(p consent.Policy, hash string) ([]byte, error) {
+	if p.Issuers == nil {
+		p.Issuers = []consent.Issuer{}
+	}
+	if p.Quorum == nil {
+		p.Quorum = map[string]int{}
+	}
+	b, err := yaml.MarshalWithOptions(struct {
+		Legal consent.Policy `yaml:"legal"`
+	}{p}, yaml.Indent(2), yaml.IndentSequence(true))
+	if err != nil {
+		return nil, fmt.Errorf("policy show: %w", err)
+	}
+	head := fmt.Sprintf("# trust policy, hash %s\n# edit it and send it with: doorwardctl policy set -i owner.key FILE\n", hash)
+	return append([]byte(head), b...), nil
 }
