@@ -182,7 +182,8 @@ type OwnerStatement struct {
 	KeyID  string
 	Signer KeyInfo
 	// Claims is *GrantClaims, *RevokeClaims, *PolicyClaims, *ResetClaims,
-	// *BackupClaims, *EnrollClaims, *LiveClaims or *LoginClaims, following Kind.
+	// *BackupClaims, *EnrollClaims, *LiveClaims, *LoginClaims or
+	// *FetchClaims, following Kind.
 	Claims any
 }
 
@@ -221,6 +222,8 @@ func VerifyOwnerStatement(data []byte, kind string, owners KeyResolver, now time
 		c, maxLife = &LiveClaims{}, MaxLiveLifetime
 	case KindLogin:
 		c, maxLife = &LoginClaims{}, MaxLiveLifetime
+	case KindFetch:
+		c, maxLife = &FetchClaims{}, MaxLiveLifetime
 	default:
 		return nil, fmt.Errorf("consent: %q is not an owner-signed statement kind", kind)
 	}
@@ -287,4 +290,26 @@ func (s *OwnerStatement) Expiry() time.Time {
 		return c.base().Expiry.Time()
 	}
 	return time.Time{}
+}
+
+// FetchClaims authorizes one request of a grantee for what their grant
+// disclosed: signed by the grant's grantee key, single use by jti, and
+// bound to the request (method and path) it comes with, so that a
+// statement seen on the wire fetches nothing else.
+type FetchClaims struct {
+	Claims
+	// Grant is the jti of the grant the grantee fetches under.
+	Grant string `json:"grant"`
+	// Request is "GET /api/v1/grants/<jti>/disclosures[/<clip>/<piece>]".
+	Request string `json:"request"`
+}
+
+func (c *FetchClaims) check() error {
+	if err := c.Claims.check(); err != nil {
+		return err
+	}
+	if !validJTI(c.Grant) {
+		return refuse(ReasonMalformed, "grant %s: expected the jti of a grant", shorten(c.Grant))
+	}
+	return text("request", c.Request, 512)
 }

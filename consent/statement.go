@@ -24,15 +24,18 @@ const (
 
 // Statement kinds; the protected header's typ is "doorward-<kind>/1".
 const (
-	KindPair       = "pair"
-	KindEnroll     = "enroll"
-	KindGrant      = "grant"
-	KindRevoke     = "revoke"
-	KindPolicy     = "policy"
-	KindReset      = "reset"
-	KindBackup     = "backup"
-	KindLive       = "live"
-	KindLogin      = "login"
+	KindPair   = "pair"
+	KindEnroll = "enroll"
+	KindGrant  = "grant"
+	KindRevoke = "revoke"
+	KindPolicy = "policy"
+	KindReset  = "reset"
+	KindBackup = "backup"
+	KindLive   = "live"
+	KindLogin  = "login"
+	// KindFetch is a grantee's request for what their grant disclosed,
+	// signed by the grantee key the grant names.
+	KindFetch      = "fetch"
 	KindLegal      = "legal"
 	KindCheckpoint = "checkpoint"
 )
@@ -40,7 +43,7 @@ const (
 func validKind(k string) bool {
 	switch k {
 	case KindPair, KindEnroll, KindGrant, KindRevoke, KindPolicy, KindReset, KindBackup,
-		KindLive, KindLogin, KindLegal, KindCheckpoint:
+		KindLive, KindLogin, KindFetch, KindLegal, KindCheckpoint:
 		return true
 	}
 	return false

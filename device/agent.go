@@ -247,7 +247,7 @@ func (a *Agent) open() (err error) {
 		lanTLS = lantls.ServerConfig(cert)
 	}
 	a.lan, err = lanapi.Listen(lanapi.Config{
-		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Health: a.Healthy, Status: a.status,
+		Addr: cfg.Listen, Pairing: door{a}, Statements: door{a}, Reads: door{a}, Audit: a.audit, Refusals: a.audit, Clips: door{a}, Grantees: door{a}, Health: a.Healthy, Status: a.status,
 		Log: a.log, TLS: lanTLS, SimTrigger: a.simTrigger(),
 	})
 	if err != nil {

@@ -22,16 +22,24 @@ import (
 )
 
 func newFetchCmd(stdout, stderr io.Writer) *cobra.Command {
-	var relayURL, device, jti, out, clipID string
+	var relayURL, device, jti, out, clipID, grantID string
 	var identityFiles []string
 	var force bool
 	c := &cobra.Command{
-		Use:   "fetch (--device URL --clip ID -i owner.key | --relay URL --device ID (--disclosure JTI -i KEY | --clip ID -i owner.key)) -o OUT.mp4",
-		Short: "Download a clip from the device, or a disclosure or backed-up clip from the relay's store, and decrypt it into an MP4",
+		Use:   "fetch (--device URL --clip ID -i owner.key | --device URL --grant ID -i grantee.key | --relay URL --device ID (--disclosure JTI -i KEY | --clip ID -i owner.key)) -o OUT.mp4",
+		Short: "Download a clip from the device, a grant's disclosure as its grantee, or a disclosure or backed-up clip from the relay's store, and decrypt it into an MP4",
 		Long: `With --clip, fetch downloads a clip from the device's LAN API as the owner
 (each request carries a new single-use login signed with owner.key): every
 piece travels as the age ciphertext stored on the device and is decrypted
 here, on your computer, into OUT. Progress is shown on a terminal.
+
+With --grant, you are the grantee: the owner made the grant for your
+contact (doorwardctl keygen prints it), and fetch downloads from the
+device's LAN API what the grant disclosed, proving with KEY that you hold
+the contact's signing key: each request carries its own statement, signed
+by that key, good for that one request only (a refusal is in the device's
+audit log). The pieces are re-wrapped for you alone and decrypted here
+into OUT (several clips: OUT-<clip>.mp4 each).
 
 With --disclosure, fetch asks the relay for the disclosure's manifest, downloads every object,
 checks each one's SHA-256 against the checksum the store verified on upload,
@@ -54,6 +62,12 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 				if id, err := resolveDeviceID(device, identityFiles[0]); err == nil {
 					device = id
 				}
+			}
+			if grantID != "" {
+				if relayURL != "" || jti != "" || clipID != "" || device == "" || len(identityFiles) != 1 {
+					return fmt.Errorf("fetch: --grant takes --device URL (the device's LAN URL) and one -i KEY (the key whose contact the grant was made for), not --relay, --disclosure or --clip")
+				}
+				return fetchGrant(cmd.Context(), device, identityFiles[0], grantID, out, stdout, stderr)
 			}
 			if clipID != "" && relayURL != "" {
 				if jti != "" || device == "" {
@@ -103,6 +117,7 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 	c.Flags().StringVar(&relayURL, "relay", "", "the relay's `URL`")
 	c.Flags().StringVar(&device, "device", "", deviceUsage)
 	c.Flags().StringVar(&clipID, "clip", "", "fetch this clip `ID` from the device's LAN API (doorwardctl clips lists them), or with --relay from the owners' cloud backup")
+	c.Flags().StringVar(&grantID, "grant", "", "as its grantee, fetch what grant `ID` disclosed from the device's LAN API (-i: the key whose contact the grant names)")
 	c.Flags().StringVar(&jti, "disclosure", "", "the disclosure's `JTI` (the grant's or token's ID)")
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
 	outputFlags(c, &out, &force, "the MP4")

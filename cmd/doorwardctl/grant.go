@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,7 @@ func newGrantCmd(stdout io.Writer) *cobra.Command {
 	var live bool
 	var uses int
 	c := &cobra.Command{
-		Use:   "grant --device URL -i owner.key --to AGE_RECIPIENT --from T --until T",
+		Use:   "grant --device URL -i owner.key --to CONTACT|AGE_RECIPIENT --from T --until T",
 		Short: "Share footage: sign a grant for a recipient",
 		Long: `grant signs, with your owner key, a grant that lets the holder of the age
 identity for AGE_RECIPIENT receive the footage recorded between --from and
@@ -29,13 +30,21 @@ segments for that recipient alone and notifies every owner.
 Times (T) are RFC 3339 (2026-01-02T15:04:05Z), "now", or relative to now:
 a sign and a duration such as -10m, -2h or +1d ("d" is 24 hours).
 
+--to takes the grantee's contact (doorward-contact1..., the second line
+"doorwardctl keygen" prints): the grant then names their signing key too,
+and they fetch what it disclosed themselves with "doorwardctl fetch --grant
+ID". A plain age recipient (age1...) also works: the disclosures are
+re-wrapped for it, and you hand the grantee the files. A window that
+reaches into the future keeps disclosing what is recorded inside it, as it
+is committed, until --until, the grant's expiry or its revocation.
+
 The grant is valid for --valid-for (default 24h) and may be used --uses
-times (default 1). --grantee names the grantee's Ed25519 key
-(ed25519:..., as "doorwardctl issuer keygen" prints one); without it a fresh
-key is made and printed, and its secret half is not kept.
+times (default 1). --grantee (ed25519:...) names a signing key for a plain
+age recipient, e.g. a grantee's issuer key for live view.
 
 Prints the grant's ID (for revoke) on the first line, then how many
-disclosures the device started.`,
+disclosures the device started, whether it follows the future, where the
+disclosures are and how the grantee gets them.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -61,16 +70,27 @@ disclosures the device started.`,
 			if uses < 1 || uses > consent.MaxGrantUses {
 				return fmt.Errorf("grant: --uses %d is out of range (1 to %d)", uses, consent.MaxGrantUses)
 			}
-			if _, err := consent.ParseRecipients([]string{to}); err != nil {
-				return fmt.Errorf("grant: --to: %w", err)
+			var contact *consent.Contact
+			if consent.IsContact(to) {
+				c, err := consent.ParseContact(to)
+				if err != nil {
+					return fmt.Errorf("grant: --to: %s", strings.TrimPrefix(err.Error(), "consent: "))
+				}
+				if grantee != "" && grantee != c.Grantee() {
+					return fmt.Errorf("grant: --grantee %s is not the signing key of the contact given to --to; leave --grantee out", printable(grantee))
+				}
+				contact, to, grantee = &c, c.Recipient, c.Grantee()
+			} else if _, err := consent.ParseRecipients([]string{to}); err != nil {
+				return fmt.Errorf("grant: --to: %w (want an age recipient, age1..., or a contact, doorward-contact1...)", err)
 			}
-			fresh := false
 			if grantee == "" {
+				// A plain recipient names no one who could prove
+				// themselves: the grant's grantee key is one nobody holds.
 				pub, _, err := ed25519.GenerateKey(rand.Reader)
 				if err != nil {
 					return err
 				}
-				grantee, fresh = consent.FormatIssuerKey(pub), true
+				grantee = consent.FormatIssuerKey(pub)
 			} else if _, err := consent.ParseIssuerKey(grantee); err != nil {
 				return fmt.Errorf("grant: --grantee: %w (want ed25519:... as issuer keygen prints)", err)
 			}
@@ -105,15 +125,17 @@ disclosures the device started.`,
 				fmt.Fprintf(stdout, "where:       %s (one directory per clip)\n", printable(res.Where))
 			}
 			fmt.Fprintf(stdout, "list them:   doorwardctl disclosures --device %s -i %s --grant %s\n", s.client, ownerPath, res.JTI)
-			if fresh {
-				fmt.Fprintf(stdout, "grantee: %s (made for this grant; its secret half was not kept)\n", grantee)
+			if contact != nil {
+				fmt.Fprintf(stdout, "grantee:     fetches with doorwardctl fetch --device %s --grant %s -i THEIR.key -o OUT.mp4\n", s.client, res.JTI)
+			} else {
+				fmt.Fprintln(stdout, "grantee:     --to is a plain age recipient, so the grantee cannot fetch from the device: hand them the files, or give --to their contact (doorwardctl keygen prints one) to let them fetch")
 			}
 			return nil
 		},
 	}
 	ownerFlags(c, &deviceURL, &ownerPath)
 	fl := c.Flags()
-	fl.StringVar(&to, "to", "", "the grantee's age `RECIPIENT` (age1... or age1pq1...)")
+	fl.StringVar(&to, "to", "", "the grantee's contact (doorward-contact1...) or age `RECIPIENT` (age1... or age1pq1...)")
 	fl.StringVar(&from, "from", "", "start of the footage (`T`)")
 	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
 	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio (the device records no snapshots)")

@@ -21,8 +21,14 @@ func newKeygenCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "keygen -o FILE [--pq]",
 		Short: "Make an owner key (a standard age identity file)",
-		Long: `keygen writes a new owner key to FILE with mode 0600 and prints its age
-recipient on stdout. The file is a standard age identity file: stock
+		Long: `keygen writes a new key to FILE with mode 0600 and prints, on stdout, its
+age recipient (first line) and its contact (second line). The contact,
+doorward-contact1..., is one string carrying the age recipient and the
+signing public key: an owner who shares footage with you gives it to
+"grant --to", and you then fetch what the grant disclosed with
+"doorwardctl fetch --grant ID -i FILE", proving you hold the key. (Format:
+bech32, as age writes recipients, of a version byte 0, the 32-byte Ed25519
+key and the recipient; a typo fails its checksum.) The file is a standard age identity file: stock
 "age -d -i FILE" opens clips encrypted to it. The owner's signing key for
 grants is derived from it, so it is the one file to keep safe.
 
@@ -37,15 +43,20 @@ files encrypted to it from version 1.3 on.`,
 			if err := writeOwnerKey(stdout, out, key, force); err != nil {
 				return err
 			}
+			contact, err := key.Contact()
+			if err != nil {
+				return fmt.Errorf("keygen: %w", err)
+			}
 			if out == "-" {
 				// stdout holds the key file (its comments name the recipient).
-				fmt.Fprintln(stderr, key.RecipientString())
+				fmt.Fprintf(stderr, "%s\n%s\n", key.RecipientString(), contact)
 				return nil
 			}
-			if _, err := fmt.Fprintln(stdout, key.RecipientString()); err != nil {
+			if _, err := fmt.Fprintf(stdout, "%s\n%s\n", key.RecipientString(), contact); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "doorwardctl: wrote your owner key to %s. Keep it private and back it up: it opens every clip and signs your grants; without it nobody can open your clips.\n", out)
+			fmt.Fprintf(stderr, "doorwardctl: wrote your key to %s. Keep it private and back it up: it opens every clip and signs your grants; without it nobody can open your clips.\n", out)
+			fmt.Fprintln(stderr, "doorwardctl: the first line is your age recipient; the second, doorward-contact1..., is your contact: give it to an owner who shares footage with you (grant --to CONTACT), and fetch it with doorwardctl fetch --grant ID -i "+out+".")
 			if pq {
 				fmt.Fprintln(stderr, "doorwardctl: this is a post-quantum key: stock age needs version 1.3 or later to open files encrypted to it.")
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/doorward/doorward/consent"
 )
 
 // buildCLI builds doorwardctl into a temporary directory with a stamped
@@ -129,14 +131,19 @@ func TestCLI(t *testing.T) {
 		}
 	}
 
-	// keygen: the recipient alone on stdout, the advice on stderr.
+	// keygen: the recipient and the contact on stdout, the advice on stderr.
 	r = doorwardctl(t, bin, home, "keygen", "-o", "owner.key")
 	if r.code != 0 {
 		t.Fatalf("keygen failed: %+v", r)
 	}
-	recipient := strings.TrimSuffix(r.stdout, "\n")
-	if strings.Contains(recipient, "\n") || !strings.HasPrefix(recipient, "age1") || strings.HasPrefix(recipient, "age1pq1") {
-		t.Fatalf("keygen stdout = %q, want one age1 recipient line", r.stdout)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	recipient := lines[0]
+	if len(lines) != 2 || !strings.HasPrefix(recipient, "age1") || strings.HasPrefix(recipient, "age1pq1") {
+		t.Fatalf("keygen stdout = %q, want an age1 recipient line and a contact line", r.stdout)
+	}
+	contact, err := consent.ParseContact(lines[1])
+	if err != nil || contact.Recipient != recipient || !strings.Contains(r.stderr, "contact") {
+		t.Fatalf("keygen's second line %q is not the key's contact: %v", lines[1], err)
 	}
 	if !strings.Contains(r.stderr, "owner.key") || !strings.Contains(r.stderr, "Keep it private") {
 		t.Errorf("keygen stderr lacks the safety note: %q", r.stderr)
@@ -175,7 +182,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	r = doorwardctl(t, bin, home, "keygen", "--pq", "-o", "pq.key")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "age1pq1") || strings.Count(r.stdout, "\n") != 1 {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "age1pq1") || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, "\n"+consent.ContactPrefix) {
 		t.Fatalf("keygen --pq: %+v", r)
 	}
 	if !strings.Contains(r.stderr, "1.3") {

@@ -34,13 +34,16 @@ const (
 
 	// Refusals of authenticated owner statements, one kind per statement
 	// kind (grants and tokens have theirs above).
-	KindRevokeRefused  Kind = "revoke-refused"
-	KindPolicyRefused  Kind = "policy-refused"
-	KindEnrollRefused  Kind = "enroll-refused"
-	KindResetRefused   Kind = "reset-refused"
-	KindBackupRefused  Kind = "backup-refused"
-	KindLiveRefused    Kind = "live-refused"
-	KindLoginRefused   Kind = "login-refused"
+	KindRevokeRefused Kind = "revoke-refused"
+	KindPolicyRefused Kind = "policy-refused"
+	KindEnrollRefused Kind = "enroll-refused"
+	KindResetRefused  Kind = "reset-refused"
+	KindBackupRefused Kind = "backup-refused"
+	KindLiveRefused   Kind = "live-refused"
+	KindLoginRefused  Kind = "login-refused"
+	// KindFetchRefused: a grantee's fetch statement that verified and was
+	// refused (the grant revoked or expired, another request).
+	KindFetchRefused   Kind = "fetch-refused"
 	KindPairingRefused Kind = "pairing-refused"
 	// KindLiveSessionEnd closes a KindLiveSession (same Subject).
 	KindLiveSessionEnd Kind = "live-session-end"
@@ -55,7 +58,7 @@ var knownKinds = map[Kind]bool{
 	KindRefusalsAggregate: true, KindCommitment: true, KindOpening: true,
 	KindRevokeRefused: true, KindPolicyRefused: true, KindEnrollRefused: true, KindResetRefused: true,
 	KindLiveRefused: true, KindLoginRefused: true, KindPairingRefused: true, KindLiveSessionEnd: true,
-	KindRecordingStopped: true, KindBackupChange: true, KindBackupRefused: true,
+	KindRecordingStopped: true, KindBackupChange: true, KindBackupRefused: true, KindFetchRefused: true,
 }
 
 // Known reports whether k is one of the kinds this version logs. Decoding

@@ -31,3 +31,25 @@ func (c OwnerClip) Size() int64 {
 	}
 	return n
 }
+
+// GrantDisclosures answers GET /api/v1/grants/{jti}/disclosures: what the
+// grant disclosed that is on the device, one entry per clip, each piece
+// re-wrapped for the grant's recipient alone. Empty when an uplink
+// delivered the disclosures to the relay's store instead.
+type GrantDisclosures struct {
+	Grant string      `json:"grant"`
+	Clips []GrantClip `json:"clips"`
+	// Following is true while the grant keeps disclosing what is recorded
+	// inside its window.
+	Following bool `json:"following,omitempty"`
+	// Strict is true when the pieces are ciphertext only the owners open
+	// (the device's vault: none).
+	Strict bool `json:"strict,omitempty"`
+}
+
+// GrantClip is one clip of a grant's disclosures: its pieces in playback
+// order (the init piece first).
+type GrantClip struct {
+	Clip   string  `json:"clip"`
+	Pieces []Piece `json:"pieces"`
+}

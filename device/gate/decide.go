@@ -179,7 +179,7 @@ func markSeen(tx *bbolt.Tx, kind, jti string, now, exp time.Time) error {
 // and the margin covers a clock that was ahead and is set right.
 const seenMargin = 24 * time.Hour
 
-// pruneSeen forgets the replay records of logins and live statements that
+// pruneSeen forgets the replay records of logins, live and fetch statements that
 // expired more than seenMargin ago: every owner read and every live
 // session adds one, and they would otherwise grow the database for good.
 // Other statements (grants, tokens, revocations, policies, enrollments,
@@ -189,7 +189,7 @@ func (g *Gate) pruneSeen() (int, error) {
 	n := 0
 	err := g.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketStatements)
-		for _, kind := range []string{consent.KindLogin, consent.KindLive} {
+		for _, kind := range []string{consent.KindLogin, consent.KindLive, consent.KindFetch} {
 			prefix := []byte(kind + "/")
 			var old [][]byte
 			c := b.Cursor()

@@ -124,6 +124,10 @@ type Config struct {
 	// Clips, when set, serves GET /api/v1/clips and its pieces (owner
 	// only).
 	Clips ClipReads
+	// Grantees, when set, serves a grantee what their grant disclosed:
+	// GET /api/v1/grants/{jti}/disclosures and its pieces, each request
+	// carrying its own fetch statement signed by the grantee key.
+	Grantees GranteeReads
 	// Health, when set, answers GET /healthz: 200 when it reports true,
 	// 503 otherwise, with no other information (for monitors, no login).
 	Health func() bool
@@ -244,6 +248,10 @@ func (s *Server) routes() {
 	if s.cfg.Clips != nil {
 		s.mux.HandleFunc("GET /api/v1/clips", s.owner(s.clips))
 		s.mux.HandleFunc("GET /api/v1/clips/{clip}/{piece}", s.owner(s.clipPiece))
+	}
+	if s.cfg.Grantees != nil {
+		s.mux.HandleFunc("GET /api/v1/grants/{grant}/disclosures", s.grantee(s.grantDisclosures))
+		s.mux.HandleFunc("GET /api/v1/grants/{grant}/disclosures/{clip}/{piece}", s.grantee(s.grantPiece))
 	}
 }
 
@@ -459,22 +467,8 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 // single-use owner-signed login statement.
 func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), api.LoginScheme+" ")
+		raw, ok := bearerStatement(w, r, "owner only: send Authorization: Doorward <login statement>")
 		if !ok {
-			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: "no-login", Error: "device: owner only: send Authorization: Doorward <login statement>"})
-			return
-		}
-		// The JWS JSON itself (header-safe when compact), or base64url of it.
-		raw := []byte(tok)
-		if !strings.HasPrefix(tok, "{") {
-			var err error
-			if raw, err = base64.RawURLEncoding.DecodeString(tok); err != nil {
-				writeJSON(w, http.StatusUnauthorized, api.Error{Reason: "malformed", Error: "device: the login statement must be the JWS JSON or base64url of it"})
-				return
-			}
-		}
-		if len(raw) > consent.MaxStatementSize {
-			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: string(consent.ReasonBodyTooLarge), Error: "device: login statement too large"})
 			return
 		}
 		if err := s.cfg.Reads.VerifyLogin(raw); err != nil {
@@ -487,6 +481,30 @@ func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// bearerStatement reads the statement an Authorization: Doorward header
+// carries (the JWS JSON, or base64url of it), or answers 401 saying what
+// is wrong; missing says what to send.
+func bearerStatement(w http.ResponseWriter, r *http.Request, missing string) ([]byte, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), api.LoginScheme+" ")
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, api.Error{Reason: "no-login", Error: "device: " + missing})
+		return nil, false
+	}
+	raw := []byte(tok)
+	if !strings.HasPrefix(tok, "{") {
+		var err error
+		if raw, err = base64.RawURLEncoding.DecodeString(tok); err != nil {
+			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: "malformed", Error: "device: the statement must be the JWS JSON or base64url of it"})
+			return nil, false
+		}
+	}
+	if len(raw) > consent.MaxStatementSize {
+		writeJSON(w, http.StatusUnauthorized, api.Error{Reason: string(consent.ReasonBodyTooLarge), Error: "device: statement too large"})
+		return nil, false
+	}
+	return raw, true
 }
 
 // simTrigger fires a sim board's sensor for an owner: the body is

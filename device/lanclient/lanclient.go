@@ -542,11 +542,16 @@ func (c *Client) Piece(ctx context.Context, login []byte, clip string, p api.Pie
 		return errors.New("lanclient: clips are fetched from the device's LAN URL")
 	}
 	path := "/api/v1/clips/" + url.PathEscape(clip) + "/" + url.PathEscape(p.Name)
+	return c.getPiece(ctx, path, bearer(login), p, w)
+}
+
+// getPiece streams the piece at path into w and checks its size.
+func (c *Client) getPiece(ctx context.Context, path, auth string, p api.Piece, w io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base.String()+path, nil)
 	if err != nil {
 		return fmt.Errorf("lanclient: %w", err)
 	}
-	req.Header.Set("Authorization", bearer(login))
+	req.Header.Set("Authorization", auth)
 	hc := *c.http()
 	hc.Timeout = 0 // a piece may take longer than one request's default; ctx bounds it
 	resp, err := hc.Do(req)
@@ -563,9 +568,37 @@ func (c *Client) Piece(ctx context.Context, login []byte, clip string, p api.Pie
 		return fmt.Errorf("lanclient: GET %s: %w", path, err)
 	}
 	if n != p.Size {
-		return fmt.Errorf("lanclient: GET %s: %d bytes, the clip list said %d", path, n, p.Size)
+		return fmt.Errorf("lanclient: GET %s: %d bytes, the listing said %d", path, n, p.Size)
 	}
 	return nil
+}
+
+// GrantDisclosuresPath is the path of a grant's disclosures; a grantee's
+// fetch statement binds "GET " and the path of its one request.
+func GrantDisclosuresPath(grant string) string {
+	return "/api/v1/grants/" + url.PathEscape(grant) + "/disclosures"
+}
+
+// GrantPiecePath is the path of one piece a grant disclosed.
+func GrantPiecePath(grant, clip, piece string) string {
+	return GrantDisclosuresPath(grant) + "/" + url.PathEscape(clip) + "/" + url.PathEscape(piece)
+}
+
+// GrantDisclosures lists what a grant disclosed on the device; fetch is
+// the grantee's fetch statement for GET GrantDisclosuresPath(grant).
+func (c *Client) GrantDisclosures(ctx context.Context, fetch []byte, grant string) (api.GrantDisclosures, error) {
+	var r api.GrantDisclosures
+	err := c.do(ctx, http.MethodGet, GrantDisclosuresPath(grant), bearer(fetch), nil, []int{http.StatusOK}, &r)
+	return r, err
+}
+
+// GrantPiece streams one disclosed piece into w; fetch is the grantee's
+// fetch statement for GET GrantPiecePath(grant, clip, p.Name).
+func (c *Client) GrantPiece(ctx context.Context, fetch []byte, grant, clip string, p api.Piece, w io.Writer) error {
+	if c == nil || c.Base == nil || c.RelayDevice != "" {
+		return errors.New("lanclient: disclosures are fetched from the device's LAN URL")
+	}
+	return c.getPiece(ctx, GrantPiecePath(grant, clip, p.Name), bearer(fetch), p, w)
 }
 
 // Status fetches the device's status (owner only).
