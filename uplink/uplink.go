@@ -7,11 +7,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
 	"filippo.io/age"
 
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/events"
 	"github.com/doorward/doorward/uplink/mqtt"
 	"github.com/doorward/doorward/uplink/wire"
@@ -200,6 +202,12 @@ func (u *Uplink) HandleCmd(ctx context.Context, payload []byte) {
 		u.reply(c.ID, http.StatusAccepted, struct {
 			Object string `json:"object"`
 		}{c.Upload.Object})
+	case wire.CmdRead:
+		status, body := u.read(ctx, c)
+		if status >= 400 {
+			u.log.Info("uplink: owner read refused", "read", c.Read, "status", status, "reply", string(bytes.TrimSpace(body)))
+		}
+		u.publishReply(c.ID, status, body)
 	case wire.CmdWHEP, wire.CmdWHEPEnd:
 		status, body := u.whep(ctx, c)
 		if status >= 400 {
@@ -226,6 +234,32 @@ func (u *Uplink) lan(ctx context.Context, path string, jws []byte) (int, []byte)
 		return http.StatusInternalServerError, nil
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "mqtt"
+	rec := &recorder{h: http.Header{}}
+	u.opts.LAN.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.status, rec.body.Bytes()
+}
+
+// read runs an owner read through the LAN API's handler in-process, with
+// the login statement as its Authorization, so it meets the same check
+// (an owner's single-use login) and gets the same answer.
+func (u *Uplink) read(ctx context.Context, c wire.Cmd) (int, []byte) {
+	path := "/api/v1/notices"
+	if c.Read == wire.ReadAudit {
+		path = "/api/v1/audit?since=" + strconv.FormatUint(c.Since, 10)
+	}
+	var login bytes.Buffer
+	if err := json.Compact(&login, c.JWS); err != nil {
+		return http.StatusBadRequest, mustJSON(apiError{"malformed", "uplink: the login statement is not JSON"})
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, http.NoBody)
+	if err != nil {
+		return http.StatusInternalServerError, nil
+	}
+	req.Header.Set("Authorization", api.LoginScheme+" "+login.String())
 	req.RemoteAddr = "mqtt"
 	rec := &recorder{h: http.Header{}}
 	u.opts.LAN.ServeHTTP(rec, req)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -192,8 +193,44 @@ func TestBackupE2E(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(d.state, "disclosures")); len(ents) != 0 {
 		t.Errorf("the device wrote %d entries into disclosures/ with the uplink on", len(ents))
 	}
+	// Notices and the audit log through the relay, checked against the
+	// device key pinned on the LAN: the grant's notice; both backup
+	// changes are audit entries.
+	out = mustCtl(t, b, owner.dir, "notices", "--relay", relay, "--device", id, "-i", owner.key)
+	if !strings.Contains(out, "grant") || !strings.Contains(out, grantee.recipient) {
+		t.Errorf("notices through the relay: %q", out)
+	}
+	out = mustCtl(t, b, owner.dir, "audit", "verify", "--relay", relay, "--device", id, "-i", owner.key)
+	if !strings.Contains(out, "audit log of device "+id+" verified") || !regexpMatch(`backup-change\s+2\n`, out) {
+		t.Errorf("audit verify through the relay: %q", out)
+	}
+	// Again: only what is new is fetched, through the relay too.
+	out = mustCtl(t, b, owner.dir, "audit", "verify", "--relay", relay, "--device", id, "-i", owner.key)
+	if !strings.Contains(out, "only these were fetched") {
+		t.Errorf("second audit verify through the relay: %q", out)
+	}
+	// A login serves one read: replayed through the relay, the device refuses it.
+	login, err := consent.Sign(consent.KindLogin, consent.LoginClaims{Claims: consent.Claims{ID: newJTI(), Audience: id,
+		IssuedAt: consent.NewNumericDate(time.Now()), Expiry: consent.NewNumericDate(time.Now().Add(time.Minute))}}, ok.SigningKey(), consent.KeyID(ok.SigningPublicKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{http.StatusOK, http.StatusUnauthorized} {
+		req, _ := http.NewRequest(http.MethodGet, relay+"/v1/devices/"+id+"/notices", nil)
+		req.Header.Set("Authorization", "Doorward "+string(login))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("notices read %d with one login: %s, want %d", i+1, resp.Status, want)
+		}
+	}
 	checkMetadata(t, everything.Msgs(), id)
 }
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
 
 func ownerKey(t *testing.T, path string) *consent.OwnerKey {
 	t.Helper()

@@ -28,7 +28,7 @@ func newNoticesCmd(stdout io.Writer) *cobra.Command {
 	var deviceURL, ownerPath string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "notices --device URL -i owner.key [--json]",
+		Use:   "notices --device URL -i owner.key [--relay URL] [--json]",
 		Short: "Read the owner notices: every disclosure of your footage",
 		Long: `notices fetches the device's owner notices (encrypted to the owners) and
 decrypts them with your key: when, what kind (grant or legal), to whom,
@@ -271,7 +271,7 @@ func newAuditCmd(stdout io.Writer) *cobra.Command {
 	var deviceURL, ownerPath string
 	var full bool
 	v := &cobra.Command{
-		Use:   "verify --device URL -i owner.key [--full]",
+		Use:   "verify --device URL -i owner.key [--relay URL] [--full]",
 		Short: "Fetch and verify the device's audit log",
 		Long: `audit verify checks the device's audit log against the device key pinned at
 pairing. The first time it fetches the whole log and a signed checkpoint
@@ -345,7 +345,9 @@ keeps the stored checkpoint.`,
 			}
 			s.pin.LastCheckpoint = string(resp.Checkpoint.Marshal())
 			s.pin.Audit = &st
-			s.pin.URL = s.client.String()
+			if s.client.RelayDevice == "" {
+				s.pin.URL = s.client.String() // not the relay's: the pin names where the device is on the LAN
+			}
 			if err := s.pins.save(s.pinPath); err != nil {
 				return fmt.Errorf("audit verify: verified, but the checkpoint could not be stored in %s: %w", s.pinPath, err)
 			}

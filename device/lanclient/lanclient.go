@@ -94,8 +94,8 @@ type Client struct {
 	HTTP *http.Client
 	// RelayDevice, when set, makes Base a cloud relay (doorwardctl relay)
 	// and this the device ID behind it: statements and tokens are
-	// forwarded to the device, which answers as on the LAN; reads are not
-	// available through a relay.
+	// forwarded to the device, which answers as on the LAN, and so are
+	// the owner reads of notices and the audit log (with their login).
 	RelayDevice string
 
 	mu     sync.Mutex
@@ -131,6 +131,13 @@ var relayPaths = map[string]string{
 	"/api/v1/reset":       "statements/reset",
 	"/api/v1/backup":      "statements/backup",
 	"/api/v1/legal":       "legal",
+}
+
+// relayReads maps the LAN API's owner reads that a relay forwards (with
+// their login) to the relay's.
+var relayReads = map[string]string{
+	"/api/v1/notices": "notices",
+	"/api/v1/audit":   "audit",
 }
 
 // New parses the agent's URL as the owner typed it. A device on the LAN is
@@ -447,11 +454,19 @@ func (c *Client) send(ctx context.Context, method, path, auth string, body []byt
 		return nil, nil, errors.New("lanclient: no device URL")
 	}
 	if c.RelayDevice != "" {
-		rp, ok := relayPaths[path]
-		if !ok || method != http.MethodPost {
-			return nil, nil, fmt.Errorf("lanclient: %s %s is not available through a relay (only statements and tokens are forwarded); use the device's LAN URL", method, path)
+		p, query, _ := strings.Cut(path, "?")
+		paths := relayPaths
+		if method == http.MethodGet {
+			paths = relayReads
+		}
+		rp, ok := paths[p]
+		if !ok || (method != http.MethodPost && method != http.MethodGet) {
+			return nil, nil, fmt.Errorf("lanclient: %s %s is not available through a relay (statements, tokens, notices and the audit log are forwarded); use the device's LAN URL", method, p)
 		}
 		path = "/v1/devices/" + c.RelayDevice + "/" + rp
+		if query != "" {
+			path += "?" + query
+		}
 	}
 	var rd io.Reader
 	if body != nil {

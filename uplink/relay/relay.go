@@ -22,6 +22,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,8 @@ func New(opts Options) (*Relay, error) {
 	mux.HandleFunc("POST /v1/devices/{id}/whep", r.postWHEP)
 	mux.HandleFunc("DELETE /v1/devices/{id}/whep/{session}", r.deleteWHEP)
 	mux.HandleFunc("GET /v1/devices/{id}/backup", r.listBackup)
+	mux.HandleFunc("GET /v1/devices/{id}/notices", r.getRead(wire.ReadNotices))
+	mux.HandleFunc("GET /v1/devices/{id}/audit", r.getRead(wire.ReadAudit))
 	mux.HandleFunc("GET /v1/devices/{id}/backup/{clip}", r.getBackupClip)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	if opts.StoreHandler != nil {
@@ -275,6 +278,46 @@ func (r *Relay) forward(w http.ResponseWriter, req *http.Request, cmd wire.Cmd) 
 	w.WriteHeader(rep.Status)
 	w.Write(rep.Body)
 	w.Write([]byte("\n"))
+}
+
+// getRead forwards an owner read: the login statement in the request's
+// Authorization (as on the LAN API) goes to the device's cmd, and the
+// device's own answer comes back. The relay reads nothing itself: the
+// notices are encrypted to the owners and the audit log is checked by the
+// owner's tool against the device key pinned at pairing.
+func (r *Relay) getRead(read string) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		device := req.PathValue("id")
+		if err := wire.CheckDeviceID(device); err != nil {
+			writeError(w, http.StatusBadRequest, "bad-device", err.Error())
+			return
+		}
+		login, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Doorward ")
+		if !ok || len(login) > maxBody || !json.Valid([]byte(login)) {
+			writeError(w, http.StatusUnauthorized, "no-login", "relay: owner only: send Authorization: Doorward <login statement JSON>")
+			return
+		}
+		cmd := wire.Cmd{Kind: wire.CmdRead, Read: read, JWS: json.RawMessage(login)}
+		if read == wire.ReadAudit {
+			if v := req.URL.Query().Get("since"); v != "" {
+				n, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					writeError(w, http.StatusBadRequest, "malformed", fmt.Sprintf("relay: since %q is not a number of entries", v))
+					return
+				}
+				cmd.Since = n
+			}
+		}
+		cmd.ID = requestID([]byte(login))
+		rep, ok := r.roundTrip(w, req, device, cmd)
+		if !ok {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rep.Status)
+		w.Write(rep.Body)
+		w.Write([]byte("\n"))
+	}
 }
 
 // roundTrip publishes cmd on the device's cmd topic and waits for its

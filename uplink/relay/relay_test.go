@@ -378,3 +378,65 @@ func getJSON(t *testing.T, u string, status int, v any) {
 		t.Fatalf("GET %s: %v", u, err)
 	}
 }
+
+// TestReadsThroughRelay: GET notices and audit with a login in
+// Authorization reach the device's LAN API as the same GET with the same
+// login (audit with its since), and the device's own answer comes back;
+// a request without a login never reaches the device.
+func TestReadsThroughRelay(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Relays: []string{"relay"}})
+	store, h := stores[0].open(t)
+	type seen struct{ method, uri, auth string }
+	got := make(chan seen, 10)
+	lan := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Method, r.URL.RequestURI(), r.Header.Get("Authorization")}
+		if !strings.Contains(r.Header.Get("Authorization"), `"good"`) {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"reason":"replayed","error":"login used before"}`))
+			return
+		}
+		w.Write([]byte(`[{"id":1}]`))
+	})
+	r := startRelay(t, b, "relay-1", store, h, 5*time.Second)
+	startDevice(t, b, lan)
+	get := func(path, login string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+r.Addr()+"/v1/devices/"+dev+path, nil)
+		if login != "" {
+			req.Header.Set("Authorization", "Doorward "+login)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	login := `{"payload":"good","signatures":[]}`
+	if status, body := get("/notices", login); status != 200 || body != `[{"id":1}]` {
+		t.Fatalf("notices: %d %s", status, body)
+	}
+	if s := <-got; s.method != http.MethodGet || s.uri != "/api/v1/notices" || s.auth != "Doorward "+login {
+		t.Errorf("the device saw %+v", s)
+	}
+	if status, _ := get("/audit?since=42", login); status != 200 {
+		t.Fatalf("audit: %d", status)
+	}
+	if s := <-got; s.uri != "/api/v1/audit?since=42" || s.auth != "Doorward "+login {
+		t.Errorf("the device saw %+v", s)
+	}
+	if status, body := get("/audit", `{"payload":"bad","signatures":[]}`); status != http.StatusUnauthorized || !strings.Contains(body, "replayed") {
+		t.Errorf("refused login: %d %s, want the device's 401", status, body)
+	}
+	<-got
+	for _, tc := range []struct{ path, login string }{{"/notices", ""}, {"/audit", "not json"}, {"/audit?since=x", login}} {
+		if status, _ := get(tc.path, tc.login); status/100 != 4 {
+			t.Errorf("%s with login %q: %d", tc.path, tc.login, status)
+		}
+	}
+	select {
+	case s := <-got:
+		t.Errorf("a request the relay refused reached the device: %+v", s)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -102,7 +102,19 @@ const (
 	CmdUpload    = "upload"    // the relay's answer to an upload request
 	CmdWHEP      = "whep"      // a live view offer: JWS is the live statement, SDP the offer
 	CmdWHEPEnd   = "whep-end"  // end the live session named by Session
+	CmdRead      = "read"      // an owner read (Read names it) with its login statement in JWS
 )
+
+// Owner reads a CmdRead carries: the LAN API's owner-only GETs, each
+// authorized by the single-use login statement in JWS, answered with the
+// LAN API's status and body.
+const (
+	ReadNotices = "notices" // GET /api/v1/notices
+	ReadAudit   = "audit"   // GET /api/v1/audit?since=Since
+)
+
+// ReadKinds are the owner reads cmd carries.
+var ReadKinds = []string{ReadNotices, ReadAudit}
 
 // Cmd is one inbound message on cmd.
 type Cmd struct {
@@ -121,6 +133,10 @@ type Cmd struct {
 	SDP string `json:"sdp,omitempty"`
 	// Session is the live session CmdWHEPEnd ends (WHEPAnswer.Session).
 	Session string `json:"session,omitempty"`
+	// Read names the owner read of a CmdRead; Since is the audit read's
+	// first entry (0: the whole log).
+	Read  string `json:"read,omitempty"`
+	Since uint64 `json:"since,omitempty"`
 }
 
 // WHEPAnswer is the body of the device's 201 reply to CmdWHEP: the SDP
@@ -170,7 +186,17 @@ func DecodeCmd(payload []byte) (Cmd, error) {
 	if err := CheckRequestID(c.ID); err != nil {
 		return Cmd{}, fmt.Errorf("wire: cmd: %w", err)
 	}
+	if c.Kind != CmdRead && (c.Read != "" || c.Since != 0) {
+		return Cmd{}, fmt.Errorf("wire: cmd: read and since go with kind read, not %q", c.Kind)
+	}
 	switch c.Kind {
+	case CmdRead:
+		if !contains(ReadKinds, c.Read) {
+			return Cmd{}, fmt.Errorf("wire: cmd: read %q is not valid (valid: %s)", c.Read, strings.Join(ReadKinds, ", "))
+		}
+		if len(c.JWS) == 0 || c.Upload != nil || c.Statement != "" || c.SDP != "" || c.Session != "" || (c.Since != 0 && c.Read != ReadAudit) {
+			return Cmd{}, errors.New("wire: cmd: kind read takes read, jws (the login statement) and, for audit, since; nothing else")
+		}
 	case CmdStatement:
 		if !contains(StatementKinds, c.Statement) {
 			return Cmd{}, fmt.Errorf("wire: cmd: statement %q is not valid (valid: %s)", c.Statement, strings.Join(StatementKinds, ", "))
@@ -196,7 +222,7 @@ func DecodeCmd(payload []byte) (Cmd, error) {
 			return Cmd{}, errors.New("wire: cmd: upload: object and url are required")
 		}
 	default:
-		return Cmd{}, fmt.Errorf("wire: cmd: kind %q is not valid (valid: statement, legal, upload, whep, whep-end)", c.Kind)
+		return Cmd{}, fmt.Errorf("wire: cmd: kind %q is not valid (valid: statement, legal, upload, whep, whep-end, read)", c.Kind)
 	}
 	return c, nil
 }

@@ -81,6 +81,8 @@ func FuzzDecodeCmd(f *testing.F) {
 	f.Add([]byte(`{"id":"a","kind":"statement","statement":"backup","jws":{}}`))
 	f.Add([]byte(`{"id":"j1","kind":"whep","jws":{},"sdp":"v=0\r\n"}`))
 	f.Add([]byte(`{"id":"e1","kind":"whep-end","session":"0123abcd"}`))
+	f.Add([]byte(`{"id":"l1","kind":"read","read":"audit","since":12,"jws":{"payload":"e30","signatures":[]}}`))
+	f.Add([]byte(`{"id":"l2","kind":"read","read":"notices","since":3,"jws":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCmd(data)
 		if err != nil {
@@ -91,6 +93,9 @@ func FuzzDecodeCmd(f *testing.F) {
 		}
 		switch c.Kind {
 		case CmdLegal, CmdStatement:
+			if c.Read != "" || c.Since != 0 {
+				t.Fatalf("accepted %s with read fields: %+v", c.Kind, c)
+			}
 			if len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil || c.SDP != "" || c.Session != "" {
 				t.Fatalf("accepted %s without a proper jws: %+v", c.Kind, c)
 			}
@@ -101,6 +106,10 @@ func FuzzDecodeCmd(f *testing.F) {
 		case CmdWHEPEnd:
 			if CheckRequestID(c.Session) != nil || len(c.JWS) != 0 || c.SDP != "" || c.Upload != nil {
 				t.Fatalf("accepted whep-end without a usable session: %+v", c)
+			}
+		case CmdRead:
+			if (c.Read != ReadNotices && c.Read != ReadAudit) || len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil || c.SDP != "" || c.Session != "" || c.Statement != "" || (c.Since != 0 && c.Read != ReadAudit) {
+				t.Fatalf("accepted a read that is not one: %+v", c)
 			}
 		case CmdUpload:
 			if c.Upload == nil || c.Upload.URL == "" || c.Upload.Object == "" {
