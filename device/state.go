@@ -3,6 +3,7 @@ package device
 import (
 	"errors"
 	"fmt"
+	"github.com/doorward/doorward/device/api"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,18 +26,7 @@ const (
 // DefaultStateDir is the state directory every command uses unless --state
 // says otherwise: $DOORWARD_STATE, else $XDG_STATE_HOME/doorward, else
 // ~/.local/state/doorward. (The systemd unit passes /var/lib/doorward.)
-func DefaultStateDir() string {
-	if d := os.Getenv("DOORWARD_STATE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "doorward")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "doorward")
-	}
-	return "doorward-state"
-}
+func DefaultStateDir() string { return api.DefaultStateDir() }
 
 // ErrAgentRunning is returned when another agent holds the state database.
 var ErrAgentRunning = errors.New("device: another doorward agent is using this state directory")

@@ -17,7 +17,7 @@ import (
 // are also what a person calls the thing (the config file, the selftest
 // command): those prefixes stay.
 var Packages = []string{
-	"api", "atomicfile", "audit", "auditlog", "austream", "backoff", "boards", "capture",
+	"api", "atomicfile", "audit", "auditlog", "austream", "backoff", "bech32", "boards", "capture",
 	"capturetest", "clidoc", "client", "clipfile", "clock", "clocktest", "config", "consent",
 	"device", "events", "execsrc", "gate", "homeassistant", "lanapi", "lanclient", "lantls",
 	"live", "metrics", "mqtt", "mqtttest", "mux", "pairing", "record", "relay", "rewrap", "s3test",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -12,33 +13,49 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/capture/vault/clipfile"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/device/atomicfile"
 )
 
 func newDecryptCmd(stdout io.Writer) *cobra.Command {
 	var (
 		identityFiles []string
-		out           string
+		out, state    string
 		force         bool
 	)
 	c := &cobra.Command{
-		Use:   "decrypt -i FILE CLIP_DIR -o OUT.mp4",
-		Short: "Decrypt a clip directory into a playable MP4",
-		Long: `decrypt opens the clip in CLIP_DIR (init.mp4.age, 000001.m4s.age, ...)
-with the age identities in FILE — an owner key from keygen, or any age
-identity file — and writes the MP4 to OUT ("-o -" for stdout). OUT
-appears only once the whole clip has been decrypted.`,
-		Args: exactArgs(1, "one clip directory"),
-		RunE: func(_ *cobra.Command, args []string) error {
+		Use:   "decrypt -i FILE (CLIP_DIR | CLIP_ID) [-o OUT.mp4]",
+		Short: "Decrypt a clip into a playable MP4",
+		Long: `decrypt opens a clip — a clip directory (init.mp4.age, 000001.m4s.age, ...),
+a disclosure directory (000000-init.mp4.age, ...), or a clip ID, found
+under the state directory's clips/ (--state, by default the agent's) —
+with the age identities in FILE (an owner key from keygen, or any age
+identity file) and writes the MP4 to standard output, as age does, or to
+OUT with -o (it appears only once the whole clip is decrypted; --force
+replaces an existing OUT). It refuses to write video to a terminal. A
+clip still being recorded is decrypted as far as it is committed, with a
+warning.`,
+		Args: exactArgs(1, "one clip directory or clip ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := readIdentities(identityFiles)
 			if err != nil {
 				return err
 			}
-			dir := args[0]
+			dir, err := clipArg(args[0], state)
+			if err != nil {
+				return err
+			}
 			if err := checkOutput(out, force); err != nil {
 				return fmt.Errorf("decrypt: %w", err)
 			}
-			if out == "-" {
+			toStdout := out == "" || out == "-"
+			if toStdout && isTerminalWriter(stdout) {
+				return errors.New("decrypt: refusing to write binary video to a terminal; give -o OUT.mp4, or redirect standard output (> clip.mp4, | mpv -)")
+			}
+			if clipfile.InProgress(dir) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "doorwardctl: warning: clip %s is still recording; the MP4 holds what is committed so far\n", filepath.Base(dir))
+			}
+			if toStdout {
 				return explainDecrypt(clipfile.DecryptClip(dir, ids, stdout), identityFiles, dir)
 			}
 			return writeAtomically(out, func(w io.Writer) error {
@@ -47,10 +64,32 @@ appears only once the whole clip has been decrypted.`,
 		},
 	}
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
-	outputFlags(c, &out, &force, "the MP4")
+	outputFlags(c, &out, &force, "the MP4 (default: standard output)")
+	c.Flags().StringVar(&state, "state", "", "the agent's state `DIR`, where a clip ID is looked for (default: the agent's default)")
 	c.MarkFlagRequired("identity")
-	c.MarkFlagRequired("output")
 	return c
+}
+
+// clipArg finds the clip an argument names: an existing directory, or a
+// clip ID under <state>/clips.
+func clipArg(arg, state string) (string, error) {
+	if st, err := os.Stat(arg); err == nil {
+		if !st.IsDir() {
+			return "", fmt.Errorf("decrypt: %s is a file; give its clip directory (decrypt one piece with stock age: see the README)", arg)
+		}
+		return arg, nil
+	}
+	if state == "" {
+		state = api.DefaultStateDir()
+	}
+	dir, err := clipfile.ClipDirOf(filepath.Join(state, api.ClipsDirName), arg)
+	if err != nil {
+		return "", fmt.Errorf("decrypt: %s is neither a clip directory nor a clip ID (doorward clips lists them)", arg)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("decrypt: no clip %s in %s (retention may have removed it; give --state DIR for another state directory)", arg, state)
+	}
+	return dir, nil
 }
 
 // readIdentities parses every identity file with age.ParseIdentities, so

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 )
@@ -139,4 +140,26 @@ func decryptPiece(path string, ids []age.Identity, w io.Writer) error {
 		return fmt.Errorf("clipfile: decrypt %s: %w", path, err)
 	}
 	return nil
+}
+
+// ClipDirOf returns the directory of the clip id under a clips directory
+// (clips/YYYY/MM/DD/<id>, as the vault names it), or an error when id is
+// not a clip ID (20060102T150405Z-xxxxxx).
+func ClipDirOf(clips, id string) (string, error) {
+	t, rnd, ok := strings.Cut(id, "-")
+	if !ok || len(rnd) != 6 || strings.Trim(rnd, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("clipfile: %q is not a clip ID (20060102T150405Z-xxxxxx)", id)
+	}
+	if _, err := time.Parse("20060102T150405Z", t); err != nil {
+		return "", fmt.Errorf("clipfile: %q is not a clip ID (20060102T150405Z-xxxxxx)", id)
+	}
+	return filepath.Join(clips, t[0:4], t[4:6], t[6:8], id), nil
+}
+
+// InProgress reports whether a piece of the clip in dir is being written
+// (a .partial file): the clip is still recording, and decrypting it now
+// gives what is committed so far.
+func InProgress(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.partial"))
+	return len(m) > 0
 }
