@@ -199,11 +199,20 @@ func (g *Gate) pokeLive() {
 func (g *Gate) watchLive(ctx context.Context) {
 	defer g.endAllLive("device stopping")
 	for {
+		// Poll only while a session is open: an idle device keeps no
+		// timer here. A new session pokes liveWake (AuthorizeLive).
+		var tick <-chan time.Time
+		g.mu.Lock()
+		open := len(g.live)
+		g.mu.Unlock()
+		if open > 0 {
+			tick = g.clk.After(liveCheck)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-g.liveWake:
-		case <-g.clk.After(liveCheck):
+		case <-tick:
 		}
 		g.checkLive()
 	}

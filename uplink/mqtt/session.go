@@ -320,13 +320,40 @@ func (s *Session) handleInbound(ctx context.Context, in <-chan []byte) {
 // and deletes each one its PUBACK acknowledges. A new connection starts
 // from the oldest queued message again: a message whose PUBACK was lost is
 // sent twice, and its id lets the receiver drop the copy.
-func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) error {
+//
+// Deletes are batched: acknowledged messages are deleted together once
+// Window of them are waiting or ackDelay after the first, and when the
+// connection ends. A delete costs a commit (an fsync) on the state
+// database, and the next event's Put would otherwise queue behind it; a
+// crash before the batch is deleted only makes those messages go again,
+// with the same ids.
+func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) (err error) {
 	type flight struct {
 		id  uint64
 		tok paho.Token
 	}
 	var inflight []flight
 	var cursor uint64
+	var acked []uint64 // acknowledged, not yet deleted
+	batch := time.NewTimer(time.Hour)
+	batch.Stop()
+	defer batch.Stop()
+	armed := false
+	flush := func() error {
+		batch.Stop()
+		armed = false
+		if len(acked) == 0 {
+			return nil
+		}
+		err := s.opts.Outbox.Delete(acked...)
+		acked = acked[:0]
+		return err
+	}
+	defer func() {
+		if ferr := flush(); err == nil {
+			err = ferr
+		}
+	}()
 	for {
 		if room := s.opts.Window - len(inflight); room > 0 {
 			msgs, err := s.opts.Outbox.After(cursor, room)
@@ -339,7 +366,8 @@ func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) e
 					// Not JSON: nothing a receiver could read. Drop it
 					// loudly rather than block the queue for ever.
 					s.log.Error("mqtt: dropping a queued message that is not JSON", "topic", m.Topic, "id", m.ID, "err", err)
-					s.opts.Outbox.Delete(m.ID)
+					acked = append(acked, m.ID)
+					cursor = m.ID
 					continue
 				}
 				inflight = append(inflight, flight{m.ID, c.Publish(m.Topic, 1, m.Retained, payload)})
@@ -354,6 +382,11 @@ func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) e
 				return err
 			case <-s.kick:
 				continue
+			case <-batch.C:
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
 			}
 		}
 		select {
@@ -361,11 +394,14 @@ func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) e
 			return ctx.Err()
 		case err := <-lost:
 			return err
+		case <-batch.C:
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
 		case <-inflight[0].tok.Done():
 		}
-		// Collect every acknowledged message at the head of the window
-		// and delete them in one transaction.
-		var acked []uint64
+		// Collect every acknowledged message at the head of the window.
 		for len(inflight) > 0 {
 			select {
 			case <-inflight[0].tok.Done():
@@ -379,11 +415,21 @@ func (s *Session) drain(ctx context.Context, c paho.Client, lost <-chan error) e
 			inflight = inflight[1:]
 		}
 	done:
-		if err := s.opts.Outbox.Delete(acked...); err != nil {
-			return err
+		switch {
+		case len(acked) >= s.opts.Window:
+			if err := flush(); err != nil {
+				return err
+			}
+		case len(acked) > 0 && !armed:
+			batch.Reset(ackDelay)
+			armed = true
 		}
 	}
 }
+
+// ackDelay is how long an acknowledged message may wait to be deleted
+// with others.
+const ackDelay = 100 * time.Millisecond
 
 // goodbye announces offline (the will is for unclean ends) and
 // disconnects.
