@@ -193,6 +193,11 @@ func TestBackupE2E(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(d.state, "disclosures")); len(ents) != 0 {
 		t.Errorf("the device wrote %d entries into disclosures/ with the uplink on", len(ents))
 	}
+	// The owner's listing of what left the device shows the backup per clip.
+	out = mustCtl(t, b, owner.dir, "disclosures", "--device", d.url, "-i", owner.key)
+	if !strings.Contains(out, "to the owner keys (cloud backup)") || !regexpMatch(`clip `+clip.ID+`  [1-9][0-9]* segment\(s\) uploaded`, out) || strings.Contains(out, after.ID) {
+		t.Errorf("disclosures: %q", out)
+	}
 	// Notices and the audit log through the relay, checked against the
 	// device key pinned on the LAN: the grant's notice; both backup
 	// changes are audit entries.

@@ -102,6 +102,10 @@ func writeDisclosures(w io.Writer, ds []api.Disclosure) {
 	for _, a := range order {
 		kind, jti, _ := strings.Cut(a, ":")
 		jobs := by[a]
+		if kind == "backup" {
+			writeBackupJobs(w, jti, jobs)
+			continue
+		}
 		fmt.Fprintf(w, "%s %s  to %s\n", printable(kind), printable(jti), printable(jobs[0].Recipient))
 		for _, d := range jobs {
 			when := d.Created
@@ -125,5 +129,31 @@ func writeDisclosures(w io.Writer, ds []api.Disclosure) {
 				fmt.Fprintf(w, "    last error: %s\n", printable(d.LastError))
 			}
 		}
+	}
+}
+
+// writeBackupJobs summarizes the cloud backup's uploads (one job per
+// committed segment) per clip: how many are delivered, failed and waiting.
+func writeBackupJobs(w io.Writer, jti string, jobs []api.Disclosure) {
+	fmt.Fprintf(w, "backup %s  to the owner keys (cloud backup)\n", printable(jti))
+	var clips []string
+	count := map[string]map[string]int{}
+	for _, d := range jobs {
+		if count[d.Clip] == nil {
+			clips = append(clips, d.Clip)
+			count[d.Clip] = map[string]int{}
+		}
+		count[d.Clip][d.State] += len(d.Segments)
+	}
+	for _, c := range clips {
+		n := count[c]
+		fmt.Fprintf(w, "  clip %s  %d segment(s) uploaded", printable(c), n["delivered"])
+		if n["failed"] > 0 {
+			fmt.Fprintf(w, ", %d not (backup turned off or failed)", n["failed"])
+		}
+		if waiting := n["pending"] + n["running"]; waiting > 0 {
+			fmt.Fprintf(w, ", %d waiting", waiting)
+		}
+		fmt.Fprintln(w)
 	}
 }
