@@ -43,6 +43,7 @@ type Hub struct {
 	running atomic.Bool
 	dropped atomic.Uint64
 	frames  atomic.Uint64 // frames read: the watchdog's sign of life
+	bytes   atomic.Uint64 // their size (status: the measured bitrate)
 	stalled atomic.Bool   // written under stallMu
 	stalls  atomic.Uint64
 
@@ -106,6 +107,7 @@ func (h *Hub) Run(ctx context.Context, src Source) error {
 			return err
 		}
 		h.frames.Add(1)
+		h.bytes.Add(uint64(len(f.Data)))
 		if h.stalled.Load() {
 			h.back()
 		}
@@ -126,6 +128,9 @@ func (h *Hub) publish(f Frame) {
 
 // Frames returns how many frames Run has read from its sources.
 func (h *Hub) Frames() uint64 { return h.frames.Load() }
+
+// Bytes returns the size of every frame Run has read.
+func (h *Hub) Bytes() uint64 { return h.bytes.Load() }
 
 // Dropped returns how many frames have been dropped for subscribers that
 // fell behind, over all subscriptions (frames a new subscription skips

@@ -72,6 +72,7 @@ type Agent struct {
 
 	clockWatch *clockWatch // freezes legal acceptance and age retention after a jump
 	health     health      // camera delivering and recorder keeping up (health.go)
+	meter      rateMeter   // the camera's measured fps and bitrate (meter.go)
 
 	mu     sync.Mutex
 	vault  *vault.Vault // nil until there is an owner to encrypt to
@@ -560,6 +561,15 @@ func (a *Agent) status() *api.Status {
 	}
 	if v != nil {
 		st.ClipBytes = v.TotalBytes()
+		if clips, err := v.Clips(); err == nil {
+			st.StoredPerDay = storageRate(clips, time.Now())
+		}
+		ret := a.opts.Config.Retention
+		st.RetentionDays = retentionDays(st.StoredPerDay, int64(ret.MaxBytes), st.ClipBytes, st.DiskFree, time.Duration(ret.MaxAge))
+	}
+	st.FPS, st.BitsPerSecond = a.meter.rate()
+	if a.up != nil {
+		st.Uplink = a.up.status()
 	}
 	return st
 }

@@ -38,6 +38,7 @@ func (a *Agent) runHealth(ctx context.Context, stalled func() bool, dropped func
 		tick = interval / 3
 	}
 	check := func(prev uint64) uint64 {
+		a.meter.sample(time.Now(), a.hub.Frames(), a.hub.Bytes())
 		d := dropped()
 		ok := !stalled() && d == prev
 		if was := a.health.ok.Swap(ok); was != ok {

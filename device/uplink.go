@@ -190,3 +190,13 @@ func (d *uploadDeliverer) Deliver(ctx context.Context, del gate.Delivery) error 
 	}
 	return err
 }
+
+// status is the uplink's state for doorward status.
+func (au *agentUplink) status() *api.UplinkStatus {
+	st := &api.UplinkStatus{Connected: au.session.Connected()}
+	if ob := au.session.Outbox(); ob != nil {
+		s := ob.Stats()
+		st.Queued, st.QueuedBytes, st.Dropped = s.Queued, s.Bytes, s.Dropped
+	}
+	return st
+}

@@ -101,6 +101,28 @@ type Status struct {
 	ClipBytes   int64 `json:"clip_bytes"`
 	DiskFree    int64 `json:"disk_free"`
 	ClockSynced bool  `json:"clock_synced"`
+	// FPS and BitsPerSecond are the camera's frame rate and bitrate as
+	// measured over the last few seconds (0 before a measurement).
+	FPS           float64 `json:"fps"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	// StoredPerDay is the encrypted footage stored per day over the last
+	// week (or since the first clip); RetentionDays how many days of
+	// footage the device keeps at that rate: the retention max_age, unless
+	// max_bytes or the disk runs out first. Both 0 while there is no
+	// footage to measure.
+	StoredPerDay  int64   `json:"stored_bytes_per_day"`
+	RetentionDays float64 `json:"retention_days"`
+	// Uplink is the MQTT uplink's state; nil when it is off.
+	Uplink *UplinkStatus `json:"uplink,omitempty"`
+}
+
+// UplinkStatus is the state of the MQTT uplink and its outbox.
+type UplinkStatus struct {
+	Connected bool `json:"connected"`
+	// Queued messages wait in the outbox for the broker's PUBACK.
+	Queued      int    `json:"queued"`
+	QueuedBytes int64  `json:"queued_bytes"`
+	Dropped     uint64 `json:"dropped"`
 }
 
 // SimTrigger is the body of POST /api/v1/sim/trigger (sim board, owner

@@ -222,6 +222,7 @@ func (g *Gate) refused(kind audit.Kind, subject string, data []byte, err error) 
 	if reason == "" {
 		return err // an internal error, not a decision
 	}
+	g.logRefusal(kind, reason, subject, !consent.Unauthenticated(err))
 	var aerr error
 	if consent.Unauthenticated(err) {
 		aerr = g.opts.Audit.RecordUnauthenticated(reason)

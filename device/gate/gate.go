@@ -84,6 +84,8 @@ type Gate struct {
 
 	deliver Deliverer
 
+	refusals refusalLog // refused statements in the log (refusallog.go)
+
 	mu         sync.Mutex
 	uptimeBase time.Duration // accumulated before this run
 	vault      *vault.Vault

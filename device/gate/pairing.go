@@ -69,6 +69,7 @@ func (g *Gate) PairingRefused(reason string, authenticated bool) {
 		reason = "refused"
 	}
 	g.publish(events.Event{Kind: events.Decision, Decision: "pairing", Outcome: reason})
+	g.logRefusal(audit.KindPairingRefused, reason, "", authenticated)
 	if !authenticated {
 		if err := g.opts.Audit.RecordUnauthenticated("pairing-" + reason); err != nil {
 			g.log.Error("audit: recording a refusal", "err", err)
