@@ -106,10 +106,16 @@ func newRunCmd() *cobra.Command {
 			// A factory reset starts the agent again in this process,
 			// unpaired: each start prints its banner (with the new
 			// pairing code).
+			started := false // an agent that never started did not stop
 			err = device.Serve(ctx, device.Options{
 				Config: cfg, Board: profile, StateDir: state, Version: version, Log: log, ClockSynced: clockSynced,
-			}, func(agent *device.Agent) { printBanner(out, agent.Banner(), os.Args[0]) })
-			log.Info("stopped")
+			}, func(agent *device.Agent) {
+				started = true
+				printBanner(out, agent.Banner(), os.Args[0])
+			})
+			if started {
+				log.Info("stopped")
+			}
 			return err
 		},
 	}

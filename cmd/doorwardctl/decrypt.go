@@ -52,15 +52,20 @@ warning.`,
 			if toStdout && isTerminalWriter(stdout) {
 				return errors.New("decrypt: refusing to write binary video to a terminal; give -o OUT.mp4, or redirect standard output (> clip.mp4, | mpv -)")
 			}
-			if clipfile.InProgress(dir) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "doorwardctl: warning: clip %s is still recording; the MP4 holds what is committed so far\n", filepath.Base(dir))
+			// The warning comes once the clip decrypted: a refusal stays
+			// one line.
+			warn := func(err error) error {
+				if err == nil && clipfile.InProgress(dir) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "doorwardctl: warning: clip %s is still recording; the MP4 holds what was committed when it was decrypted\n", filepath.Base(dir))
+				}
+				return err
 			}
 			if toStdout {
-				return explainDecrypt(clipfile.DecryptClip(dir, ids, stdout), identityFiles, dir)
+				return warn(explainDecrypt(clipfile.DecryptClip(dir, ids, stdout), identityFiles, dir))
 			}
-			return writeAtomically(out, func(w io.Writer) error {
+			return warn(writeAtomically(out, func(w io.Writer) error {
 				return explainDecrypt(clipfile.DecryptClip(dir, ids, w), identityFiles, dir)
-			})
+			}))
 		},
 	}
 	c.Flags().StringArrayVarP(&identityFiles, "identity", "i", nil, "age identity `FILE` (repeatable)")
