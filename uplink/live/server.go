@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/doorward/doorward/capture"
@@ -110,12 +113,16 @@ type Server struct {
 	api  *webrtc.API
 
 	packets packetCache // each frame packetized once for every viewer
+	udp     *batchConn  // the host candidates' socket
+	mux     ice.UDPMux  // on udp
 
 	mu       sync.Mutex
 	sessions map[string]*session
 	pending  int
 	closed   bool
 	wg       sync.WaitGroup
+
+	closeOnce sync.Once // closes mux
 
 	started, ended atomic.Uint64
 }
@@ -137,11 +144,27 @@ func New(opts Options) (*Server, error) {
 	if opts.Queue <= 0 {
 		opts.Queue = DefaultQueue
 	}
-	api, err := newAPI(opts.Settings)
+	// One UDP socket for every session's host candidates, instead of one
+	// per session and interface, batching each frame's packets.
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{})
 	if err != nil {
+		return nil, fmt.Errorf("live: the media socket: %w", err)
+	}
+	udp := newBatchConn(conn)
+	logs := logging.NewDefaultLoggerFactory()
+	logs.DefaultLogLevel = logging.LogLevelError // the mux warns of the unspecified address it is meant for
+	mux := webrtc.NewICEUDPMux(logs.NewLogger("ice"), udp)
+	api, err := newAPI(func(se *webrtc.SettingEngine) {
+		se.SetICEUDPMux(mux)
+		if opts.Settings != nil {
+			opts.Settings(se)
+		}
+	})
+	if err != nil {
+		mux.Close()
 		return nil, err
 	}
-	return &Server{opts: opts, log: opts.Log, api: api, sessions: map[string]*session{}}, nil
+	return &Server{opts: opts, log: opts.Log, api: api, udp: udp, mux: mux, sessions: map[string]*session{}}, nil
 }
 
 // h264Codecs are the H.264 variants the device can negotiate: the stream
@@ -320,6 +343,7 @@ func (s *Server) Close() error {
 		sess.stop(EndShutdown)
 	}
 	s.wg.Wait()
+	s.closeOnce.Do(func() { s.mux.Close() })
 	return nil
 }
 

@@ -274,6 +274,7 @@ func (s *session) send(f capture.Frame, sps, pps []byte, fast bool) error {
 	s.lastPTS, s.havePTS = f.PTS, true
 
 	p := s.srv.packets.get(f, sps, pps)
+	defer s.srv.udp.flush() // the frame leaves in one batch
 	for i, payload := range p.payloads {
 		marker := i == len(p.payloads)-1
 		s.pkt.Header = rtp.Header{Version: 2, Marker: marker, SequenceNumber: s.seq, Timestamp: s.ts}
@@ -298,6 +299,7 @@ func (s *session) send(f capture.Frame, sps, pps []byte, fast bool) error {
 // resend sends again the packets nack reports lost that the history still
 // holds, with their original sequence numbers; pkt is the caller's scratch.
 func (s *session) resend(nack *rtcp.TransportLayerNack, pkt *rtp.Packet) {
+	defer s.srv.udp.flush()
 	for _, pair := range nack.Nacks {
 		pair.Range(func(seq uint16) bool {
 			sp, ok := s.hist.get(seq)
