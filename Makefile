@@ -19,8 +19,11 @@ CMDS     := doorward doorwardctl
 # Release targets: dist name / GOARCH / GOARM. armv6 is the Pi Zero W and Pi 1,
 # armv7 the 32-bit OS on a Pi 2/3/4, arm64 the 64-bit OS on a Pi Zero 2 W/3/4/5.
 PLATFORMS := armv6/arm/6 armv7/arm/7 arm64/arm64/ amd64/amd64/
-# Goal for the size of dist/doorward-linux-arm64, in bytes (20 MB).
-MAX_ARM64_SIZE := 20000000
+# Goal for the size of dist/doorward-linux-arm64, in bytes (24 MB). It was
+# 20 MB until the Prometheus client (github.com/prometheus/client_golang,
+# which the metrics need; 2.3 MB with the protobuf runtime it brings) came
+# on top of a binary already at 19.8 MB.
+MAX_ARM64_SIZE := 24000000
 
 # Packages whose unit tests also run under qemu-user (see qemu-test). The cmd/
 # end-to-end tests are left out: their TestMain runs `go build` and then
