@@ -18,7 +18,13 @@ func TestDecryptE2E(t *testing.T) {
 	b := e2e(t)
 	script := capturetest.Tool(t, "script") // a terminal for the refusal
 	dir := t.TempDir()
-	d := startDevice(t, b, dir+"/state", writeConfig(t, dir, ""))
+	// A long post-roll and clip cap: the clip still recording below must
+	// stay open while a loaded machine starts decrypt.
+	config := filepath.Join(dir, "doorward.yaml")
+	if err := os.WriteFile(config, []byte("recording:\n  pre_roll: 1s\n  post_roll: 4s\n  segment: 1s\n  max_clip: 60s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDevice(t, b, dir+"/state", config)
 	owner := newHome(t, b)
 	pairOwner(t, b, d, owner)
 	clip := d.recordClip(2)
@@ -73,10 +79,24 @@ func TestDecryptE2E(t *testing.T) {
 		if live.ID == "" {
 			continue
 		}
-		exec.Command(b.doorward, "trigger", "motion", "--state", d.state).Run() // keep it recording
+		// Keep it recording while decrypt runs: motion every second.
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for {
+				exec.Command(b.doorward, "trigger", "motion", "--state", d.state).Run()
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}()
 		partial := filepath.Join(owner.dir, "partial.mp4")
 		os.Remove(partial)
 		r := ctl(t, b, owner.dir, "", "decrypt", "-i", owner.key, "--state", d.state, live.ID, "-o", partial)
+		close(stop)
+		<-stopped
 		if r.code == 0 && strings.Contains(r.stderr, "warning: clip "+live.ID+" is still recording") {
 			warned = true
 			if p := capturetest.ProbeFile(t, partial, true); p.Codec != "h264" {
