@@ -134,6 +134,9 @@ type resolved struct {
 	// requested is what was asked for: "auto" or a board name (selftest
 	// reports it).
 	requested string
+	// boardFile is the config file whose board: chose requested; empty
+	// when --board (or its default, auto) did.
+	boardFile string
 	// file is the config file, nil without one.
 	file *config.File
 	// overrides are the flags given on the command line that replace a
@@ -178,6 +181,8 @@ func loadConfig(cmd *cobra.Command, path, board string) (cfg config.Config, prof
 		cfg.Board = board
 	case cfg.Board == "":
 		cfg.Board = board
+	default:
+		res.boardFile = res.file.Path
 	}
 	res.requested = cfg.Board
 	if profile, err = resolveBoard(cfg.Board); err != nil {

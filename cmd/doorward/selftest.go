@@ -66,12 +66,13 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 				return err
 			}
 			checks := selftest.Checks(selftest.Options{
-				Board: profile, Requested: res.requested, StateDir: state,
-				CameraSource: cam.name, OpenCamera: cam.open, CameraFPS: cam.fps, Frames: frames,
+				Board: profile, Requested: res.requested, BoardFile: res.boardFile, StateDir: state,
+				CameraSource: cam.name, CameraPresent: cam.present, OpenCamera: cam.open, CameraFPS: cam.fps, Frames: frames,
 				Formats: cam.formats, FormatsWhyNot: cam.whyNoFormats,
 				OpenLine:    func(name string) (selftest.Line, error) { return device.OpenGPIOLine(name) },
 				Interactive: interactive, Prompt: cmd.ErrOrStderr(),
 				PreRollBytes: uint64(cfg.Recording.Buffer),
+				MQTT:         cfg.MQTT,
 				Clock:        clk,
 			})
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -88,7 +89,7 @@ overridden are fine) and 1 when one failed. Skipped checks say why.`,
 	}
 	cmd.Flags().StringVar(&board, "board", "auto", "board profile: auto, or one of "+fmt.Sprint(boards.Names()))
 	stateFlag(cmd, &state)
-	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (camera and pre-roll buffer settings are used)")
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (its board, camera, GPIO, pre-roll buffer and mqtt settings are used)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "the report as JSON, with every figure (on stdout the table then goes to stderr)")
 	cmd.Flags().StringVarP(&out, "output", "o", "-", "write the report to `FILE` (- for standard output; with a file and --json the table still goes to stdout)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
@@ -154,6 +155,7 @@ type selftestCameraSpec struct {
 	name         string
 	fps          float64
 	open         func(context.Context) (capture.Source, error)
+	present      func() error
 	formats      func(context.Context) ([]string, error)
 	whyNoFormats string
 }
@@ -181,6 +183,9 @@ func selftestCamera(cfg config.Camera, board boards.Profile, clk clock.Clock, lo
 				spec.fps = simcam.FPS
 			}
 		}
+		if cfg.File != "" {
+			spec.present = func() error { return selftest.FilePresent(cfg.File) }
+		}
 		if spec.fps == 0 {
 			spec.fps = 30
 		}
@@ -194,6 +199,7 @@ func selftestCamera(cfg config.Camera, board boards.Profile, clk clock.Clock, lo
 			spec.whyNoFormats = "no V4L2 device configured"
 			break
 		}
+		spec.present = func() error { return selftest.DeviceNodePresent(dev) }
 		spec.formats = func(context.Context) ([]string, error) { return v4l2Formats(dev) }
 	case boards.SourceExec:
 		cmd := cfg.Command
@@ -202,6 +208,7 @@ func selftestCamera(cfg config.Camera, board boards.Profile, clk clock.Clock, lo
 		}
 		if len(cmd) > 0 {
 			spec.name = "exec " + cmd[0]
+			spec.present = func() error { return selftest.ProgramPresent(cmd[0]) }
 		}
 	}
 	return spec

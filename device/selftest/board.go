@@ -22,6 +22,9 @@ type BoardCheck struct {
 	Board boards.Profile
 	// Requested is what the user asked for: "auto" or a profile name.
 	Requested string
+	// ConfigFile is the config file whose board: field asked for Requested;
+	// empty when --board did (or nothing did, and auto detected the board).
+	ConfigFile string
 	// ModelPath is normally /proc/device-tree/model.
 	ModelPath string
 }
@@ -41,19 +44,28 @@ func (c BoardCheck) Check() Check {
 		if model != "" {
 			seen = fmt.Sprintf("model %q", model)
 		}
+		// chosen says how the user chose the board, and where to change it.
+		chosen, where := fmt.Sprintf("with --board %s", c.Requested), "--board"
+		if c.ConfigFile != "" {
+			chosen = fmt.Sprintf("by board: %s in %s", c.Requested, c.ConfigFile)
+			where = "board: in " + c.ConfigFile
+		}
 		detected, found := boards.Detect(model)
 		switch {
+		case c.Requested == "auto" && !c.Board.Sim:
 		case c.Board.Sim:
-			return Result{Status: Overridden, Detail: fmt.Sprintf("sim board chosen with --board sim (%s): no real camera or GPIO", seen)}
-		case c.Requested != "auto":
-			if found && detected.Name != c.Board.Name {
-				return Result{Status: Warn, Detail: fmt.Sprintf("board %s chosen by name, but %s is board %s: check --board or the config's board", c.Board.Name, seen, detected.Name)}
-			}
-			return Result{Status: Overridden, Detail: fmt.Sprintf("board %s chosen by name (%s)", c.Board.Name, seen)}
+			return Result{Status: Overridden, Detail: fmt.Sprintf("sim board chosen %s, so no real camera or GPIO is used (%s)", chosen, seen)}
+		case found && detected.Name != c.Board.Name:
+			return Result{Status: Warn, Detail: fmt.Sprintf("board %s chosen %s, but this is board %s (%s): check %s", c.Board.Name, chosen, detected.Name, seen, where)}
 		case found:
-			return Result{Status: Pass, Detail: fmt.Sprintf("%s: detected %s from %s", c.Board.Name, seen, c.ModelPath)}
+			return Result{Status: Overridden, Detail: fmt.Sprintf("board %s chosen %s, which matches %s", c.Board.Name, chosen, seen)}
+		default:
+			return Result{Status: Overridden, Detail: fmt.Sprintf("board %s chosen %s (%s)", c.Board.Name, chosen, seen)}
 		}
-		return Result{Status: Warn, Detail: fmt.Sprintf("%s matches no Raspberry Pi profile; using %s (valid boards: %s)", seen, c.Board.Name, strings.Join(boards.Names(), ", "))}
+		if found {
+			return Result{Status: Pass, Detail: fmt.Sprintf("board %s detected from %s (%s)", c.Board.Name, c.ModelPath, seen)}
+		}
+		return Result{Status: Warn, Detail: fmt.Sprintf("%s matches no Raspberry Pi profile, so board %s is used (valid boards: %s)", seen, c.Board.Name, strings.Join(boards.Names(), ", "))}
 	}}
 }
 
@@ -219,12 +231,4 @@ func (c GPIOChecks) clock() clock.Clock {
 		return clock.Real{}
 	}
 	return c.Clock
-}
-
-// BrokerCheck checks that the MQTT broker is reachable. There is no broker
-// configuration yet, so it is skipped with that reason.
-func BrokerCheck() Check {
-	return Check{Name: "broker reachable", Run: func(context.Context) Result {
-		return Result{Status: Skip, Detail: "no broker configured"}
-	}}
 }

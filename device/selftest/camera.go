@@ -17,6 +17,13 @@ import (
 type CameraCheck struct {
 	// Source names the camera for the detail, e.g. "file (sim clip)".
 	Source string
+	// Present says at once whether the camera is there to open: nil, or
+	// an error naming what is missing and what to check (e.g. "/dev/video0
+	// does not exist: is the camera connected and enabled?"). Open may
+	// retry a missing camera for as long as the capture may take, as the
+	// agent does while a camera is unplugged; the selftest fails at once
+	// instead. Nil means no such test.
+	Present func() error
 	// Open opens the camera.
 	Open func(ctx context.Context) (capture.Source, error)
 	// Frames is how many frames to capture; at least 2, and enough to span
@@ -91,6 +98,11 @@ func (c CameraCheck) run(ctx context.Context) Result {
 	if c.Frames < 2 {
 		return Result{Status: Fail, Detail: fmt.Sprintf("selftest: frames %d is too few (valid: 2 or more)", c.Frames)}
 	}
+	if c.Present != nil {
+		if err := c.Present(); err != nil {
+			return Result{Status: Fail, Detail: fmt.Sprintf("camera %s: %v", c.Source, err)}
+		}
+	}
 	clk := c.Clock
 	if clk == nil {
 		clk = clock.Real{}
@@ -162,6 +174,9 @@ func (c CameraCheck) judge(s CaptureStats) Result {
 type FormatsCheck struct {
 	// Source names the camera source ("v4l2", "exec", "file").
 	Source string
+	// Present says at once whether the camera is there (see CameraCheck);
+	// nil means no such test.
+	Present func() error
 	// Formats lists the camera's formats; nil means the source has none to
 	// list.
 	Formats func(ctx context.Context) ([]string, error)
@@ -174,6 +189,11 @@ func (c FormatsCheck) Check() Check {
 	return Check{Name: "camera formats", Run: func(ctx context.Context) Result {
 		if c.Formats == nil {
 			return Result{Status: Skip, Detail: c.WhyNot}
+		}
+		if c.Present != nil {
+			if err := c.Present(); err != nil {
+				return Result{Status: Fail, Detail: fmt.Sprintf("camera %s: %v", c.Source, err)}
+			}
 		}
 		formats, err := c.Formats(ctx)
 		if err != nil {

@@ -3,8 +3,9 @@
 // the GPIO lines of the PIR sensor, doorbell button, LED and reset switch
 // open (and, when a tester is present, react), whether the camera delivers
 // H.264 at the expected rate and keyframe interval, how fast the storage and
-// age encryption are, and whether the system keeps plaintext out of swap and
-// core dumps and has a synchronized clock.
+// age encryption are, whether the system keeps plaintext out of swap and
+// core dumps and has a synchronized clock, and whether the configured MQTT
+// broker accepts a connection.
 //
 // A Check is a name, a required flag and a function returning a Result
 // (pass, warn, fail, skip or overridden, a detail and measured figures).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -110,35 +111,57 @@ func TestBoardCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const cfg = "/etc/doorward/config.yaml"
 	for _, tc := range []struct {
-		name      string
-		board     boards.Profile
-		requested string
-		model     string
-		status    Status
-		detail    string
+		name       string
+		board      boards.Profile
+		requested  string
+		configFile string
+		model      string
+		status     Status
+		detail     string
 	}{
-		{"sim", sim, "sim", "model-rpi4", Overridden, "sim board chosen with --board sim"},
-		{"by name", generic, "generic-linux", "absent", Overridden, "chosen by name"},
-		{"auto, no model file", generic, "auto", "absent", Warn, "matches no Raspberry Pi profile; using generic-linux"},
-		{"auto, unknown model", generic, "auto", "model-other", Warn, `"QEMU Virt Machine" matches no`},
+		{"sim by flag", sim, "sim", "", "model-rpi4", Overridden,
+			`sim board chosen with --board sim, so no real camera or GPIO is used (model "Raspberry Pi 4 Model B Rev 1.4")`},
+		{"sim by config", sim, "sim", cfg, "absent", Overridden,
+			"sim board chosen by board: sim in /etc/doorward/config.yaml, so no real camera or GPIO is used (no testdata/absent)"},
+		{"by flag", generic, "generic-linux", "", "absent", Overridden,
+			"board generic-linux chosen with --board generic-linux (no testdata/absent)"},
+		{"by config", generic, "generic-linux", cfg, "model-other", Overridden,
+			`board generic-linux chosen by board: generic-linux in /etc/doorward/config.yaml (model "QEMU Virt Machine")`},
+		{"auto, no model file", generic, "auto", "", "absent", Warn,
+			"no testdata/absent matches no Raspberry Pi profile, so board generic-linux is used (valid boards: "},
+		{"auto from the config, unknown model", generic, "auto", cfg, "model-other", Warn,
+			`model "QEMU Virt Machine" matches no Raspberry Pi profile, so board generic-linux is used`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := BoardCheck{Board: tc.board, Requested: tc.requested, ModelPath: filepath.Join("testdata", tc.model)}.Check().Run(context.Background())
-			if res.Status != tc.status || !strings.Contains(res.Detail, tc.detail) {
-				t.Fatalf("got %s %q, want %s containing %q", res.Status, res.Detail, tc.status, tc.detail)
+			res := BoardCheck{Board: tc.board, Requested: tc.requested, ConfigFile: tc.configFile, ModelPath: filepath.Join("testdata", tc.model)}.Check().Run(context.Background())
+			if res.Status != tc.status || !strings.HasPrefix(res.Detail, tc.detail) {
+				t.Fatalf("got %s %q,\nwant %s %q", res.Status, res.Detail, tc.status, tc.detail)
 			}
 		})
 	}
-	// A detected Raspberry Pi passes, once its profile exists.
-	if p, ok := boards.Detect("Raspberry Pi 4 Model B Rev 1.4"); ok {
-		res := BoardCheck{Board: p, Requested: "auto", ModelPath: "testdata/model-rpi4"}.Check().Run(context.Background())
-		if res.Status != Pass {
-			t.Errorf("rpi4 detected: %s %q, want pass", res.Status, res.Detail)
-		}
-		res = BoardCheck{Board: generic, Requested: "generic-linux", ModelPath: "testdata/model-rpi4"}.Check().Run(context.Background())
-		if res.Status != Warn || !strings.Contains(res.Detail, "is board "+p.Name) {
-			t.Errorf("generic-linux on an rpi4: %s %q, want a warning naming %s", res.Status, res.Detail, p.Name)
+	// A detected Raspberry Pi passes.
+	p, ok := boards.Detect("Raspberry Pi 4 Model B Rev 1.4")
+	if !ok {
+		t.Fatal("no board profile detects a Raspberry Pi 4")
+	}
+	res := BoardCheck{Board: p, Requested: "auto", ModelPath: "testdata/model-rpi4"}.Check().Run(context.Background())
+	if want := fmt.Sprintf(`board %s detected from testdata/model-rpi4 (model "Raspberry Pi 4 Model B Rev 1.4")`, p.Name); res.Status != Pass || res.Detail != want {
+		t.Errorf("rpi4 detected: %s %q, want pass %q", res.Status, res.Detail, want)
+	}
+	res = BoardCheck{Board: p, Requested: p.Name, ConfigFile: cfg, ModelPath: "testdata/model-rpi4"}.Check().Run(context.Background())
+	if want := fmt.Sprintf(`board %s chosen by board: %s in %s, which matches model "Raspberry Pi 4 Model B Rev 1.4"`, p.Name, p.Name, cfg); res.Status != Overridden || res.Detail != want {
+		t.Errorf("rpi4 by config on an rpi4: %s %q, want %q", res.Status, res.Detail, want)
+	}
+	for _, tc := range []struct{ configFile, chosen, where string }{
+		{"", "with --board generic-linux", "check --board"},
+		{cfg, "by board: generic-linux in " + cfg, "check board: in " + cfg},
+	} {
+		res = BoardCheck{Board: generic, Requested: "generic-linux", ConfigFile: tc.configFile, ModelPath: "testdata/model-rpi4"}.Check().Run(context.Background())
+		want := fmt.Sprintf(`board generic-linux chosen %s, but this is board %s (model "Raspberry Pi 4 Model B Rev 1.4"): %s`, tc.chosen, p.Name, tc.where)
+		if res.Status != Warn || res.Detail != want {
+			t.Errorf("generic-linux on an rpi4: %s %q, want warn %q", res.Status, res.Detail, want)
 		}
 	}
 }
@@ -431,7 +454,7 @@ func TestChecksOnSim(t *testing.T) {
 			t.Errorf("%s on sim: %s %q", c.Name, res.Status, res.Detail)
 		}
 	}
-	if res := BrokerCheck().Run(context.Background()); res.Status != Skip || res.Detail != "no broker configured" {
-		t.Errorf("broker: %s %q", res.Status, res.Detail)
+	if res := checks[len(checks)-1].Run(context.Background()); res.Status != Skip || res.Detail != "no broker configured (mqtt.broker in the config)" {
+		t.Errorf("broker without mqtt.broker: %s %q", res.Status, res.Detail)
 	}
 }

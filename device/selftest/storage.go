@@ -2,11 +2,15 @@ package selftest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -19,7 +23,9 @@ import (
 // small fsynced writes, the pattern of segment and index writes. It writes
 // only random bytes, into a temporary file it removes.
 type StorageCheck struct {
-	// Dir is the state directory; it is created (mode 0700) if missing.
+	// Dir is the state directory. When it does not exist yet, its nearest
+	// existing parent is measured instead (the agent creates it there on
+	// its first run); the check creates no directory.
 	Dir string
 	// WriteBytes is how much the throughput test writes (e.g. 32 MiB).
 	WriteBytes int
@@ -41,19 +47,30 @@ func (c StorageCheck) run(ctx context.Context) Result {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
-		return Result{Status: Fail, Detail: fmt.Sprintf("state directory %s: %v", c.Dir, err)}
+	// A state directory not created yet (a fresh install, before the
+	// agent's first run) is measured where the agent will create it: in
+	// its nearest existing parent. The check creates no directory.
+	dir, missing, err := nearestDir(c.Dir)
+	if err != nil {
+		return Result{Status: Fail, Detail: err.Error()}
+	}
+	where := c.Dir
+	if missing {
+		where = fmt.Sprintf("%s does not exist yet; measured %s, where the agent will create it", c.Dir, dir)
 	}
 	figs := map[string]float64{}
-	avail, total, err := freeSpace(c.Dir)
+	avail, total, err := freeSpace(dir)
 	if err != nil {
 		return Result{Status: Fail, Detail: err.Error()}
 	}
 	figs["free_gib"] = float64(avail) / (1 << 30)
 	figs["size_gib"] = float64(total) / (1 << 30)
 
-	f, err := os.CreateTemp(c.Dir, ".selftest-*")
+	f, err := os.CreateTemp(dir, ".doorward-selftest-*")
 	if err != nil {
+		if missing {
+			return Result{Status: Fail, Detail: fmt.Sprintf("%s, but it is not writable: %v (the agent must be able to create its state directory there; run the selftest as the agent's user)", where, unwrapPath(err))}
+		}
 		return Result{Status: Fail, Detail: fmt.Sprintf("state directory %s is not writable: %v", c.Dir, err)}
 	}
 	defer os.Remove(f.Name())
@@ -97,11 +114,40 @@ func (c StorageCheck) run(ctx context.Context) Result {
 		figs["fsync_ms_max"] = ms(lat[len(lat)-1])
 	}
 
-	detail := fmt.Sprintf("%s: %.1f GiB free of %.1f GiB", c.Dir, figs["free_gib"], figs["size_gib"])
+	detail := fmt.Sprintf("%s: %.1f GiB free of %.1f GiB", where, figs["free_gib"], figs["size_gib"])
 	if avail < c.MinFreeBytes {
 		return Result{Status: Warn, Figures: figs, Detail: fmt.Sprintf("%s, below %.1f GiB: retention will delete clips early", detail, float64(c.MinFreeBytes)/(1<<30))}
 	}
 	return Result{Status: Pass, Figures: figs, Detail: detail}
+}
+
+// nearestDir returns dir when it exists, or else its nearest existing
+// parent with missing set. An existing path that is not a directory (dir
+// itself, or the parent where dir would be created) is an error.
+func nearestDir(dir string) (string, bool, error) {
+	if dir == "" {
+		return "", false, errors.New("no state directory given (valid: a directory such as /var/lib/doorward)")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && st.IsDir():
+			return p, p != abs, nil
+		case err == nil && p == abs:
+			return "", false, fmt.Errorf("state directory %s is not a directory (it is a %s)", dir, kind(st.Mode()))
+		case err == nil:
+			return "", false, fmt.Errorf("state directory %s cannot be created: %s is a %s, not a directory", dir, p, kind(st.Mode()))
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return "", false, fmt.Errorf("state directory %s: %w", dir, err)
+		}
+		if filepath.Dir(p) == p {
+			return "", false, fmt.Errorf("state directory %s: no parent of it exists", dir)
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

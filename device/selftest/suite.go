@@ -8,19 +8,28 @@ import (
 	"github.com/doorward/doorward/boards"
 	"github.com/doorward/doorward/capture"
 	"github.com/doorward/doorward/device/clock"
+	"github.com/doorward/doorward/device/config"
 )
 
 // Options describe the board and the system for Checks. Zero paths mean the
 // real ones under /proc.
 type Options struct {
-	// Board is the profile in use; Requested is "auto" or the name asked for.
+	// Board is the profile in use; Requested is "auto" or the name asked
+	// for, and BoardFile the config file whose board: asked for it (empty
+	// when --board did).
 	Board     boards.Profile
 	Requested string
+	BoardFile string
 	// StateDir is the agent's state directory (storage is measured there).
 	StateDir string
 
 	// CameraSource names the camera for the report, e.g. "v4l2 /dev/video0".
 	CameraSource string
+	// CameraPresent says at once whether the camera is there (the V4L2
+	// device node, the exec source's program, the file source's file): nil,
+	// or an error naming what is missing and what to check. Nil means no
+	// such test.
+	CameraPresent func() error
 	// OpenCamera opens the board's camera as the agent would.
 	OpenCamera func(ctx context.Context) (capture.Source, error)
 	// CameraFPS is the frame rate the camera is set to.
@@ -55,6 +64,10 @@ type Options struct {
 	// Getrlimit reads a resource limit; nil means the process's own.
 	Getrlimit func(resource int) (uint64, error)
 
+	// MQTT is the config's mqtt section: the broker check connects to its
+	// broker (and is skipped without one).
+	MQTT config.MQTT
+
 	// Clock times everything; nil means the real clock.
 	Clock clock.Clock
 }
@@ -83,15 +96,15 @@ func Checks(o Options) []Check {
 	if o.Syncs == 0 {
 		o.Syncs = 20
 	}
-	checks := []Check{BoardCheck{Board: o.Board, Requested: o.Requested, ModelPath: o.ModelPath}.Check()}
+	checks := []Check{BoardCheck{Board: o.Board, Requested: o.Requested, ConfigFile: o.BoardFile, ModelPath: o.ModelPath}.Check()}
 	checks = append(checks, GPIOChecks{
 		Board: o.Board, Open: o.OpenLine, Interactive: o.Interactive, Prompt: o.Prompt,
 		Wait: o.WaitForTester, Blinks: 3, Clock: o.Clock,
 	}.Checks()...)
 	checks = append(checks,
-		FormatsCheck{Source: o.CameraSource, Formats: o.Formats, WhyNot: o.FormatsWhyNot}.Check(),
+		FormatsCheck{Source: o.CameraSource, Present: o.CameraPresent, Formats: o.Formats, WhyNot: o.FormatsWhyNot}.Check(),
 		CameraCheck{
-			Source: o.CameraSource, Open: o.OpenCamera, Frames: o.Frames, FPS: o.CameraFPS,
+			Source: o.CameraSource, Present: o.CameraPresent, Open: o.OpenCamera, Frames: o.Frames, FPS: o.CameraFPS,
 			MaxKeyInterval: 4 * time.Second, Clock: o.Clock,
 		}.Check(),
 		StorageCheck{Dir: o.StateDir, WriteBytes: o.WriteBytes, Syncs: o.Syncs, MinFreeBytes: 1 << 30, Clock: o.Clock}.Check(),
@@ -103,7 +116,7 @@ func Checks(o Options) []Check {
 		limits.Memlock(),
 		limits.Core(),
 		ClockCheck{Sim: o.Board.Sim, Status: o.ClockStatus}.Check(),
-		BrokerCheck(),
+		BrokerCheck{MQTT: o.MQTT, Clock: o.Clock}.Check(),
 	)
 	return checks
 }
