@@ -31,8 +31,8 @@ a disclosure directory (000000-init.mp4.age, ...), or a clip ID, found
 under the state directory's clips/ (--state, by default the agent's) —
 with the age identities in FILE (an owner key from keygen, or any age
 identity file) and writes the MP4 to standard output, as age does, or to
-OUT with -o (it appears only once the whole clip is decrypted; --force
-replaces an existing OUT). It refuses to write video to a terminal. A
+OUT with -o (it appears only once the whole clip is decrypted; an
+existing MP4 there is replaced, any other file only with --force). It refuses to write video to a terminal. A
 clip still being recorded is decrypted as far as it is committed, with a
 warning.`,
 		Args: exactArgs(1, "one clip directory or clip ID"),
@@ -45,7 +45,7 @@ warning.`,
 			if err != nil {
 				return err
 			}
-			if err := checkOutput(out, force); err != nil {
+			if err := checkVideoOutput(out, force); err != nil {
 				return fmt.Errorf("decrypt: %w", err)
 			}
 			toStdout := out == "" || out == "-"

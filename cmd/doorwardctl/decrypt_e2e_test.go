@@ -37,7 +37,7 @@ func TestDecryptE2E(t *testing.T) {
 	if p := capturetest.ProbeBytes(t, []byte(r.stdout), true); p.Codec != "h264" || p.Frames < 30 {
 		t.Errorf("decrypted to stdout: %+v", p)
 	}
-	// A directory, to a file; an existing file takes --force.
+	// A directory, to a file.
 	clipDir := filepath.Join(d.state, "clips", clip.Start.UTC().Format("2006/01/02"), clip.ID)
 	movie := filepath.Join(owner.dir, "clip.mp4")
 	if out := mustCtl(t, b, owner.dir, "decrypt", "-i", owner.key, clipDir, "-o", movie); out != "" {
@@ -46,8 +46,22 @@ func TestDecryptE2E(t *testing.T) {
 	if p := capturetest.ProbeFile(t, movie, true); p.Codec != "h264" {
 		t.Errorf("decrypted file: %+v", p)
 	}
-	wantFail(t, ctl(t, b, owner.dir, "", "decrypt", "-i", owner.key, clipDir, "-o", movie), "--force")
-	mustCtl(t, b, owner.dir, "decrypt", "-i", owner.key, clipDir, "-o", movie, "--force")
+	// An existing MP4 is replaced (decrypting again into the same file,
+	// as age's -o does); any other file only with --force.
+	mustCtl(t, b, owner.dir, "decrypt", "-i", owner.key, clipDir, "-o", movie)
+	notes := filepath.Join(owner.dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("not a video\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantFail(t, ctl(t, b, owner.dir, "", "decrypt", "-i", owner.key, clipDir, "-o", notes), "notes.txt", "not an MP4", "--force")
+	wantFail(t, ctl(t, b, owner.dir, "", "decrypt", "-i", owner.key, clipDir, "-o", owner.key), "not an MP4", "--force")
+	if got, _ := os.ReadFile(notes); string(got) != "not a video\n" {
+		t.Errorf("a refused decrypt changed the file: %q", got)
+	}
+	mustCtl(t, b, owner.dir, "decrypt", "-i", owner.key, clipDir, "-o", notes, "--force")
+	if p := capturetest.ProbeFile(t, notes, true); p.Codec != "h264" {
+		t.Errorf("decrypted with --force: %+v", p)
+	}
 
 	// Unknown IDs and garbage name what is wrong.
 	wantFail(t, ctl(t, b, owner.dir, "", "decrypt", "-i", owner.key, "--state", d.state, "20200101T000000Z-abcdef"), "no clip 20200101T000000Z-abcdef")

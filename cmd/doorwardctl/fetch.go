@@ -54,7 +54,7 @@ With --relay and --clip, fetch downloads a clip of the owners' cloud backup
 SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(out, force); err != nil {
+			if err := checkVideoOutput(out, force); err != nil {
 				return fmt.Errorf("fetch: %w", err)
 			}
 			if relayURL != "" && len(identityFiles) > 0 {
@@ -175,7 +175,7 @@ func fetchObjects(ctx context.Context, m wire.Manifest, prefix, only string, ids
 		name := out
 		if len(clips) > 1 {
 			name = strings.TrimSuffix(out, filepath.Ext(out)) + "-" + clip + filepath.Ext(out)
-			if err := checkOutput(name, force); err != nil {
+			if err := checkVideoOutput(name, force); err != nil {
 				return fmt.Errorf("fetch: %w", err)
 			}
 		}

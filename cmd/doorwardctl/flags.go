@@ -61,6 +61,41 @@ func checkOutput(path string, force bool) error {
 	return nil
 }
 
+// checkVideoOutput is checkOutput for the MP4 a command writes (decrypt,
+// fetch, live): an existing MP4 (a file that begins with an ISO BMFF ftyp
+// box, as every MP4 these commands write does) is replaced, as age's -o
+// replaces its output, so decrypting a clip again into the same file just
+// works; any other existing file (a key, a document, a typo'd name) needs
+// --force.
+func checkVideoOutput(path string, force bool) error {
+	err := checkOutput(path, force)
+	if !errors.Is(err, errOutputExists) {
+		return err
+	}
+	if isMP4(path) {
+		return nil
+	}
+	return fmt.Errorf("-o %s: the file %w and is not an MP4 video; choose another name, or pass --force to replace it", path, errOutputExists)
+}
+
+// isMP4 reports whether path is a regular file that begins with an ftyp
+// box.
+func isMP4(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	var head [8]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return false
+	}
+	return string(head[4:8]) == "ftyp"
+}
+
 // writeOutput writes data to path ("-": stdout) with mode, atomically, and
 // never over an existing file unless force.
 func writeOutput(path string, force bool, stdout io.Writer, data []byte, mode os.FileMode) error {

@@ -49,7 +49,7 @@ flows directly between the device and this computer (or through TURN).`,
 			}
 			var commit func() error
 			opts := live.WatchOptions{Sign: live.Signer(key, deviceID), Signal: client, Duration: time.Duration(seconds * float64(time.Second))}
-			if err := checkOutput(out, force); err != nil {
+			if err := checkVideoOutput(out, force); err != nil {
 				return fmt.Errorf("live: %w", err)
 			}
 			switch out {
