@@ -77,16 +77,25 @@ cross:
 
 # The ARM binaries start, report their version and pass the sim board's
 # selftest (real syscalls: adjtimex, getrlimit, statfs, fsync) under qemu-user
-# (Debian qemu-user-static; called explicitly, no binfmt_misc needed).
+# (Debian qemu-user-static; called explicitly, no binfmt_misc needed). Each
+# also lists itself as a build of a board that runs it (`boards`), and runs
+# that board's selftest to the end: exit 1, since qemu has none of its GPIO
+# lines or camera, with the lines named by their header pins.
 qemu-smoke: cross
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	for b in arm64:qemu-aarch64-static armv7:qemu-arm-static armv6:qemu-arm-static; do \
-		name=$${b%%:*}; qemu=$${b#*:}; bin=$(DIST)/doorward-linux-$$name; \
+	for b in arm64:qemu-aarch64-static:rpi5 armv7:qemu-arm-static:rpi2 armv6:qemu-arm-static:rpi-zero; do \
+		name=$${b%%:*}; rest=$${b#*:}; qemu=$${rest%%:*}; board=$${rest#*:}; bin=$(DIST)/doorward-linux-$$name; \
 		out=$$($$qemu $$bin version); \
 		echo "  $$qemu $$bin version: $$out"; \
 		[ "$$out" = "doorward $(VERSION)" ] || { echo "want: doorward $(VERSION)"; exit 1; }; \
 		$$qemu $$bin selftest --board sim --state $$tmp/$$name --frames 31 >$$tmp/out 2>&1 || { cat $$tmp/out; exit 1; }; \
 		echo "  $$qemu $$bin selftest --board sim: $$(tail -n 1 $$tmp/out)"; \
+		$$qemu $$bin boards >$$tmp/out 2>&1 || { cat $$tmp/out; exit 1; }; \
+		row=$$(grep -E "^$$board +([a-z0-9]+, )*$$name(, [a-z0-9]+)* +GPIO17 \(pin 11\)" $$tmp/out) || { cat $$tmp/out; echo "want: a $$board row listing $$name"; exit 1; }; \
+		echo "  $$qemu $$bin boards: $$(echo "$$row" | tr -s ' ')"; \
+		rc=0; $$qemu $$bin selftest --board $$board --state $$tmp/$$name-$$board --frames 2 >$$tmp/out 2>&1 || rc=$$?; \
+		[ $$rc = 1 ] && grep -q 'PIR sensor GPIO17 (pin 11)' $$tmp/out || { cat $$tmp/out; echo "want: exit 1 (no GPIO or camera under qemu), details naming GPIO17 (pin 11); got exit $$rc"; exit 1; }; \
+		echo "  $$qemu $$bin selftest --board $$board: exit 1 without its GPIO and camera, as expected"; \
 	done
 
 # The unit tests, cross-compiled and run under qemu-user: arm64 and 32-bit

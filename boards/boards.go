@@ -1,7 +1,8 @@
 // Package boards describes the boards Doorward runs on: for each one, the
 // default camera source, the GPIO lines of the PIR sensor, doorbell button,
-// LED and internal reset pin, the GOARCH/GOARM it is built for, and the
-// /proc/device-tree/model strings that identify it.
+// LED and internal reset pin (with their header pin numbers on boards with
+// the Raspberry Pi 40-pin header), the release builds that run on it, and
+// the /proc/device-tree/model strings that identify it.
 //
 // Profiles are YAML files embedded from profiles/; adding a board is adding a
 // file there (its name is the file name without .yaml). Every call parses the
@@ -49,10 +50,10 @@ type Profile struct {
 	// Models are substrings of /proc/device-tree/model that identify the
 	// board. A profile with none is never detected, only chosen by name.
 	Models []string `yaml:"models"`
-	// GOARCH is the architecture the board's binary is built for, or "any".
-	GOARCH string `yaml:"goarch"`
-	// GOARM is the ARM version ("6" or "7") when GOARCH is "arm", else "".
-	GOARM string `yaml:"goarm,omitempty"`
+	// Builds are the release builds that run on the board, named as
+	// `make dist` names them (see ReleaseBuilds), the recommended one first;
+	// BuildAny alone means every build.
+	Builds []string `yaml:"builds"`
 	// Camera is the default camera source.
 	Camera Camera `yaml:"camera"`
 	// Pins names the GPIO lines of the sensors; an empty name means none.
@@ -60,6 +61,10 @@ type Profile struct {
 	// GPIOChip is the GPIO character device holding the pins (for example
 	// "gpiochip0"); "" means find each line by name on any chip.
 	GPIOChip string `yaml:"gpio_chip,omitempty"`
+	// Header is the board's pin header: HeaderRPi40 for the Raspberry Pi
+	// 40-pin header, which gives each GPIO line its header pin number
+	// (HeaderPin); "" when the board has no header with known numbering.
+	Header string `yaml:"header,omitempty"`
 	// Sim marks the simulated board: fake sensors fed by the control socket,
 	// the embedded camera clip, and the only board that may override the
 	// clock-sync check.
@@ -104,8 +109,14 @@ var (
 	lineRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 )
 
-// goarchValues are the values a profile's goarch may take.
-func goarchValues() []string { return []string{"any", "386", "amd64", "arm", "arm64", "riscv64"} }
+// BuildAny in a profile's builds means every release build runs on the board.
+const BuildAny = "any"
+
+// ReleaseBuilds returns the names of the release builds, as the Makefile's
+// cross and dist targets name them: armv6 (GOARCH=arm GOARM=6: the Pi 1 and
+// Pi Zero), armv7 (GOARCH=arm GOARM=7: a 32-bit OS on a Pi 2 or later),
+// arm64 and amd64.
+func ReleaseBuilds() []string { return []string{"armv6", "armv7", "arm64", "amd64"} }
 
 // Validate reports every problem with the profile, joined.
 func (p Profile) Validate() error {
@@ -127,14 +138,26 @@ func (p Profile) Validate() error {
 	if p.Sim && len(p.Models) > 0 {
 		bad("models: the sim board is never detected, so it has no models")
 	}
-	if !slices.Contains(goarchValues(), p.GOARCH) {
-		bad("goarch: %q is not valid (valid: %s)", p.GOARCH, strings.Join(goarchValues(), ", "))
+	validBuilds := strings.Join(ReleaseBuilds(), ", ") + ", or " + BuildAny + " alone"
+	if len(p.Builds) == 0 {
+		bad("builds: empty (valid: one or more of %s)", validBuilds)
+	}
+	for i, b := range p.Builds {
+		switch {
+		case b == BuildAny && len(p.Builds) > 1:
+			bad("builds[%d]: %q stands alone (it means every build; valid: one or more of %s)", i, b, validBuilds)
+		case b != BuildAny && !slices.Contains(ReleaseBuilds(), b):
+			bad("builds[%d]: %q is not valid (valid: one or more of %s)", i, b, validBuilds)
+		case slices.Index(p.Builds, b) < i:
+			bad("builds[%d]: %q is listed twice", i, b)
+		}
 	}
 	switch {
-	case p.GOARCH == "arm" && p.GOARM != "6" && p.GOARM != "7":
-		bad("goarm: %q is not valid for goarch arm (valid: 6, 7)", p.GOARM)
-	case p.GOARCH != "arm" && p.GOARM != "":
-		bad("goarm: %q is set but goarch is %q (goarm is only for arm)", p.GOARM, p.GOARCH)
+	case p.Header == "":
+	case p.Header != HeaderRPi40:
+		bad("header: %q is not valid (valid: %s, or none)", p.Header, HeaderRPi40)
+	case p.Sim:
+		bad("header: the sim board has no pin header")
 	}
 
 	c := p.Camera
@@ -198,6 +221,62 @@ func (p Profile) Validate() error {
 		bad("gpio_chip: %q is not valid (valid: a chip name such as gpiochip0, none on the sim board)", p.GPIOChip)
 	}
 	return errors.Join(errs...)
+}
+
+// HeaderRPi40 is the Raspberry Pi 40-pin header (every Pi since the 1 B+,
+// and the Pi 400 and 500 at the back); the 26-pin header of a Pi 1 A or B
+// (revision 2) is its first 26 pins.
+const HeaderRPi40 = "rpi40"
+
+// rpi40Pins returns what each pin of the Raspberry Pi 40-pin header carries,
+// pin 1 at index 0: GPIO lines by their BCM number, as the official pinout
+// gives them.
+func rpi40Pins() [40]string {
+	return [40]string{
+		"3V3", "5V", // 1, 2
+		"GPIO2", "5V", // 3, 4
+		"GPIO3", "GND", // 5, 6
+		"GPIO4", "GPIO14", // 7, 8
+		"GND", "GPIO15", // 9, 10
+		"GPIO17", "GPIO18", // 11, 12
+		"GPIO27", "GND", // 13, 14
+		"GPIO22", "GPIO23", // 15, 16
+		"3V3", "GPIO24", // 17, 18
+		"GPIO10", "GND", // 19, 20
+		"GPIO9", "GPIO25", // 21, 22
+		"GPIO11", "GPIO8", // 23, 24
+		"GND", "GPIO7", // 25, 26
+		"GPIO0", "GPIO1", // 27, 28 (ID EEPROM)
+		"GPIO5", "GND", // 29, 30
+		"GPIO6", "GPIO12", // 31, 32
+		"GPIO13", "GND", // 33, 34
+		"GPIO19", "GPIO16", // 35, 36
+		"GPIO26", "GPIO20", // 37, 38
+		"GND", "GPIO21", // 39, 40
+	}
+}
+
+// HeaderPin returns the physical header pin (1 to 40) that carries the GPIO
+// line named line (BCM numbering, e.g. "GPIO17") on the board, or 0 when the
+// board has no header with known numbering or the line is not on it.
+func (p Profile) HeaderPin(line string) int {
+	if p.Header != HeaderRPi40 || !strings.HasPrefix(line, "GPIO") {
+		return 0
+	}
+	pins := rpi40Pins()
+	if i := slices.Index(pins[:], line); i >= 0 {
+		return i + 1
+	}
+	return 0
+}
+
+// PinLabel names a GPIO line with its header pin, "GPIO17 (pin 11)", or
+// returns line unchanged when its pin is not known (and "" for no line).
+func (p Profile) PinLabel(line string) string {
+	if n := p.HeaderPin(line); n > 0 {
+		return fmt.Sprintf("%s (pin %d)", line, n)
+	}
+	return line
 }
 
 // Names returns the names of the embedded profiles, sorted.

@@ -17,7 +17,7 @@ func TestEmbeddedProfilesLoadAndValidate(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("Names() = %v, not sorted", names)
 	}
-	for _, want := range []string{"generic-linux", "rpi-zero2w", "rpi3", "rpi4", "rpi5", "sim"} {
+	for _, want := range []string{"generic-linux", "rpi-zero", "rpi-zero2w", "rpi1", "rpi2", "rpi3", "rpi4", "rpi5", "sim"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Names() = %v, missing %q", names, want)
 		}
@@ -67,7 +67,7 @@ func TestProfileValues(t *testing.T) {
 	}
 	if !sim.Sim || sim.Camera.Source != SourceFile || sim.Camera.File != "" ||
 		sim.Camera.Width != 640 || sim.Camera.Height != 480 || sim.Camera.FPS != 30 ||
-		sim.Pins != (Pins{}) || sim.GOARCH != "any" || len(sim.Models) != 0 {
+		sim.Pins != (Pins{}) || !slices.Equal(sim.Builds, []string{BuildAny}) || sim.Header != "" || len(sim.Models) != 0 {
 		t.Errorf("sim = %+v", sim)
 	}
 	gl, err := Load("generic-linux")
@@ -76,7 +76,7 @@ func TestProfileValues(t *testing.T) {
 	}
 	if gl.Sim || gl.Camera.Source != SourceV4L2 || gl.Camera.Device != "/dev/video0" ||
 		gl.Camera.Width != 1280 || gl.Camera.Height != 720 || gl.Camera.FPS != 30 ||
-		gl.Pins != (Pins{}) {
+		gl.Pins != (Pins{}) || !slices.Equal(gl.Builds, []string{BuildAny}) || gl.Header != "" {
 		t.Errorf("generic-linux = %+v", gl)
 	}
 }
@@ -93,13 +93,13 @@ func TestLoadUnknown(t *testing.T) {
 			t.Errorf("Load(%q) error = %q, want %q", name, err, want)
 		}
 	}
-	if _, err := Load("foo"); !strings.Contains(err.Error(), "generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim") {
+	if _, err := Load("foo"); !strings.Contains(err.Error(), "generic-linux, rpi-zero, rpi-zero2w, rpi1, rpi2, rpi3, rpi4, rpi5, sim") {
 		t.Errorf("error %q does not list the valid names", err)
 	}
 }
 
 func TestParseStrict(t *testing.T) {
-	good := "name: x\ndescription: d\ngoarch: any\ncamera: {source: file, width: 640, height: 480, fps: 30}\n"
+	good := "name: x\ndescription: d\nbuilds: [any]\ncamera: {source: file, width: 640, height: 480, fps: 30}\n"
 	if _, err := parse([]byte(good)); err != nil {
 		t.Fatalf("parse(good): %v", err)
 	}
@@ -127,11 +127,11 @@ func validProfile() Profile {
 		Name:        "rpi-test",
 		Description: "test board",
 		Models:      []string{"Raspberry Pi Test"},
-		GOARCH:      "arm",
-		GOARM:       "7",
+		Builds:      []string{"armv7", "armv6"},
 		Camera:      Camera{Source: SourceExec, Command: []string{"rpicam-vid", "-o", "-"}, Width: 1920, Height: 1080, FPS: 30},
 		Pins:        Pins{PIR: "GPIO17", Button: "GPIO27", LED: "GPIO22", Reset: "GPIO5"},
 		GPIOChip:    "gpiochip0",
+		Header:      HeaderRPi40,
 	}
 }
 
@@ -146,11 +146,15 @@ func TestValidate(t *testing.T) {
 		"bad name":         {func(p *Profile) { p.Name = "Rpi 4" }, "name:"},
 		"no description":   {func(p *Profile) { p.Description = " " }, "description: empty"},
 		"empty model":      {func(p *Profile) { p.Models = []string{""} }, "models[0]: empty"},
-		"sim with models":  {func(p *Profile) { p.Sim = true; p.Pins = Pins{}; p.GPIOChip = "" }, "sim board is never detected"},
-		"sim with pins":    {func(p *Profile) { p.Sim = true; p.Models = nil }, "pins.pir: the sim board has no GPIO lines"},
-		"bad goarch":       {func(p *Profile) { p.GOARCH = "mips" }, `goarch: "mips" is not valid (valid: any,`},
-		"arm without arm":  {func(p *Profile) { p.GOARM = "" }, `goarm: "" is not valid for goarch arm (valid: 6, 7)`},
-		"goarm on arm64":   {func(p *Profile) { p.GOARCH = "arm64" }, `goarm: "7" is set but goarch is "arm64"`},
+		"sim with models":  {func(p *Profile) { p.Sim = true; p.Pins = Pins{}; p.GPIOChip = ""; p.Header = "" }, "sim board is never detected"},
+		"sim with pins":    {func(p *Profile) { p.Sim = true; p.Models = nil; p.Header = "" }, "pins.pir: the sim board has no GPIO lines"},
+		"no builds":        {func(p *Profile) { p.Builds = nil }, "builds: empty (valid: one or more of armv6, armv7, arm64, amd64, or any alone)"},
+		"unknown build":    {func(p *Profile) { p.Builds = []string{"arm64", "armhf"} }, `builds[1]: "armhf" is not valid (valid: one or more of armv6, armv7, arm64, amd64, or any alone)`},
+		"goarch as build":  {func(p *Profile) { p.Builds = []string{"arm"} }, `builds[0]: "arm" is not valid`},
+		"build twice":      {func(p *Profile) { p.Builds = []string{"arm64", "armv7", "arm64"} }, `builds[2]: "arm64" is listed twice`},
+		"any with others":  {func(p *Profile) { p.Builds = []string{"arm64", "any"} }, `builds[1]: "any" stands alone (it means every build;`},
+		"unknown header":   {func(p *Profile) { p.Header = "rpi26" }, `header: "rpi26" is not valid (valid: rpi40, or none)`},
+		"sim with header":  {func(p *Profile) { p.Sim, p.Models, p.Pins, p.GPIOChip = true, nil, Pins{}, "" }, "header: the sim board has no pin header"},
 		"bad source":       {func(p *Profile) { p.Camera.Source = "rtsp" }, `camera.source: "rtsp" is not valid (valid: file, v4l2, exec)`},
 		"exec no command":  {func(p *Profile) { p.Camera.Command = nil }, "camera.command: empty"},
 		"v4l2 no device":   {func(p *Profile) { p.Camera.Source = SourceV4L2; p.Camera.Command = nil }, `camera.device: "" is not valid`},

@@ -18,21 +18,24 @@ func ExampleLoad() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(p.Camera.Source, p.Camera.Command[0], p.GOARCH, p.Pins.PIR, p.Pins.Button, p.Pins.LED, p.Pins.Reset)
+	fmt.Println(p.Camera.Source, p.Camera.Command[0], p.Builds, p.PinLabel(p.Pins.PIR), p.PinLabel(p.Pins.Button))
 
 	_, err = boards.Load("foo")
 	fmt.Println(err)
 	// Output:
 	// v4l2 /dev/video0 1280 720 30
-	// exec rpicam-vid arm64 GPIO17 GPIO27 GPIO22 GPIO23
-	// boards: unknown board "foo" (valid: generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim)
+	// exec rpicam-vid [arm64 armv7] GPIO17 (pin 11) GPIO27 (pin 13)
+	// boards: unknown board "foo" (valid: generic-linux, rpi-zero, rpi-zero2w, rpi1, rpi2, rpi3, rpi4, rpi5, sim)
 }
 
 func ExampleNames() {
 	fmt.Println(strings.Join(boards.Names(), "\n"))
 	// Output:
 	// generic-linux
+	// rpi-zero
 	// rpi-zero2w
+	// rpi1
+	// rpi2
 	// rpi3
 	// rpi4
 	// rpi5
@@ -44,6 +47,8 @@ func ExampleDetect() {
 	for _, model := range []string{
 		"Raspberry Pi 4 Model B Rev 1.4\x00",
 		"Raspberry Pi 5 Model B Rev 1.0\x00",
+		"Raspberry Pi Zero W Rev 1.1\x00",
+		"Raspberry Pi Zero 2 W Rev 1.0\x00",
 		"Some Board Rev 1.0\x00",
 	} {
 		if p, ok := boards.Detect(model); ok {
@@ -55,5 +60,7 @@ func ExampleDetect() {
 	// Output:
 	// detected rpi4
 	// detected rpi5
+	// detected rpi-zero
+	// detected rpi-zero2w
 	// not detected; use --board or generic-linux
 }

@@ -165,8 +165,8 @@ func TestParseConfigBad(t *testing.T) {
 		yaml string
 		want string // the whole first line of the error
 	}{
-		{"board: foo", `config.yaml:1:8: board: "foo" is not valid (valid: auto, generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim)`},
-		{"board: SIM", `config.yaml:1:8: board: "SIM" is not valid (valid: auto, generic-linux, rpi-zero2w, rpi3, rpi4, rpi5, sim)`},
+		{"board: foo", `config.yaml:1:8: board: "foo" is not valid (valid: auto, generic-linux, rpi-zero, rpi-zero2w, rpi1, rpi2, rpi3, rpi4, rpi5, sim)`},
+		{"board: SIM", `config.yaml:1:8: board: "SIM" is not valid (valid: auto, generic-linux, rpi-zero, rpi-zero2w, rpi1, rpi2, rpi3, rpi4, rpi5, sim)`},
 		{"owner_recipients: [" + testRecipient + `, ""]`, `config.yaml:1:84: owner_recipients[1]: "" is empty (valid: an age recipient such as age1...)`},
 		{"owner_recipients:\n  - age1abc\n", `config.yaml:2:5: owner_recipients[0]: "age1abc" is not an age recipient (valid: age1... or age1pq1..., as doorwardctl keygen prints)`},
 		{"owner_recipients: [" + testRecipient + ", age1pq1" + strings.Repeat("q", 40) + "]", `config.yaml:1:84: owner_recipients[1]: "age1pq1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq" is not an age recipient (valid: age1... or age1pq1..., as doorwardctl keygen prints)`},

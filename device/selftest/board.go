@@ -102,16 +102,19 @@ type GPIOChecks struct {
 // role is one sensor or output wired to a pin.
 type role struct {
 	key, what, pin string
-	output         bool
+	// label is pin with its header pin number when the board's header is
+	// known, "GPIO17 (pin 11)", for the details.
+	label  string
+	output bool
 }
 
 func (c GPIOChecks) roles() []role {
-	p := c.Board.Pins
+	p, b := c.Board.Pins, c.Board
 	return []role{
-		{"pir", "PIR sensor", p.PIR, false},
-		{"button", "doorbell button", p.Button, false},
-		{"led", "status LED", p.LED, true},
-		{"reset", "internal reset switch", p.Reset, false},
+		{"pir", "PIR sensor", p.PIR, b.PinLabel(p.PIR), false},
+		{"button", "doorbell button", p.Button, b.PinLabel(p.Button), false},
+		{"led", "status LED", p.LED, b.PinLabel(p.LED), true},
+		{"reset", "internal reset switch", p.Reset, b.PinLabel(p.Reset), false},
 	}
 }
 
@@ -144,7 +147,7 @@ func (c GPIOChecks) open(r role) (Line, Result) {
 		return nil, Result{Status: Skip, Detail: fmt.Sprintf("board %s has no %s pin", c.Board.Name, r.what)}
 	}
 	if c.Open == nil {
-		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: this build has no GPIO driver", r.what, r.pin)}
+		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: this build has no GPIO driver", r.what, r.label)}
 	}
 	l, err := c.Open(r.pin)
 	if err != nil {
@@ -152,18 +155,18 @@ func (c GPIOChecks) open(r role) (Line, Result) {
 		if errors.Is(err, fs.ErrPermission) {
 			hint = " (is the user in the gpio group?)"
 		}
-		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: %v%s", r.what, r.pin, err, hint)}
+		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: %v%s", r.what, r.label, err, hint)}
 	}
 	if r.output {
 		if err := l.Out(gpio.Low); err != nil {
-			return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: setting it as an output: %v", r.what, r.pin, err)}
+			return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: setting it as an output: %v", r.what, r.label, err)}
 		}
-		return l, Result{Status: Pass, Detail: fmt.Sprintf("%s %s opens as an output", r.what, r.pin)}
+		return l, Result{Status: Pass, Detail: fmt.Sprintf("%s %s opens as an output", r.what, r.label)}
 	}
 	if err := l.In(gpio.PullNoChange, gpio.BothEdges); err != nil {
-		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: setting it as an input with edge detection: %v", r.what, r.pin, err)}
+		return nil, Result{Status: Fail, Detail: fmt.Sprintf("%s %s: setting it as an input with edge detection: %v", r.what, r.label, err)}
 	}
-	return l, Result{Status: Pass, Detail: fmt.Sprintf("%s %s opens as an input, reads %s", r.what, r.pin, l.Read())}
+	return l, Result{Status: Pass, Detail: fmt.Sprintf("%s %s opens as an input, reads %s", r.what, r.label, l.Read())}
 }
 
 // waitEdge asks the tester to act and waits for an edge on the line.
@@ -196,10 +199,10 @@ func (c GPIOChecks) waitEdge(ctx context.Context, r role, ask string) Result {
 		if l.WaitForEdge(slice) {
 			took := clk.Now().Sub(start)
 			return Result{Status: Pass, Figures: map[string]float64{"seconds": took.Seconds()},
-				Detail: fmt.Sprintf("%s %s changed to %s after %.1f s", r.what, r.pin, l.Read(), took.Seconds())}
+				Detail: fmt.Sprintf("%s %s changed to %s after %.1f s", r.what, r.label, l.Read(), took.Seconds())}
 		}
 	}
-	return Result{Status: Fail, Detail: fmt.Sprintf("%s %s saw no edge within %s: check the wiring (see the README's wiring table) and the sensor's power", r.what, r.pin, c.Wait)}
+	return Result{Status: Fail, Detail: fmt.Sprintf("%s %s saw no edge within %s: check the wiring (see the README's wiring table) and the sensor's power", r.what, r.label, c.Wait)}
 }
 
 // blink blinks the LED and leaves it off.
@@ -214,7 +217,7 @@ func (c GPIOChecks) blink(ctx context.Context) Result {
 	for range c.Blinks {
 		for _, lvl := range []gpio.Level{gpio.High, gpio.Low} {
 			if err := l.Out(lvl); err != nil {
-				return Result{Status: Fail, Detail: fmt.Sprintf("%s %s: driving it %s: %v", r.what, r.pin, lvl, err)}
+				return Result{Status: Fail, Detail: fmt.Sprintf("%s %s: driving it %s: %v", r.what, r.label, lvl, err)}
 			}
 			select {
 			case <-ctx.Done():
@@ -223,7 +226,7 @@ func (c GPIOChecks) blink(ctx context.Context) Result {
 			}
 		}
 	}
-	return Result{Status: Pass, Detail: fmt.Sprintf("%s %s driven on and off %d times: look at the LED to confirm it blinked", r.what, r.pin, c.Blinks)}
+	return Result{Status: Pass, Detail: fmt.Sprintf("%s %s driven on and off %d times: look at the LED to confirm it blinked", r.what, r.label, c.Blinks)}
 }
 
 func (c GPIOChecks) clock() clock.Clock {
