@@ -16,8 +16,10 @@ CMDS     := doorward doorwardctl
 
 .PHONY: all build run test lint bench cross qemu-smoke qemu-test dist dist-check clean
 
-# Release targets: dist name / GOARCH / GOARM. armv6 is the Pi Zero W and Pi 1,
-# armv7 the 32-bit OS on a Pi 2/3/4, arm64 the 64-bit OS on a Pi Zero 2 W/3/4/5.
+# Release targets: dist name / GOARCH / GOARM. armv6 is the Pi 1 and Zero / Zero W,
+# armv7 a 32-bit OS on a Pi 2 and later, arm64 a 64-bit kernel on a Pi Zero 2 W /
+# 3 / 4 / 5. The board profiles' builds: lists use these names (a test in
+# boards/ keeps them equal).
 PLATFORMS := armv6/arm/6 armv7/arm/7 arm64/arm64/ amd64/amd64/
 # Goal for the size of dist/doorward-linux-arm64, in bytes (24 MB). It was
 # 20 MB until the Prometheus client (github.com/prometheus/client_golang,
