@@ -193,18 +193,25 @@ signed with your owner key. The change is an audit leaf on the device.`,
 			if err != nil {
 				return err
 			}
-			curHash, cur, err := currentPolicy(ctx, s.client)
-			if err != nil {
-				return err
-			}
 			h := p.Hash()
 			newHash := hex.EncodeToString(h[:])
-			if newHash == curHash {
-				fmt.Fprintf(stdout, "the device already has this policy (hash %s); nothing sent\n", newHash)
-				return nil
+			if s.client.RelayDevice != "" {
+				// A relay forwards statements, not the policy read: show
+				// the whole policy to be sent; the device checks it.
+				fmt.Fprintf(stdout, "the trust policy to send to device %s through the relay (the current one is read on the LAN: policy show):\n%s\nnew hash: %s\n",
+					s.id, formatPolicy(p), newHash)
+			} else {
+				curHash, cur, err := currentPolicy(ctx, s.client)
+				if err != nil {
+					return err
+				}
+				if newHash == curHash {
+					fmt.Fprintf(stdout, "the device already has this policy (hash %s); nothing sent\n", newHash)
+					return nil
+				}
+				fmt.Fprintf(stdout, "changes to the trust policy of device %s:\n%s\ncurrent hash: %s\nnew hash:     %s\n",
+					s.id, diffLines(formatPolicy(cur), formatPolicy(p)), curHash, newHash)
 			}
-			fmt.Fprintf(stdout, "changes to the trust policy of device %s:\n%s\ncurrent hash: %s\nnew hash:     %s\n",
-				s.id, diffLines(formatPolicy(cur), formatPolicy(p)), curHash, newHash)
 			if !ask(cmd, stderr, "Send this trust policy to the device?") {
 				return errors.New("policy set: not confirmed; nothing was sent")
 			}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -152,6 +153,9 @@ func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 	}
 	// The owner key does not open a disclosure made for the grantee alone.
 	wantFail(t, ctl(t, b, dir, "", "fetch", "--relay", relay, "--device", id, "--disclosure", jti, "-i", owner.key, "-o", filepath.Join(dir, "owner.mp4")), "no identity")
+	if store == "dir" {
+		relayOwnerCommands(t, b, d, owner, relay, id, jti, clip)
+	}
 	if ents, _ := os.ReadDir(filepath.Join(d.state, "disclosures")); len(ents) != 0 {
 		t.Errorf("the device wrote %d entries into disclosures/ with the uplink on", len(ents))
 	}
@@ -214,5 +218,63 @@ func checkMetadata(t *testing.T, msgs []mqtttest.Msg, device string) {
 	}
 	if events == 0 {
 		t.Error("no events were published during the run")
+	}
+}
+
+// relayOwnerCommands: the owner's revoke and policy set, and an issuer's
+// token submit, through the relay with the binaries as users type them:
+// revoke (and its repeat), a policy that trusts two issuers (the device
+// holds exactly it, as policy show on the LAN says), then a token issued,
+// cosigned and submitted through the relay, whose disclosure lands in the
+// store and opens with the agency's stock age key.
+func relayOwnerCommands(t *testing.T, b e2eBins, d *device, owner home, relay, id, grant string, clip clipInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	relayArgs := func(args ...string) []string {
+		return append(args, "--relay", relay, "--device", id, "-i", owner.key)
+	}
+	if out := mustCtl(t, b, owner.dir, relayArgs("revoke", grant)...); !strings.Contains(out, "revoked") {
+		t.Errorf("revoke through the relay printed %q", out)
+	}
+	if out := mustCtl(t, b, owner.dir, relayArgs("revoke", grant)...); !strings.Contains(out, "already revoked") {
+		t.Errorf("a second revoke through the relay printed %q, want already revoked", out)
+	}
+
+	court, courtPub := issuerKey(t, b, dir, "court")
+	pros, prosPub := issuerKey(t, b, dir, "prosecutor")
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(fmt.Sprintf(`legal:
+  issuers:
+    - {name: court, role: court, public_key: "%s"}
+    - {name: prosecutor, role: prosecutor, public_key: "%s"}
+  quorum: {court: 1, prosecutor: 1}
+`, courtPub, prosPub)), 0o600)
+	out := mustCtl(t, b, owner.dir, relayArgs("policy", "set", "--yes", policy)...)
+	_, hash, ok := strings.Cut(out, "policy set; hash ")
+	if !ok || !strings.Contains(out, "court") || !strings.Contains(out, "through the relay") {
+		t.Fatalf("policy set through the relay printed %q", out)
+	}
+	if shown := mustCtl(t, b, owner.dir, "policy", "show", "--device", d.url, "-i", owner.key); !strings.Contains(shown, strings.TrimSpace(hash)) {
+		t.Errorf("policy show on the LAN does not show hash %s:\n%s", strings.TrimSpace(hash), shown)
+	}
+
+	agencyKey, agencyRcpt := ageIdentity(t, dir, "agency.txt")
+	order := filepath.Join(dir, "order.pdf")
+	os.WriteFile(order, []byte("%PDF-1.4 order of the court\n"), 0o600)
+	tok := filepath.Join(dir, "token.json")
+	jti := strings.TrimSpace(mustCtl(t, b, dir, "token", "issue", "-i", court, "--device", id,
+		"--basis", "warrant", "--case", "24-CR-9", "--jurisdiction", "US-CA", "--order", order,
+		"--from", clip.Start.Add(-time.Second).UTC().Format(time.RFC3339), "--until", "now", "--media", "video",
+		"--to", agencyRcpt, "-o", tok))
+	wantFail(t, ctl(t, b, dir, "", "token", "submit", "--relay", relay, "--device", id, tok), "quorum-not-met")
+	mustCtl(t, b, dir, "token", "cosign", "-i", pros, tok)
+	if got := strings.TrimSpace(mustCtl(t, b, dir, "token", "submit", "--relay", relay, "--device", id, tok)); got != jti {
+		t.Fatalf("token submit through the relay printed %q, want %s", got, jti)
+	}
+	waitManifest(t, relay, id, jti, clip.Segments+1)
+	movie := filepath.Join(dir, "agency.mp4")
+	mustCtl(t, b, dir, "fetch", "--relay", relay, "--device", id, "--disclosure", jti, "-i", agencyKey, "-o", movie)
+	if p := capturetest.ProbeFile(t, movie, true); p.Codec != "h264" || p.Frames == 0 {
+		t.Errorf("ffprobe of the agency's fetched clip: %+v", p)
 	}
 }
