@@ -61,6 +61,11 @@ func TestSystemdUnitHardening(t *testing.T) {
 		"LimitCORE":           "0",
 		"LimitMEMLOCK":        "64M",
 		"Restart":             "on-failure",
+		// The agent tells systemd it is ready and pings the watchdog
+		// only while frames flow and the recorder keeps up.
+		"Type":         "notify",
+		"NotifyAccess": "main",
+		"WatchdogSec":  "30s",
 	} {
 		if got := svc[key]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s: %s=%q, want %q", path, key, got, want)
