@@ -55,6 +55,7 @@ has buttons that fire motion and ring. Stop with Ctrl-C.`,
 			}
 			if s.client.RelayDevice != "" {
 				opts.Via = "through the relay " + s.client.Base.String()
+				opts.Owner = relayReads{ownerReads{s}}
 			} else {
 				opts.Via = "on the LAN at " + s.client.Base.String()
 				opts.Owner = ownerReads{s}
@@ -72,6 +73,22 @@ has buttons that fire motion and ring. Stop with Ctrl-C.`,
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "serve the page on this loopback `ADDR` (port 0: any free port)")
 	return c
 }
+
+// errLANOnly is what the page shows for the reads a relay does not carry.
+var errLANOnly = errors.New("read on the LAN only (the relay carries no clip list, clip or status, which would tell it when someone came to the door): run doorwardctl view with the device's LAN URL")
+
+// relayReads is the viewer's Owner through a relay: notices (encrypted to
+// the owners) and the audit log (checked against the device key pinned at
+// pairing) are forwarded with their single-use logins, as notices and
+// audit verify --relay do; the rest stays on the LAN.
+type relayReads struct{ ownerReads }
+
+func (relayReads) Clips(context.Context) ([]api.OwnerClip, error) { return nil, errLANOnly }
+func (relayReads) Piece(context.Context, string, api.Piece, io.Writer) error {
+	return errLANOnly
+}
+func (relayReads) Status(context.Context) (api.Status, error) { return api.Status{}, errLANOnly }
+func (relayReads) Trigger(context.Context, string) error      { return errLANOnly }
 
 // ownerReads is the viewer's Owner over a pinned LAN session: each read
 // signs its own single-use login.

@@ -270,7 +270,16 @@ func TestViewRelayChromiumE2E(t *testing.T) {
 	if err != nil || frames == 0 {
 		t.Fatalf("framesDecoded %d (%v)", frames, err)
 	}
-	pollJS(t, ctx, `window.doorward.lastState && window.doorward.lastState.lan_reads === false`, `window.doorward.lastState`, 10*time.Second)
+	// Through the relay the page shows the notices and the verified audit
+	// log; clips and status stay on the LAN, and the page says so.
+	pollJS(t, ctx, `(() => { const s = window.doorward.lastState; return s && s.lan_reads && s.audit && s.audit.verified && s.audit.entries > 0 &&
+		Array.isArray(s.notices) && !(s.errors && s.errors.notices) && s.errors && /on the LAN only/.test(s.errors.clips) && s.clips.length === 0 &&
+		document.getElementById("clips-note").textContent.includes("on the LAN only"); })()`, `window.doorward.lastState`, 20*time.Second)
+	// The page's DELETE through the relay ends the session (awaited here:
+	// on a page being unloaded it races the browser closing the peer).
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.doorward.stop()`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
 	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}

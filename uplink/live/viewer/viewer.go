@@ -37,8 +37,8 @@ var pageFS embed.FS
 var pageTmpl = template.Must(template.ParseFS(pageFS, "page/index.html"))
 
 // Owner is what the page reads from the device as its owner (each call
-// signs its own single-use login). Through a relay there is none: reads
-// are served on the LAN only.
+// signs its own single-use login). Through a relay, the reads it does not
+// carry (clips, status, triggers) return an error the page shows.
 type Owner interface {
 	Clips(ctx context.Context) ([]api.OwnerClip, error)
 	// Piece writes one piece of a clip, the age ciphertext as stored.
@@ -75,8 +75,8 @@ type Options struct {
 	// Sign returns a live statement bound to binding (live.Signer).
 	Sign   func(binding string) ([]byte, error)
 	Signal live.Signaler
-	// Owner reads clips, notices, status and the audit log; nil through a
-	// relay.
+	// Owner reads clips, notices, status and the audit log; nil: none
+	// (the page shows the live view alone).
 	Owner Owner
 	// Identities decrypt clips (the owner key).
 	Identities []age.Identity

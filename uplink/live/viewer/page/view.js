@@ -187,6 +187,7 @@ $("reconnect").addEventListener("click", start);
 $("fire-motion").addEventListener("click", () => fire("motion"));
 $("fire-ring").addEventListener("click", () => fire("ring"));
 addEventListener("pagehide", stop);
+view.stop = stop; // ends the session as leaving the page does (tests await it)
 start();
 refresh();
 setInterval(refresh, 5000);
