@@ -167,6 +167,19 @@ func TestLiveGranteeE2E(t *testing.T) {
 		t.Fatalf("grantee live: %v %+v\n%s", err, r, out)
 	}
 
+	// The way a grantee usually comes: their own doorwardctl keygen, the
+	// contact it prints given to the owner, grant --to CONTACT --live.
+	friend := filepath.Join(h.dir, "neighbour.key")
+	kg := strings.Split(mustCtl(t, b, h.dir, "keygen", "-o", friend), "\n")
+	if len(kg) < 2 || !strings.HasPrefix(kg[1], "doorward-contact1") {
+		t.Fatalf("keygen printed %q, want the recipient then the contact", kg)
+	}
+	mustCtl(t, b, h.dir, "grant", "--device", d.url, "-i", h.key, "--to", kg[1], "--from", "-1m", "--until", "+1h", "--live")
+	out = mustCtl(t, b, h.dir, "live", "--device", d.url, "-i", friend, "--seconds", "1", "--json")
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Frames < 15 {
+		t.Fatalf("live with a keygen key whose contact a grant names: %v %+v\n%s", err, r, out)
+	}
+
 	// Revocation ends a running session.
 	client, err := lanclient.New(d.url)
 	if err != nil {
