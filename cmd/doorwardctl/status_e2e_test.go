@@ -55,10 +55,22 @@ func TestStatusMeasuredE2E(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doorward status: %v\n%s", err, out)
 	}
-	for _, want := range []string{"fps,", "days of footage at the current rate", "uplink:     connected to the broker;"} {
+	for _, want := range []string{"fps,", "days of footage at the current rate", "uplink:     connected to the broker;",
+		"owners:     1 owner recipient(s)", "recording:  no (waiting for motion or a ring)", "last event: motion at ", "clock:      synchronized"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("doorward status lacks %q:\n%s", want, out)
 		}
+	}
+	// A clip being recorded shows as such, on both sides.
+	if out, err := exec.Command(b.doorward, "trigger", "ring", "--state", d.state).CombinedOutput(); err != nil {
+		t.Fatalf("trigger: %v %s", err, out)
+	}
+	if text := mustCtl(t, b, owner.dir, "status", "-i", owner.key); !strings.Contains(text, "recording:  yes") || !strings.Contains(text, "last event: ring at ") {
+		t.Errorf("doorwardctl status while recording after a ring:\n%s", text)
+	}
+	exec.Command(b.doorward, "trigger", "ring", "--state", d.state).Run() // keep it open (post-roll 2 s)
+	if out, _ := exec.Command(b.doorward, "status", "--state", d.state).CombinedOutput(); !strings.Contains(string(out), "recording:  yes") {
+		t.Errorf("doorward status while recording:\n%s", out)
 	}
 
 	// The broker goes away: the uplink says so.
