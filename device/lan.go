@@ -143,7 +143,7 @@ func (d door) Policy() (api.PolicyInfo, error) {
 	return *p, nil
 }
 
-func (d door) VerifyLogin(login []byte) error { return d.a.gate.VerifyLogin(login) }
+func (d door) VerifyLogin(login []byte) (string, error) { return d.a.gate.VerifyLogin(login) }
 
 func (d door) Notices() ([]api.Notice, error) {
 	ns, err := d.a.gate.Notices()

@@ -247,9 +247,16 @@ func (u *Uplink) lan(ctx context.Context, path string, jws []byte) (int, []byte)
 // the login statement as its Authorization, so it meets the same check
 // (an owner's single-use login) and gets the same answer.
 func (u *Uplink) read(ctx context.Context, c wire.Cmd) (int, []byte) {
-	path := "/api/v1/notices"
-	if c.Read == wire.ReadAudit {
+	var path string
+	switch c.Read {
+	case wire.ReadNotices:
+		path = "/api/v1/notices"
+	case wire.ReadAudit:
 		path = "/api/v1/audit?since=" + strconv.FormatUint(c.Since, 10)
+	case wire.ReadOwner:
+		path = "/api/v1/owner"
+	default: // DecodeCmd lets no other through
+		return http.StatusBadRequest, mustJSON(apiError{"malformed", "uplink: unknown owner read " + c.Read})
 	}
 	var login bytes.Buffer
 	if err := json.Compact(&login, c.JWS); err != nil {

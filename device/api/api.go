@@ -22,6 +22,15 @@ const MaxBody = consent.MaxStatementSize
 // base64url of it).
 const LoginScheme = "Doorward"
 
+// OwnerReply is the answer of GET /api/v1/owner: the login in the
+// request's Authorization is an enrolled owner's valid, unused login, and
+// Owner is that owner's key ID (the kid the login names). Nothing else:
+// the relay asks it before serving the owners' backup, and must learn no
+// more than whether the login is good.
+type OwnerReply struct {
+	Owner string `json:"owner"`
+}
+
 // Error is the body of every refusal or failure: a stable reason code (a
 // consent reason such as "bad-signature", "not-paired", "unknown-grant",
 // "malformed", "internal") and the agent's human text.

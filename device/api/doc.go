@@ -19,6 +19,7 @@
 //	POST /api/v1/policy                   owner-signed policy   → 200 PolicyReply
 //	POST /api/v1/enroll                   owner-signed enroll   → 200 EnrollReply
 //	POST /api/v1/reset                    owner-signed reset    → 202 {}, then the device erases itself
+//	GET  /api/v1/owner                    owner only: OwnerReply (the login check alone)
 //	GET  /api/v1/notices                  owner only: []Notice
 //	GET  /api/v1/disclosures              owner only: []Disclosure
 //	GET  /api/v1/audit?since=N            owner only: AuditReply

@@ -242,14 +242,14 @@ func TestFinding9FutureIatRaisesFloorToNow(t *testing.T) {
 func TestFinding10LoginSingleUseAcrossRestart(t *testing.T) {
 	f := newFixture(t, false)
 	login := f.ownerSigned(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()})
-	if err := f.gate.VerifyLogin(login); err != nil {
+	if _, err := f.gate.VerifyLogin(login); err != nil {
 		t.Fatal(err)
 	}
 	restarted, err := Open(f.gate.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := restarted.VerifyLogin(login); consent.ReasonOf(err) != consent.ReasonReplayed {
+	if _, err := restarted.VerifyLogin(login); consent.ReasonOf(err) != consent.ReasonReplayed {
 		t.Errorf("the login after a restart: %v, want replayed", err)
 	}
 }
@@ -349,7 +349,7 @@ func TestFinding12OwnerUpdatesApplyInOrder(t *testing.T) {
 func TestExpiredLoginRecordsPruned(t *testing.T) {
 	f := newFixture(t, false)
 	login := f.ownerSigned(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()})
-	if err := f.gate.VerifyLogin(login); err != nil {
+	if _, err := f.gate.VerifyLogin(login); err != nil {
 		t.Fatal(err)
 	}
 	grantee, _ := age.GenerateX25519Identity()
@@ -381,7 +381,7 @@ func TestExpiredLoginRecordsPruned(t *testing.T) {
 		t.Errorf("after pruning: %d login and %d grant records", l, g)
 	}
 	// Past its expiry the login is refused anyway.
-	if err := f.gate.VerifyLogin(login); consent.ReasonOf(err) != consent.ReasonExpired {
+	if _, err := f.gate.VerifyLogin(login); consent.ReasonOf(err) != consent.ReasonExpired {
 		t.Errorf("the pruned login: %v", err)
 	}
 }

@@ -553,15 +553,15 @@ func TestOwnerStatementsAreSingleUse(t *testing.T) {
 		t.Error("a replayed statement rolled the policy back")
 	}
 	login := f.ownerSigned(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()})
-	if err := f.gate.VerifyLogin(login); err != nil {
-		t.Fatal(err)
+	if kid, err := f.gate.VerifyLogin(login); err != nil || kid != consent.KeyID(f.owner.SigningPublicKey()) {
+		t.Fatalf("login: owner %q, %v; want the owner's key ID %s", kid, err, consent.KeyID(f.owner.SigningPublicKey()))
 	}
-	if err := f.gate.VerifyLogin(login); !errors.Is(err, consent.ErrReplayed) {
+	if kid, err := f.gate.VerifyLogin(login); !errors.Is(err, consent.ErrReplayed) || kid != "" {
 		t.Fatalf("login used twice: %v", err)
 	}
 	stranger, _ := consent.GenerateOwnerKey(false)
 	forged, _ := consent.Sign(consent.KindLogin, consent.LoginClaims{Claims: f.baseClaims()}, stranger.SigningKey(), consent.KeyID(stranger.SigningPublicKey()))
-	if err := f.gate.VerifyLogin(forged); consent.ReasonOf(err) == "" {
+	if _, err := f.gate.VerifyLogin(forged); consent.ReasonOf(err) == "" {
 		t.Errorf("a stranger's login: %v", err)
 	}
 	reset := f.ownerSigned(consent.KindReset, consent.ResetClaims{Claims: f.baseClaims()})

@@ -66,8 +66,9 @@ type Statements interface {
 type Reads interface {
 	Info() api.Info
 	Policy() (api.PolicyInfo, error)
-	// VerifyLogin checks an owner-signed login statement (single use).
-	VerifyLogin(login []byte) error
+	// VerifyLogin checks an owner-signed login statement (single use) and
+	// returns the key ID of the owner who signed it.
+	VerifyLogin(login []byte) (string, error)
 	Notices() ([]api.Notice, error)
 	// Disclosures returns a page of jobs after the job after ("" from the
 	// first), at most limit (1 to api.MaxDisclosurePage), only pending and
@@ -233,6 +234,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/enroll", statement(s, http.StatusOK, s.cfg.Statements.Enroll))
 	s.mux.HandleFunc("POST /api/v1/backup", statement(s, http.StatusOK, s.cfg.Statements.Backup))
 	s.mux.HandleFunc("POST /api/v1/reset", s.reset)
+	s.mux.HandleFunc("GET /api/v1/owner", s.ownerCheck)
 	s.mux.HandleFunc("GET /api/v1/notices", s.owner(s.notices))
 	s.mux.HandleFunc("GET /api/v1/disclosures", s.owner(s.disclosures))
 	s.mux.HandleFunc("GET /api/v1/audit", s.owner(s.audit))
@@ -467,19 +469,38 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 // single-use owner-signed login statement.
 func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := bearerStatement(w, r, "owner only: send Authorization: Doorward <login statement>")
-		if !ok {
-			return
+		if _, ok := s.login(w, r); ok {
+			h(w, r)
 		}
-		if err := s.cfg.Reads.VerifyLogin(raw); err != nil {
-			reason := string(consent.ReasonOf(err))
-			if reason == "" {
-				reason = "refused"
-			}
-			writeJSON(w, http.StatusUnauthorized, api.Error{Reason: reason, Error: err.Error()})
-			return
+	}
+}
+
+// login checks the request's login statement (single use) and returns the
+// key ID of the owner who signed it, or answers 401 with the reason.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) (string, bool) {
+	raw, ok := bearerStatement(w, r, "owner only: send Authorization: Doorward <login statement>")
+	if !ok {
+		return "", false
+	}
+	kid, err := s.cfg.Reads.VerifyLogin(raw)
+	if err != nil {
+		reason := string(consent.ReasonOf(err))
+		if reason == "" {
+			reason = "refused"
 		}
-		h(w, r)
+		writeJSON(w, http.StatusUnauthorized, api.Error{Reason: reason, Error: err.Error()})
+		return "", false
+	}
+	return kid, true
+}
+
+// ownerCheck answers GET /api/v1/owner: whether the login is an enrolled
+// owner's valid, unused login (200 with the owner's key ID, which the
+// login's own header names), and nothing else. The relay asks it, through
+// the uplink, before it lists or presigns the owners' backup.
+func (s *Server) ownerCheck(w http.ResponseWriter, r *http.Request) {
+	if kid, ok := s.login(w, r); ok {
+		writeJSON(w, http.StatusOK, api.OwnerReply{Owner: kid})
 	}
 }
 

@@ -80,11 +80,11 @@ func (f *fake) Info() api.Info {
 func (f *fake) Policy() (api.PolicyInfo, error) {
 	return api.PolicyInfo{Hash: "ab", Approved: true}, nil
 }
-func (f *fake) VerifyLogin([]byte) error {
+func (f *fake) VerifyLogin([]byte) (string, error) {
 	if !f.loginOK {
-		return consent.ErrBadSignature
+		return "", consent.ErrBadSignature
 	}
-	return nil
+	return "ownerkid", nil
 }
 func (f *fake) Notices() ([]api.Notice, error) { return nil, nil }
 func (f *fake) Disclosures(after string, limit int, unfinished bool) ([]api.Disclosure, string, error) {
@@ -227,6 +227,30 @@ func TestOwnerReads(t *testing.T) {
 	}
 	if f.proofs.Load() != 1 {
 		t.Errorf("%d consistency proofs asked, want 1", f.proofs.Load())
+	}
+}
+
+// GET /api/v1/owner is the login check alone: the owner's key ID on a good
+// login, the same 401 refusals as every owner read otherwise, and nothing
+// about the device.
+func TestOwnerCheck(t *testing.T) {
+	f := &fake{}
+	_, base, _, _ := serve(t, f, nil)
+	if status, body := do(t, "GET", base+"/api/v1/owner", "", nil); status != 401 || !strings.Contains(string(body), `"reason":"no-login"`) {
+		t.Errorf("no login: %d %s", status, body)
+	}
+	if status, body := do(t, "GET", base+"/api/v1/owner", api.LoginScheme+" !!", nil); status != 401 || !strings.Contains(string(body), `"reason":"malformed"`) {
+		t.Errorf("a login that is not a statement: %d %s", status, body)
+	}
+	if status, body := do(t, "GET", base+"/api/v1/owner", api.LoginScheme+" {}", nil); status != 401 || !strings.Contains(string(body), `"reason":"bad-signature"`) {
+		t.Errorf("refused login: %d %s", status, body)
+	}
+	f.loginOK = true
+	if status, body := do(t, "GET", base+"/api/v1/owner", api.LoginScheme+" {}", nil); status != 200 || string(body) != `{"owner":"ownerkid"}`+"\n" {
+		t.Errorf("good login: %d %q, want 200 with the owner's key ID alone", status, body)
+	}
+	if status, _ := do(t, "POST", base+"/api/v1/owner", api.LoginScheme+" {}", []byte("{}")); status != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", status)
 	}
 }
 

@@ -3,10 +3,12 @@
 // presigned PUTs for exactly the object asked for under the device's own
 // prefix, forwards owner statements and legal tokens from its HTTP API to
 // the device's cmd topic and returns the device's own reply, and serves
-// manifests of presigned GETs. Several relays share one broker: upload
-// requests reach exactly one of them through the shared subscription
-// $share/doorward-relay/...; a reply goes to the relay that forwarded the
-// request, which alone subscribed to it.
+// manifests of presigned GETs: a disclosure's to whoever holds its JTI,
+// the owners' backup (its listing and each clip's manifest) only to a
+// request whose owner login the device accepted. Several relays share one
+// broker: upload requests reach exactly one of them through the shared
+// subscription $share/doorward-relay/...; a reply goes to the relay that
+// forwarded the request, which alone subscribed to it.
 package relay
 
 import (
@@ -292,8 +294,8 @@ func (r *Relay) getRead(read string) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "bad-device", err.Error())
 			return
 		}
-		login, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Doorward ")
-		if !ok || len(login) > maxBody || !json.Valid([]byte(login)) {
+		login, ok := loginOf(req)
+		if !ok {
 			writeError(w, http.StatusUnauthorized, "no-login", "relay: owner only: send Authorization: Doorward <login statement JSON>")
 			return
 		}
@@ -318,6 +320,16 @@ func (r *Relay) getRead(read string) http.HandlerFunc {
 		w.Write(rep.Body)
 		w.Write([]byte("\n"))
 	}
+}
+
+// loginOf returns the login statement of the request's Authorization:
+// Doorward <login statement JSON>, at most 64 KiB.
+func loginOf(req *http.Request) (string, bool) {
+	login, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Doorward ")
+	if !ok || len(login) > maxBody || !json.Valid([]byte(login)) {
+		return "", false
+	}
+	return login, true
 }
 
 // roundTrip publishes cmd on the device's cmd topic and waits for its
@@ -479,6 +491,9 @@ func requestID(jws []byte) string {
 	return "r" + hex.EncodeToString(b)
 }
 
+// getDisclosure returns a disclosure's manifest to whoever names its JTI:
+// the JTI is a random capability the grantee or agency holds, who may have
+// only a stock age key and so cannot sign a login.
 func (r *Relay) getDisclosure(w http.ResponseWriter, req *http.Request) {
 	device, jti := req.PathValue("id"), req.PathValue("jti")
 	if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(jti) != nil {
@@ -488,11 +503,54 @@ func (r *Relay) getDisclosure(w http.ResponseWriter, req *http.Request) {
 	r.manifest(w, req, device, device+"/disclosures/"+jti+"/", "unknown-disclosure", fmt.Sprintf("relay: nothing stored for disclosure %s of device %s", jti, device))
 }
 
-// listBackup lists the device's backed-up clips, from the store.
+// ownerOnly asks the device whether the request's Authorization carries
+// an enrolled owner's valid, unused login (the read kind owner, over cmd:
+// the device checks it as it checks every owner read on its LAN API). It
+// returns true only on the device's 200; otherwise it has answered w: 401
+// naming what to send when there is no login, the device's own refusal
+// (status and reason) as it is, 504 when the device does not answer. The
+// relay learns nothing more than it had: the login's signer is named in
+// its own header.
+func (r *Relay) ownerOnly(w http.ResponseWriter, req *http.Request, device string) bool {
+	login, ok := loginOf(req)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "no-login", "relay: the owners' backup is owner only: send Authorization: Doorward <login statement JSON> (a fresh owner login for this device; doorwardctl backup list and fetch --relay --clip sign one)")
+		return false
+	}
+	rep, ok := r.roundTrip(w, req, device, wire.Cmd{ID: requestID([]byte(login)), Kind: wire.CmdRead, Read: wire.ReadOwner, JWS: json.RawMessage(login)})
+	if !ok {
+		return false
+	}
+	if rep.Status != http.StatusOK {
+		if rep.Status < 400 || rep.Status > 599 {
+			writeError(w, http.StatusBadGateway, "device", fmt.Sprintf("relay: the device answered the owner check with status %d", rep.Status))
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rep.Status)
+		w.Write(rep.Body)
+		w.Write([]byte("\n"))
+		return false
+	}
+	var owner struct {
+		Owner string `json:"owner"`
+	}
+	if json.Unmarshal(rep.Body, &owner) != nil || owner.Owner == "" {
+		writeError(w, http.StatusBadGateway, "device", "relay: the device's answer to the owner check names no owner")
+		return false
+	}
+	return true
+}
+
+// listBackup lists the device's backed-up clips, from the store, to an
+// owner whose login the device accepted.
 func (r *Relay) listBackup(w http.ResponseWriter, req *http.Request) {
 	device := req.PathValue("id")
 	if wire.CheckDeviceID(device) != nil {
 		writeError(w, http.StatusBadRequest, "malformed", "relay: device id is not valid")
+		return
+	}
+	if !r.ownerOnly(w, req, device) {
 		return
 	}
 	prefix := device + "/backup/"
@@ -518,11 +576,15 @@ func (r *Relay) listBackup(w http.ResponseWriter, req *http.Request) {
 	json.NewEncoder(w).Encode(l)
 }
 
-// getBackupClip returns the manifest of one backed-up clip.
+// getBackupClip returns the manifest of one backed-up clip to an owner
+// whose login the device accepted.
 func (r *Relay) getBackupClip(w http.ResponseWriter, req *http.Request) {
 	device, clip := req.PathValue("id"), req.PathValue("clip")
 	if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(clip) != nil {
 		writeError(w, http.StatusBadRequest, "malformed", "relay: device id or clip id is not valid")
+		return
+	}
+	if !r.ownerOnly(w, req, device) {
 		return
 	}
 	r.manifest(w, req, device, device+"/backup/"+clip+"/", "unknown-clip", fmt.Sprintf("relay: no backup of clip %s of device %s is stored", clip, device))
@@ -556,7 +618,9 @@ func (r *Relay) manifest(w http.ResponseWriter, req *http.Request, device, prefi
 func writeError(w http.ResponseWriter, status int, reason, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "<login statement JSON>" reads as written
+	enc.Encode(struct {
 		Reason string `json:"reason"`
 		Error  string `json:"error"`
 	}{reason, msg})

@@ -300,20 +300,55 @@ func TestScaleOut(t *testing.T) {
 	}
 }
 
+// ownerLAN stands in for the device's LAN API in the owner check (GET
+// /api/v1/owner): a login whose payload is "owner" is an owner's, one
+// whose payload is "stranger" is refused as the gate refuses an unknown
+// key, any other is refused as replayed. Each request it sees goes to seen.
+func ownerLAN(seen chan<- string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		select {
+		case seen <- r.Method + " " + r.URL.RequestURI() + " " + auth:
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method != http.MethodGet || r.URL.Path != "/api/v1/owner":
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"reason":"not-found","error":"not the owner check"}`))
+		case strings.Contains(auth, `"payload":"owner"`):
+			w.Write([]byte(`{"owner":"k1"}`))
+		case strings.Contains(auth, `"payload":"stranger"`):
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"reason":"unknown-key","error":"consent: no enrolled owner has key zz"}`))
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"reason":"replayed","error":"consent: statement already used"}`))
+		}
+	})
+}
+
+const (
+	ownerLogin    = `{"payload":"owner","signatures":[]}`
+	strangerLogin = `{"payload":"stranger","signatures":[]}`
+	usedLogin     = `{"payload":"used","signatures":[]}`
+)
+
 // TestBackupThroughRelay: a backup job's pieces land under
-// <device>/backup/<clip>/; the relay lists the backed-up clips from the
-// store and serves a clip's manifest of presigned GETs in playback order;
-// an unknown clip is 404 and a malformed one 400.
+// <device>/backup/<clip>/; to an owner whose login the device accepts,
+// the relay lists the backed-up clips from the store and serves a clip's
+// manifest of presigned GETs in playback order; an unknown clip is 404 and
+// a malformed one 400.
 func TestBackupThroughRelay(t *testing.T) {
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			b := mqtttest.Start(t, mqtttest.Options{TLS: true, Relays: []string{"relay"}})
 			store, h := sc.open(t)
 			r := startRelay(t, b, "relay-1", store, h, 5*time.Second)
-			d := startDevice(t, b, http.NotFoundHandler())
+			d := startDevice(t, b, ownerLAN(nil))
 			base := "http://" + r.Addr() + "/v1/devices/" + dev
 			var empty wire.BackupList
-			getJSON(t, base+"/backup", http.StatusOK, &empty)
+			getJSON(t, base+"/backup", ownerLogin, http.StatusOK, &empty)
 			if empty.Device != dev || len(empty.Clips) != 0 {
 				t.Fatalf("before any backup: %+v", empty)
 			}
@@ -325,12 +360,12 @@ func TestBackupThroughRelay(t *testing.T) {
 				t.Fatal(err)
 			}
 			var l wire.BackupList
-			getJSON(t, base+"/backup", http.StatusOK, &l)
+			getJSON(t, base+"/backup", ownerLogin, http.StatusOK, &l)
 			if len(l.Clips) != 1 || l.Clips[0].Clip != "clip-2" || l.Clips[0].Objects != 3 || l.Clips[0].Bytes != int64(len(data[0])+len(data[1])+len(data[2])) {
 				t.Fatalf("backup list: %+v", l)
 			}
 			var m wire.Manifest
-			getJSON(t, base+"/backup/clip-2", http.StatusOK, &m)
+			getJSON(t, base+"/backup/clip-2", ownerLogin, http.StatusOK, &m)
 			if len(m.Objects) != 3 {
 				t.Fatalf("manifest: %+v", m)
 			}
@@ -351,21 +386,166 @@ func TestBackupThroughRelay(t *testing.T) {
 				}
 			}
 			var e struct{ Reason string }
-			getJSON(t, base+"/backup/clip-9", http.StatusNotFound, &e)
+			getJSON(t, base+"/backup/clip-9", ownerLogin, http.StatusNotFound, &e)
 			if e.Reason != "unknown-clip" {
 				t.Errorf("unknown clip: reason %q", e.Reason)
 			}
-			getJSON(t, base+"/backup/..%2Fx", http.StatusBadRequest, &e)
-			getJSON(t, "http://"+r.Addr()+"/v1/devices/NOTADEVICE/backup", http.StatusBadRequest, &e)
+			getJSON(t, base+"/backup/..%2Fx", ownerLogin, http.StatusBadRequest, &e)
+			getJSON(t, "http://"+r.Addr()+"/v1/devices/NOTADEVICE/backup", ownerLogin, http.StatusBadRequest, &e)
 			// A backup is not a disclosure.
-			getJSON(t, base+"/disclosures/on-1", http.StatusNotFound, &e)
+			getJSON(t, base+"/disclosures/on-1", "", http.StatusNotFound, &e)
 		})
 	}
 }
 
-func getJSON(t *testing.T, u string, status int, v any) {
+// countingStore counts the store reads the relay makes.
+type countingStore struct {
+	relay.Store
+	mu    sync.Mutex
+	lists []string
+	gets  int
+}
+
+func (s *countingStore) List(ctx context.Context, prefix string) ([]relay.Object, error) {
+	s.mu.Lock()
+	s.lists = append(s.lists, prefix)
+	s.mu.Unlock()
+	return s.Store.List(ctx, prefix)
+}
+
+func (s *countingStore) PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	s.mu.Lock()
+	s.gets++
+	s.mu.Unlock()
+	return s.Store.PresignGet(ctx, key, expiry)
+}
+
+func (s *countingStore) reads() ([]string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lists...), s.gets
+}
+
+// TestBackupOwnerOnly: the backup listing and a clip's manifest need an
+// owner login that the device accepts. Without one the relay answers 401
+// naming what to send and neither asks the device nor reads the store; a
+// login the device refuses comes back as the device's own status and
+// reason, and the store is not read; a device that does not answer is
+// 504. The device is asked the owner check alone (GET /api/v1/owner with
+// the login as is) and nothing else; only on its 200 is the store listed
+// and presigned. Disclosure manifests stay open to whoever holds the JTI.
+func TestBackupOwnerOnly(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Relays: []string{"relay"}})
+	dir, h := stores[0].open(t)
+	store := &countingStore{Store: dir}
+	r := startRelay(t, b, "relay-1", store, h, 2*time.Second)
+	dir.(*relay.DirStore).SetBase("http://" + r.Addr())
+	seen := make(chan string, 20)
+	d := startDevice(t, b, ownerLAN(seen))
+	ps, _ := pieces(2, 1000)
+	if err := d.upl.Upload(context.Background(), uplink.Job{ID: "b1", Authority: "backup:on-1", Clip: "20260101T120000Z-abcdef"}, ps); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + r.Addr() + "/v1/devices/" + dev
+	get := func(path, auth string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	asked := func() string {
+		t.Helper()
+		select {
+		case s := <-seen:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Error("the device was not asked")
+			return ""
+		}
+	}
+	noDevice := func(what string) {
+		t.Helper()
+		select {
+		case s := <-seen:
+			t.Errorf("%s reached the device: %s", what, s)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	for _, path := range []string{"/backup", "/backup/20260101T120000Z-abcdef"} {
+		for _, auth := range []string{"", "Bearer " + ownerLogin, "Doorward not-json", "Doorward {"} {
+			status, body := get(path, auth)
+			if status != http.StatusUnauthorized || !strings.Contains(body, `"reason":"no-login"`) || !strings.Contains(body, "Authorization: Doorward <login statement JSON>") {
+				t.Errorf("GET %s with Authorization %.20q: %d %s, want 401 no-login naming what to send", path, auth, status, body)
+			}
+		}
+		noDevice("a request without a login")
+		for _, tc := range []struct {
+			login  string
+			status int
+			reason string
+		}{{strangerLogin, http.StatusForbidden, `{"reason":"unknown-key","error":"consent: no enrolled owner has key zz"}`},
+			{usedLogin, http.StatusUnauthorized, `{"reason":"replayed","error":"consent: statement already used"}`}} {
+			status, body := get(path, "Doorward "+tc.login)
+			if status != tc.status || body != tc.reason {
+				t.Errorf("GET %s with a login the device refuses: %d %s, want the device's %d %s", path, status, body, tc.status, tc.reason)
+			}
+			if s := asked(); s != "GET /api/v1/owner Doorward "+tc.login {
+				t.Errorf("the device was asked %q, want the owner check with the login", s)
+			}
+		}
+		if lists, gets := store.reads(); len(lists) != 0 || gets != 0 {
+			t.Fatalf("the relay read the store without an owner login: lists %v, %d presigned GETs", lists, gets)
+		}
+	}
+	var l wire.BackupList
+	getJSON(t, base+"/backup", ownerLogin, http.StatusOK, &l)
+	if len(l.Clips) != 1 || l.Clips[0].Clip != "20260101T120000Z-abcdef" || l.Clips[0].Objects != 2 {
+		t.Errorf("the owner's listing: %+v", l)
+	}
+	if s := asked(); s != "GET /api/v1/owner Doorward "+ownerLogin {
+		t.Errorf("the device was asked %q, want the owner check", s)
+	}
+	var m wire.Manifest
+	getJSON(t, base+"/backup/20260101T120000Z-abcdef", ownerLogin, http.StatusOK, &m)
+	asked()
+	if lists, gets := store.reads(); len(m.Objects) != 2 || len(lists) != 2 || gets != 2 {
+		t.Errorf("with the owner's login: manifest %+v, lists %v, %d presigned GETs", m, lists, gets)
+	}
+	noDevice("nothing else")
+	// A device that does not answer: 504, and the store is not read.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.Addr()+"/v1/devices/bbbbbbbbbbbbbbbb/backup", nil)
+	req.Header.Set("Authorization", "Doorward "+ownerLogin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if lists, _ := store.reads(); resp.StatusCode != http.StatusGatewayTimeout || len(lists) != 2 {
+		t.Errorf("a device that does not answer: %s, store lists %v; want 504 and no listing", resp.Status, lists)
+	}
+	// Disclosure manifests need no login: the JTI is the capability.
+	var e struct{ Reason string }
+	getJSON(t, base+"/disclosures/g-unknown", "", http.StatusNotFound, &e)
+	noDevice("a disclosure manifest")
+}
+
+// getJSON GETs u (with login in Authorization unless it is "") and
+// decodes the answer, which must have status.
+func getJSON(t *testing.T, u, login string, status int, v any) {
 	t.Helper()
-	resp, err := http.Get(u)
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if login != "" {
+		req.Header.Set("Authorization", "Doorward "+login)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

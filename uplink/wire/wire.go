@@ -111,10 +111,16 @@ const (
 const (
 	ReadNotices = "notices" // GET /api/v1/notices
 	ReadAudit   = "audit"   // GET /api/v1/audit?since=Since
+	// ReadOwner is the login check alone (GET /api/v1/owner): 200
+	// {"owner": "<key id>"} when the login is an enrolled owner's valid,
+	// unused login, else the device's 401 with its reason. The relay asks
+	// it before serving the owners' backup listing and manifests; it
+	// tells the relay nothing else.
+	ReadOwner = "owner"
 )
 
 // ReadKinds are the owner reads cmd carries.
-var ReadKinds = []string{ReadNotices, ReadAudit}
+var ReadKinds = []string{ReadNotices, ReadAudit, ReadOwner}
 
 // Cmd is one inbound message on cmd.
 type Cmd struct {

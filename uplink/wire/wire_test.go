@@ -14,6 +14,9 @@ func TestDecodeCmd(t *testing.T) {
 		`{"id":"r1","kind":"upload","upload":{"object":"o","url":"http://x/o","expires":"2026-01-01T00:00:00Z"}}`,
 		`{"id":"j1","kind":"whep","jws":` + jws + `,"sdp":"v=0\r\n"}`,
 		`{"id":"e1","kind":"whep-end","session":"0123abcd"}`,
+		`{"id":"l1","kind":"read","read":"audit","since":3,"jws":` + jws + `}`,
+		`{"id":"l2","kind":"read","read":"notices","jws":` + jws + `}`,
+		`{"id":"l3","kind":"read","read":"owner","jws":` + jws + `}`,
 	}
 	for _, g := range good {
 		if _, err := DecodeCmd([]byte(g)); err != nil {
@@ -41,6 +44,13 @@ func TestDecodeCmd(t *testing.T) {
 		`{"id":"a","kind":"whep-end","session":"a/b"}`:                          "session",
 		`{"id":"a","kind":"whep-end","session":"s","jws":{}}`:                   "nothing else",
 		`{"id":"a","kind":"legal","jws":{},"sdp":"v=0"}`:                        "nothing else",
+		`{"id":"a","kind":"read","read":"owner"}`:                               "nothing else",
+		`{"id":"a","kind":"read","read":"owner","jws":{},"since":2}`:            "nothing else",
+		`{"id":"a","kind":"read","read":"owner","jws":{},"session":"s"}`:        "nothing else",
+		`{"id":"a","kind":"read","read":"owner","jws":{},"statement":"backup"}`: "nothing else",
+		`{"id":"a","kind":"read","read":"clips","jws":{}}`:                      "valid: notices, audit, owner",
+		`{"id":"a","kind":"read","read":"Owner","jws":{}}`:                      "read",
+		`{"id":"a","kind":"legal","read":"owner","jws":{}}`:                     "go with kind read",
 		`[]`:   "object",
 		"\xff": "UTF-8",
 		`{"id":"a","kind":"legal","jws":` + strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40) + `}`: "deeply",
@@ -83,6 +93,9 @@ func FuzzDecodeCmd(f *testing.F) {
 	f.Add([]byte(`{"id":"e1","kind":"whep-end","session":"0123abcd"}`))
 	f.Add([]byte(`{"id":"l1","kind":"read","read":"audit","since":12,"jws":{"payload":"e30","signatures":[]}}`))
 	f.Add([]byte(`{"id":"l2","kind":"read","read":"notices","since":3,"jws":{}}`))
+	f.Add([]byte(`{"id":"l3","kind":"read","read":"owner","jws":{"payload":"e30","signatures":[]}}`))
+	f.Add([]byte(`{"id":"l4","kind":"read","read":"owner","since":1,"jws":{}}`))
+	f.Add([]byte(`{"id":"l5","kind":"read","read":"owner","jws":{},"upload":{"object":"o","url":"u"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCmd(data)
 		if err != nil {
@@ -108,7 +121,7 @@ func FuzzDecodeCmd(f *testing.F) {
 				t.Fatalf("accepted whep-end without a usable session: %+v", c)
 			}
 		case CmdRead:
-			if (c.Read != ReadNotices && c.Read != ReadAudit) || len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil || c.SDP != "" || c.Session != "" || c.Statement != "" || (c.Since != 0 && c.Read != ReadAudit) {
+			if (c.Read != ReadNotices && c.Read != ReadAudit && c.Read != ReadOwner) || len(c.JWS) == 0 || !json.Valid(c.JWS) || c.Upload != nil || c.SDP != "" || c.Session != "" || c.Statement != "" || (c.Since != 0 && c.Read != ReadAudit) {
 				t.Fatalf("accepted a read that is not one: %+v", c)
 			}
 		case CmdUpload:
