@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,19 +23,47 @@ import (
 	"github.com/doorward/doorward/uplink/wire"
 )
 
-// backedUp returns the relay's listing of the device's backed-up clips.
-func backedUp(t *testing.T, relay, id string) wire.BackupList {
+// backedUp returns the relay's listing of the device's backed-up clips, as
+// the owner's doorwardctl backup list --json prints it.
+func backedUp(t *testing.T, b e2eBins, owner home, relay, id string) []backedUpClip {
 	t.Helper()
-	resp, err := http.Get(relay + "/v1/devices/" + id + "/backup")
+	out := mustCtl(t, b, owner.dir, "backup", "list", "--relay", relay, "--device", id, "-i", owner.key, "--json")
+	var l []backedUpClip
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("backup list --json: %v\n%s", err, out)
+	}
+	return l
+}
+
+// relayGET sends GET path to the relay as curl would, with auth as its
+// Authorization ("" for none), and returns the status, the refusal's
+// reason and the body.
+func relayGET(t *testing.T, relay, path, auth string) (int, string, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, relay+path, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var l wire.BackupList
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&l) != nil {
-		t.Fatalf("GET backup: %s", resp.Status)
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Reason string }
+	json.Unmarshal(body, &e)
+	return resp.StatusCode, e.Reason, body
+}
+
+// signLogin signs a single-use login for device id with key.
+func signLogin(t *testing.T, key *consent.OwnerKey, id string) string {
+	t.Helper()
+	login, err := consent.Sign(consent.KindLogin, consent.LoginClaims{Claims: consent.Claims{ID: newJTI(), Audience: id,
+		IssuedAt: consent.NewNumericDate(time.Now()), Expiry: consent.NewNumericDate(time.Now().Add(time.Minute))}}, key.SigningKey(), consent.KeyID(key.SigningPublicKey()))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return l
+	return "Doorward " + string(login)
 }
 
 // postStatement sends a statement through the relay as anyone could and
@@ -118,11 +149,11 @@ func TestBackupE2E(t *testing.T) {
 	}
 
 	clip := d.recordClip(2)
-	var l wire.BackupList
+	var l []backedUpClip
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		l = backedUp(t, relay, id)
-		if len(l.Clips) > 0 && l.Clips[len(l.Clips)-1].Clip == clip.ID && l.Clips[len(l.Clips)-1].Objects >= clip.Segments+1 {
+		l = backedUp(t, b, owner, relay, id)
+		if len(l) > 0 && l[len(l)-1].Clip == clip.ID && l[len(l)-1].Objects >= clip.Segments+1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -130,9 +161,41 @@ func TestBackupE2E(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if len(l.Clips) != 1 {
-		t.Errorf("backed-up clips %+v, want only %s (%s was recorded before backup on)", l.Clips, clip.ID, before.ID)
+	if len(l) != 1 || l[0].Start == nil || !l[0].Start.Equal(clip.Start.UTC().Truncate(time.Second)) || l[0].Bytes <= 0 {
+		t.Errorf("backed-up clips %+v, want only %s, started %s (%s was recorded before backup on)", l, clip.ID, clip.Start.UTC(), before.ID)
 	}
+	// The table names the clip, its start time, objects and bytes.
+	out = mustCtl(t, b, owner.dir, "backup", "list", "--relay", relay, "--device", id, "-i", owner.key)
+	if want := fmt.Sprintf(`(?m)^CLIP +START +OBJECTS +BYTES\n%s +%s +%d +%d$`, clip.ID, regexp.QuoteMeta(l[0].Start.Local().Format(time.DateTime)), l[0].Objects, l[0].Bytes); !regexpMatch(want, out) {
+		t.Errorf("backup list printed %q, want a line matching %s", out, want)
+	}
+
+	// The listing and a clip's manifest are the owners' alone: without a
+	// login the relay refuses, naming what to send; with a stranger's login
+	// (a key not enrolled on the device) the device refuses, and the relay
+	// passes its refusal on; a login serves one request, so a replayed one
+	// is refused too.
+	strangerKey := ownerKey(t, stranger.key)
+	for _, path := range []string{"/v1/devices/" + id + "/backup", "/v1/devices/" + id + "/backup/" + clip.ID} {
+		status, reason, body := relayGET(t, relay, path, "")
+		if status != http.StatusUnauthorized || reason != "no-login" || !strings.Contains(string(body), "Authorization: Doorward <login statement JSON>") || strings.Contains(string(body), clip.ID[:8]) {
+			t.Errorf("GET %s without a login: %d %s, want 401 no-login naming what to send and no clip", path, status, body)
+		}
+		status, reason, body = relayGET(t, relay, path, signLogin(t, strangerKey, id))
+		if status != http.StatusUnauthorized || reason != "unknown-key" || strings.Contains(string(body), clip.ID[:8]) {
+			t.Errorf("GET %s with a stranger's login: %d %s, want the device's 401 unknown-key", path, status, body)
+		}
+		login := signLogin(t, ok, id)
+		if status, _, body = relayGET(t, relay, path, login); status != http.StatusOK || !strings.Contains(string(body), clip.ID) {
+			t.Errorf("GET %s with the owner's login: %d %s", path, status, body)
+		}
+		if status, reason, body = relayGET(t, relay, path, login); status != http.StatusUnauthorized || reason != "replayed" || strings.Contains(string(body), clip.ID[:8]) {
+			t.Errorf("GET %s with the owner's login again: %d %s, want the device's 401 replayed", path, status, body)
+		}
+	}
+	// doorwardctl refuses a key that is not an owner's before asking.
+	wantFail(t, ctl(t, b, stranger.dir, "", "backup", "list", "--relay", relay, "--device", id, "-i", stranger.key), "not paired")
+	wantFail(t, ctl(t, b, owner.dir, "", "backup", "list", "--device", d.url, "-i", owner.key), "--relay URL is required")
 	stored := 0
 	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() || !strings.Contains(p, "/backup/") || strings.Contains(p, ".sha256") || strings.HasPrefix(info.Name(), ".") {
@@ -174,9 +237,39 @@ func TestBackupE2E(t *testing.T) {
 	if out, err := exec.Command(keygen, "-o", strangerAge).CombinedOutput(); err != nil {
 		t.Fatalf("age-keygen: %v\n%s", err, out)
 	}
+	// fetch --relay --clip signs a login with -i owner.key: the vault key
+	// or a stranger's stock age key paired with no device, and gets no
+	// manifest.
 	for name, key := range map[string]string{"vault": vaultKey, "stranger": strangerAge} {
-		wantFail(t, ctl(t, b, dir, "", "fetch", "--relay", relay, "--device", id, "--clip", clip.ID, "-i", key, "-o", filepath.Join(dir, name+".mp4")), "no identity")
+		wantFail(t, ctl(t, b, dir, "", "fetch", "--relay", relay, "--device", id, "--clip", clip.ID, "-i", key, "-o", filepath.Join(dir, name+".mp4")), "not paired")
 	}
+	// The ciphertext itself, downloaded with the owner's login, opens with
+	// neither.
+	status, _, body := relayGET(t, relay, "/v1/devices/"+id+"/backup/"+clip.ID, signLogin(t, ok, id))
+	var m wire.Manifest
+	if status != http.StatusOK || json.Unmarshal(body, &m) != nil || len(m.Objects) < clip.Segments+1 {
+		t.Fatalf("the backup's manifest: %d %s", status, body)
+	}
+	cipher := filepath.Join(dir, "ciphertext", clip.ID)
+	os.MkdirAll(cipher, 0o700)
+	for _, o := range m.Objects {
+		resp, err := http.Get(o.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", o.Object, resp.Status)
+		}
+		if err := os.WriteFile(filepath.Join(cipher, strings.TrimPrefix(path.Base(o.Object), "000000-")), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, key := range map[string]string{"vault": vaultKey, "stranger": strangerAge} {
+		wantFail(t, ctl(t, b, dir, "", "decrypt", "-i", key, cipher, "-o", filepath.Join(dir, name+".mp4")), "no identity")
+	}
+	mustCtl(t, b, dir, "decrypt", "-i", owner.key, cipher, "-o", filepath.Join(dir, "from-ciphertext.mp4"))
 
 	// Off, on the LAN: the next clip is not uploaded.
 	out = mustCtl(t, b, owner.dir, "backup", "off", "--device", d.url, "-i", owner.key)
@@ -185,7 +278,7 @@ func TestBackupE2E(t *testing.T) {
 	}
 	after := d.recordClip(2)
 	time.Sleep(3 * time.Second) // what a backup would have needed to start
-	for _, c := range backedUp(t, relay, id).Clips {
+	for _, c := range backedUp(t, b, owner, relay, id) {
 		if c.Clip == after.ID {
 			t.Errorf("clip %s, recorded after backup off, was uploaded", after.ID)
 		}

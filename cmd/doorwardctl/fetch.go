@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doorward/doorward/capture/vault/clipfile"
+	"github.com/doorward/doorward/device/api"
 	"github.com/doorward/doorward/uplink/wire"
 )
 
@@ -50,8 +52,11 @@ written next to OUT as OUT-<clip>.mp4. Ciphertext is downloaded into a
 temporary directory; the MP4 appears only once fully decrypted.
 
 With --relay and --clip, fetch downloads a clip of the owners' cloud backup
-(doorwardctl backup on) from the relay's store the same way: each object's
-SHA-256 is checked, and the clip decrypts with an owner key alone.`,
+(doorwardctl backup on; backup list shows the clips) from the relay's store
+the same way: each object's SHA-256 is checked, and the clip decrypts with
+an owner key alone. The relay gives the clip's manifest only to an owner:
+the request carries a new single-use login signed with owner.key, which
+the relay has the device check (a device that paired with the key, pinned).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkVideoOutput(out, force); err != nil {
@@ -78,10 +83,18 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 					return err
 				}
 				if wire.CheckDeviceID(device) != nil || wire.CheckRequestID(clipID) != nil {
-					return fmt.Errorf("fetch: --device must be a device ID and --clip a clip ID (the relay lists the backed-up clips at GET /v1/devices/ID/backup)")
+					return fmt.Errorf("fetch: --device must be a device ID and --clip a clip ID (doorwardctl backup list --relay URL --device ID -i owner.key lists the backed-up clips)")
 				}
 				ctx := cmd.Context()
-				m, err := fetchManifest(ctx, relayURL, "/v1/devices/"+device+"/backup/"+clipID, "the backup of clip "+clipID)
+				s, err := relayOwner(ctx, relayURL, device, identityFiles, "fetch")
+				if err != nil {
+					return err
+				}
+				login, err := s.login()
+				if err != nil {
+					return fmt.Errorf("fetch: %w", err)
+				}
+				m, err := fetchManifest(ctx, relayURL, "/v1/devices/"+device+"/backup/"+clipID, loginHeader(login), "the backup of clip "+clipID)
 				if err != nil {
 					return err
 				}
@@ -107,7 +120,7 @@ SHA-256 is checked, and the clip decrypts with an owner key alone.`,
 				return fmt.Errorf("fetch: --device must be a device ID and --disclosure a disclosure ID (the grant's or token's jti)")
 			}
 			ctx := cmd.Context()
-			m, err := fetchManifest(ctx, relayURL, "/v1/devices/"+device+"/disclosures/"+jti, "disclosure "+jti)
+			m, err := fetchManifest(ctx, relayURL, "/v1/devices/"+device+"/disclosures/"+jti, "", "disclosure "+jti)
 			if err != nil {
 				return err
 			}
@@ -192,34 +205,79 @@ func fetchObjects(ctx context.Context, m wire.Manifest, prefix, only string, ids
 	return nil
 }
 
-// fetchManifest GETs the manifest at path on the relay; what names it in
-// errors.
-func fetchManifest(ctx context.Context, relayURL, path, what string) (wire.Manifest, error) {
+// fetchManifest GETs the manifest at path on the relay (auth: the
+// Authorization header, "" for none); what names it in errors.
+func fetchManifest(ctx context.Context, relayURL, path, auth, what string) (wire.Manifest, error) {
 	var m wire.Manifest
-	base, err := url.Parse(strings.TrimSuffix(relayURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return m, fmt.Errorf("fetch: --relay %q is not an http(s) URL", relayURL)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+path, nil)
-	if err != nil {
+	if err := relayGet(ctx, relayURL, path, auth, "fetch", "manifest", &m); err != nil {
 		return m, err
-	}
-	resp, err := fetchHTTP.Do(req)
-	if err != nil {
-		return m, fmt.Errorf("fetch: cannot reach the relay: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("fetch: the relay answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		return m, fmt.Errorf("fetch: the relay's manifest does not decode: %w", err)
 	}
 	if len(m.Objects) == 0 {
 		return m, fmt.Errorf("fetch: %s holds no objects yet", what)
 	}
 	return m, nil
+}
+
+// relayGet GETs path on the relay with auth as its Authorization ("" for
+// none) and decodes the JSON answer into out; cmd and what name the
+// command and the answer in errors. A refusal reads as the relay's (or,
+// passed through, the device's) reason and text.
+func relayGet(ctx context.Context, relayURL, path, auth, cmd, what string, out any) error {
+	base, err := url.Parse(strings.TrimSuffix(relayURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("%s: --relay %q is not an http(s) URL", cmd, printable(relayURL))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+path, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := fetchHTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: cannot reach the relay: %w", cmd, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e api.Error
+		if json.Unmarshal(body, &e) == nil && e.Reason != "" {
+			return fmt.Errorf("%s: refused (%d %s): %s", cmd, resp.StatusCode, printable(e.Reason), printable(e.Error))
+		}
+		return fmt.Errorf("%s: the relay answered %s: %s", cmd, resp.Status, printable(strings.TrimSpace(string(body))))
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s: the relay's %s does not decode: %w", cmd, what, err)
+	}
+	return nil
+}
+
+// relayOwner connects through the relay as the owner whose key is the
+// first of files that is an owner key: the relay serves the owners' backup
+// only with a fresh owner login, which it has the device check. cmd names
+// the command in errors.
+func relayOwner(ctx context.Context, relayURL, device string, files []string, cmd string) (*session, error) {
+	for _, f := range files {
+		if _, err := loadOwner(f); err == nil {
+			s, err := connect(ctx, relayURL+relayMarker+device, f)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cmd, err)
+			}
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: the relay serves the owners' backup only with an owner login that the device checks, and none of %s is an owner key: give -i owner.key (the key from doorwardctl keygen that paired with the device)", cmd, strings.Join(files, ", "))
+}
+
+// loginHeader renders a login statement as an Authorization header value
+// (compact JSON: a header holds no line breaks).
+func loginHeader(login []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, login); err != nil {
+		return api.LoginScheme + " " + string(login)
+	}
+	return api.LoginScheme + " " + b.String()
 }
 
 // download fetches one object and checks its SHA-256.

@@ -31,10 +31,14 @@ tokens from its HTTP API to the device and returns the device's own answer:
 
   POST /v1/devices/ID/legal               a legal-process token
   POST /v1/devices/ID/statements/KIND     an owner statement (grant, revoke, policy, enroll, reset, backup)
-  GET  /v1/devices/ID/disclosures/JTI     a manifest of presigned GETs
+  GET  /v1/devices/ID/notices, /audit     an owner read, with its login (Authorization: Doorward <login>)
+  GET  /v1/devices/ID/disclosures/JTI     a manifest of presigned GETs (the JTI is the capability)
+  GET  /v1/devices/ID/backup[/CLIP]       the owners' backup: its clips, or a clip's manifest
   POST /v1/devices/ID/whep                a live view offer (WHEP); DELETE on its Location ends it
 
-and serves disclosure manifests. Live view offers and answers travel through
+and serves disclosure manifests. The backup's listing and manifests need
+an owner login (Authorization: Doorward <login>) that the relay has the
+device check over cmd before it reads the store. Live view offers and answers travel through
 it; the video never does (it flows peer to peer, or through TURN). --store s3://... uses an S3-compatible
 store with credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
 --store dir:PATH keeps objects in a local directory served by the relay

@@ -146,14 +146,24 @@ func decryptPiece(path string, ids []age.Identity, w io.Writer) error {
 // (clips/YYYY/MM/DD/<id>, as the vault names it), or an error when id is
 // not a clip ID (20060102T150405Z-xxxxxx).
 func ClipDirOf(clips, id string) (string, error) {
+	if _, err := ClipStart(id); err != nil {
+		return "", err
+	}
+	return filepath.Join(clips, id[0:4], id[4:6], id[6:8], id), nil
+}
+
+// ClipStart returns the UTC start time a clip ID begins with, or an error
+// when id is not a clip ID (20060102T150405Z-xxxxxx).
+func ClipStart(id string) (time.Time, error) {
 	t, rnd, ok := strings.Cut(id, "-")
 	if !ok || len(rnd) != 6 || strings.Trim(rnd, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("clipfile: %q is not a clip ID (20060102T150405Z-xxxxxx)", id)
+		return time.Time{}, fmt.Errorf("clipfile: %q is not a clip ID (20060102T150405Z-xxxxxx)", id)
 	}
-	if _, err := time.Parse("20060102T150405Z", t); err != nil {
-		return "", fmt.Errorf("clipfile: %q is not a clip ID (20060102T150405Z-xxxxxx)", id)
+	start, err := time.Parse("20060102T150405Z", t)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("clipfile: %q is not a clip ID (20060102T150405Z-xxxxxx)", id)
 	}
-	return filepath.Join(clips, t[0:4], t[4:6], t[6:8], id), nil
+	return start, nil
 }
 
 // InProgress reports whether a piece of the clip in dir is being written

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 )
@@ -178,3 +179,43 @@ var errDiskFull = errors.New("disk full")
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+func TestClipStart(t *testing.T) {
+	start, err := ClipStart("20260102T030405Z-0a1b2c")
+	if err != nil || !start.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Fatalf("ClipStart: %v %v", start, err)
+	}
+	if dir, err := ClipDirOf("clips", "20260102T030405Z-0a1b2c"); err != nil || dir != filepath.Join("clips", "2026", "01", "02", "20260102T030405Z-0a1b2c") {
+		t.Errorf("ClipDirOf: %q %v", dir, err)
+	}
+	for _, bad := range []string{"", "clip-2", "20260102T030405Z", "20260102T030405Z-0A1B2C", "20260102T030405Z-0a1b2", "20261302T030405Z-0a1b2c", "2026010T030405Z-0a1b2c", "../../etc-0a1b2c"} {
+		if _, err := ClipStart(bad); err == nil || !strings.Contains(err.Error(), "20060102T150405Z-xxxxxx") {
+			t.Errorf("ClipStart(%q): %v, want an error naming the form", bad, err)
+		}
+		if _, err := ClipDirOf("clips", bad); err == nil {
+			t.Errorf("ClipDirOf(%q) took it", bad)
+		}
+	}
+}
+
+// FuzzClipStart: a clip ID read from outside (a relay's listing, a command
+// line) never panics the parser, and what it takes names a directory
+// inside the clips directory, at its start time's date.
+func FuzzClipStart(f *testing.F) {
+	f.Add("20260102T030405Z-0a1b2c")
+	f.Add("clip-2")
+	f.Add("20260102T030405Z-../../x")
+	f.Fuzz(func(t *testing.T, id string) {
+		start, err := ClipStart(id)
+		dir, derr := ClipDirOf("clips", id)
+		if (err == nil) != (derr == nil) {
+			t.Fatalf("ClipStart %v but ClipDirOf %v", err, derr)
+		}
+		if err != nil {
+			return
+		}
+		if want := filepath.Join("clips", start.Format("2006"), start.Format("01"), start.Format("02"), id); dir != want || strings.ContainsAny(id, "/\\.") {
+			t.Fatalf("%q: dir %q, want %q", id, dir, want)
+		}
+	})
+}
