@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -149,12 +148,7 @@ downloads one.`,
 				clips = append(clips, bc)
 			}
 			if asJSON {
-				b, err := json.MarshalIndent(clips, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return printJSON(stdout, clips)
 			}
 			if len(clips) == 0 {
 				fmt.Fprintf(stdout, "the relay's store holds no backed-up clip of device %s\n", s.id)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -38,12 +37,7 @@ func newClipsCmd(stdout io.Writer) *cobra.Command {
 				if clips == nil {
 					clips = []api.OwnerClip{}
 				}
-				b, err := json.MarshalIndent(clips, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return printJSON(stdout, clips)
 			}
 			if len(clips) == 0 {
 				fmt.Fprintln(stdout, "no clips")

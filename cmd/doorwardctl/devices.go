@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,12 +45,7 @@ with one device paired, --device may be left out.`,
 				out = append(out, shown{id, p.Name, p.URL, p.Paired})
 			}
 			if asJSON {
-				b, err := json.MarshalIndent(out, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return printJSON(stdout, out)
 			}
 			if len(out) == 0 {
 				fmt.Fprintf(stdout, "no devices paired with %s (doorwardctl pair)\n", ownerPath)

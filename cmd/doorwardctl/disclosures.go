@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -64,12 +63,7 @@ released. --json prints the device's records as a JSON array.`,
 				if all == nil {
 					all = []api.Disclosure{}
 				}
-				b, err := json.MarshalIndent(all, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return printJSON(stdout, all)
 			}
 			if len(all) == 0 {
 				if len(args) == 1 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +95,17 @@ func isMP4(path string) bool {
 		return false
 	}
 	return string(head[4:8]) == "ftyp"
+}
+
+// printJSON writes v to w as indented JSON and a newline: every --json
+// output.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
 
 // writeOutput writes data to path ("-": stdout) with mode, atomically, and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,12 +70,7 @@ A notice a token delayed appears once it is released.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d notices do not open with %s (encrypted to the owners before it was enrolled); an earlier owner key reads them\n", skipped, len(items), ownerPath)
 			}
 			if asJSON {
-				b, err := json.MarshalIndent(out, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return printJSON(stdout, out)
 			}
 			if len(out) == 0 {
 				fmt.Fprintln(stdout, "no notices")

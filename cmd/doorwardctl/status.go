@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -26,12 +25,7 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 				return fmt.Errorf("status: %w", err)
 			}
 			if asJSON {
-				b, err := json.MarshalIndent(st, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return printJSON(stdout, st)
 			}
 			st.WriteText(stdout)
 			return nil
