@@ -184,6 +184,17 @@ func TestClipsFetchE2E(t *testing.T) {
 	if p := capturetest.ProbeFile(t, movie, true); p.Codec != "h264" || p.Frames == 0 || p.Duration < 2 {
 		t.Fatalf("ffprobe of the fetched clip: %+v", p)
 	}
+	// On a terminal (script gives it one), fetch shows its progress.
+	script := capturetest.Tool(t, "script")
+	onTTY := filepath.Join(owner.dir, "on-a-terminal.mp4")
+	term := exec.Command(script, "-qec", strings.Join([]string{b.doorwardctl, "fetch", "--device", d.url, "--clip", clip.ID, "-i", owner.key, "-o", onTTY}, " "), "/dev/null")
+	term.Dir = owner.dir
+	if out, err := term.CombinedOutput(); err != nil || !strings.Contains(string(out), "\rfetched ") || !strings.Contains(string(out), " pieces, ") {
+		t.Errorf("fetch on a terminal shows no progress: %v\n%q", err, out)
+	}
+	if p := capturetest.ProbeFile(t, onTTY, true); p.Codec != "h264" || p.Frames == 0 {
+		t.Errorf("ffprobe of the clip fetched on a terminal: %+v", p)
+	}
 
 	// Refusals.
 	piece := d.url + "/api/v1/clips/" + clip.ID + "/init.mp4.age"
