@@ -129,6 +129,10 @@ func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 			rcpt = r
 		}
 	}
+	// The owner's events reader: its broker session starts now, so the
+	// grant's upload reports reach it later.
+	eventsArgs := []string{"events", "--broker", broker.URL, "--device", d.info().DeviceID, "-i", owner.key, "--json"}
+	mustCtl(t, b, owner.dir, eventsArgs...)
 	from := clip.Start.Add(-time.Second).UTC().Format(time.RFC3339)
 	out := mustCtl(t, b, owner.dir, "grant", "--relay", relay, "--device", id, "-i", owner.key,
 		"--to", rcpt, "--from", from, "--until", "now", "--media", "video")
@@ -137,6 +141,25 @@ func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 		t.Fatalf("grant through the relay printed %q, want one disclosure", out)
 	}
 	m := waitManifest(t, relay, id, jti, clip.Segments+1)
+	// Completion is reported to the owners on events, encrypted: the
+	// upload's bytes, then delivered, under the grant.
+	var uploaded, delivered bool
+	for deadline := time.Now().Add(20 * time.Second); !(uploaded && delivered) && time.Now().Before(deadline); {
+		for _, l := range strings.Split(strings.TrimSpace(mustCtl(t, b, owner.dir, eventsArgs...)), "\n") {
+			var e struct {
+				Kind, State, Authority string
+				Bytes                  int64
+			}
+			if json.Unmarshal([]byte(l), &e) != nil || e.Kind != "job-state" || e.Authority != "grant:"+jti {
+				continue
+			}
+			uploaded = uploaded || (e.State == "uploaded" && e.Bytes > 0)
+			delivered = delivered || e.State == "delivered"
+		}
+	}
+	if !uploaded || !delivered {
+		t.Errorf("the owner's events show uploaded %v, delivered %v for grant %s", uploaded, delivered, jti)
+	}
 	for _, o := range m.Objects {
 		if !strings.HasPrefix(o.Object, id+"/disclosures/"+jti+"/"+clip.ID+"/") {
 			t.Errorf("object %s outside the disclosure's prefix", o.Object)
