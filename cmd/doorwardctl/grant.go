@@ -124,10 +124,15 @@ disclosures are and how the grantee gets them.`,
 			if res.Where != "" {
 				fmt.Fprintf(stdout, "where:       %s (one directory per clip)\n", printable(res.Where))
 			}
-			fmt.Fprintf(stdout, "list them:   doorwardctl disclosures --device %s -i %s --grant %s\n", s.client, ownerPath, res.JTI)
-			if contact != nil {
+			// disclosures is read on the LAN; the device ID finds it
+			// through the pin file, also after a grant through a relay.
+			fmt.Fprintf(stdout, "list them:   doorwardctl disclosures --device %s -i %s %s\n", s.id, ownerPath, res.JTI)
+			switch {
+			case s.client.RelayDevice != "":
+				fmt.Fprintf(stdout, "grantee:     fetches from the relay's store with doorwardctl fetch --relay %s --device %s --disclosure %s -i THEIR.key -o OUT.mp4\n", s.client, s.id, res.JTI)
+			case contact != nil:
 				fmt.Fprintf(stdout, "grantee:     fetches with doorwardctl fetch --device %s --grant %s -i THEIR.key -o OUT.mp4\n", s.client, res.JTI)
-			} else {
+			default:
 				fmt.Fprintln(stdout, "grantee:     --to is a plain age recipient, so the grantee cannot fetch from the device: hand them the files, or give --to their contact (doorwardctl keygen prints one) to let them fetch")
 			}
 			return nil

@@ -47,6 +47,10 @@ func TestGranteeFetchE2E(t *testing.T) {
 		t.Fatalf("grant for a contact printed %q", out)
 	}
 	waitJobs(t, d, owner)
+	// The listing command grant printed runs as printed.
+	if got := mustCtl(t, b, owner.dir, printedCommand(t, out, "list them:")...); !strings.Contains(got, "grant "+jti) {
+		t.Errorf("the printed disclosures command shows %q, want grant %s", got, jti)
+	}
 
 	// The grantee fetches and decrypts it.
 	movie := filepath.Join(gdir, "granted.mp4")
@@ -129,4 +133,21 @@ func TestGranteeFetchE2E(t *testing.T) {
 	if !strings.Contains(out, "fetch-refused") {
 		t.Errorf("audit verify lacks fetch-refused:\n%s", out)
 	}
+}
+
+// printedCommand returns the doorwardctl arguments of the command a
+// command printed on its line beginning with label.
+func printedCommand(t *testing.T, out, label string) []string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, label); ok {
+			f := strings.Fields(rest)
+			if len(f) < 2 || f[0] != "doorwardctl" {
+				t.Fatalf("%s %q is not a doorwardctl command", label, rest)
+			}
+			return f[1:]
+		}
+	}
+	t.Fatalf("no %q line in %q", label, out)
+	return nil
 }

@@ -169,8 +169,22 @@ func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 			t.Errorf("stored object %s is not an age file (%v)", o.Object, err)
 		}
 	}
+	// grant's printed commands run as printed: the listing (on the LAN,
+	// the device found by its ID) and the grantee's fetch from the store.
+	if got := mustCtl(t, b, owner.dir, printedCommand(t, out, "list them:")...); !strings.Contains(got, "grant "+jti) {
+		t.Errorf("the printed disclosures command shows %q, want grant %s", got, jti)
+	}
 	movie := filepath.Join(dir, "fetched.mp4")
-	mustCtl(t, b, dir, "fetch", "--relay", relay, "--device", id, "--disclosure", jti, "-i", granteeKey, "-o", movie)
+	fetchArgs := printedCommand(t, out, "grantee:     fetches from the relay's store with")
+	for i, a := range fetchArgs {
+		switch a {
+		case "THEIR.key":
+			fetchArgs[i] = granteeKey
+		case "OUT.mp4":
+			fetchArgs[i] = movie
+		}
+	}
+	mustCtl(t, b, dir, fetchArgs...)
 	if p := capturetest.ProbeFile(t, movie, true); p.Codec != "h264" || p.Frames == 0 {
 		t.Fatalf("ffprobe of the fetched clip: %+v", p)
 	}
