@@ -65,7 +65,7 @@ func TestGranteeFetchE2E(t *testing.T) {
 	// Nobody else: not a stranger, not the owner (the grant is not theirs).
 	stranger := newHome(t, b)
 	wantFail(t, ctl(t, b, stranger.dir, "", "fetch", "--device", d.url, "--grant", jti, "-i", stranger.key, "-o", filepath.Join(stranger.dir, "x.mp4")), "unknown-key")
-	wantFail(t, ctl(t, b, owner.dir, "", "fetch", "--device", d.url, "--grant", jti, "-i", owner.key, "-o", filepath.Join(owner.dir, "x.mp4")), "unknown-key")
+	wantFail(t, ctl(t, b, owner.dir, "", "fetch", "--device", d.url, "--grant", jti, "-i", owner.key, "-o", filepath.Join(owner.dir, "x.mp4")), "unknown-key", "not signed by the grantee key")
 	if _, err := os.Stat(filepath.Join(stranger.dir, "x.mp4")); err == nil {
 		t.Error("a refused fetch wrote its output")
 	}

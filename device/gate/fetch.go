@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,6 +41,11 @@ func (g *Gate) VerifyFetch(statement []byte, grantJTI, request string) (Grant, e
 			keys := consent.KeySet{}
 			keys.Add(consent.KeyInfo{PublicKey: pub, Name: "grant:" + grant.JTI})
 			st, err := consent.VerifyOwnerStatement(statement, consent.KindFetch, keys, d.now, g.opts.DeviceID)
+			if ce := (*consent.Error)(nil); errors.As(err, &ce) && ce.Reason == consent.ReasonUnknownKey {
+				// The verifier speaks of owner keys; here the one key that
+				// counts is the grantee's (an owner's key is refused too).
+				return "", time.Time{}, &consent.Error{Reason: consent.ReasonUnknownKey, Detail: "the statement is not signed by the grantee key grant " + shortJTI(grant.JTI) + " names: fetch with the key of the contact the grant was made for"}
+			}
 			if err != nil {
 				return "", time.Time{}, err
 			}
