@@ -103,8 +103,8 @@ func (s *Scope) check() error {
 	if !s.Until.After(s.From) {
 		return refuse(ReasonMalformed, "scope.until %s is not after scope.from %s", s.Until.Format(time.RFC3339), s.From.Format(time.RFC3339))
 	}
-	if len(s.Media) == 0 {
-		return refuse(ReasonMalformed, "scope.media is empty; name one or more of video, audio, snapshot")
+	if len(s.Media) == 0 && !s.Live {
+		return refuse(ReasonMalformed, "scope.media is empty; name one or more of video, audio, snapshot (only a live-only grant, live: true, names none)")
 	}
 	for i, m := range s.Media {
 		switch m {

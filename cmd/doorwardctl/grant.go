@@ -63,6 +63,9 @@ disclosures are and how the grantee gets them.`,
 			if err != nil {
 				return err
 			}
+			if len(ms) == 0 && !live {
+				return errors.New("grant: --media none shares no recordings, so it needs --live (a live-only grant)")
+			}
 			life, err := parseDuration("valid-for", validFor)
 			if err != nil {
 				return err
@@ -143,7 +146,7 @@ disclosures are and how the grantee gets them.`,
 	fl.StringVar(&to, "to", "", "the grantee's contact (doorward-contact1...) or age `RECIPIENT` (age1... or age1pq1...)")
 	fl.StringVar(&from, "from", "", "start of the footage (`T`)")
 	fl.StringVar(&until, "until", "", "end of the footage (`T`)")
-	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio (the device records no snapshots)")
+	fl.StringVar(&media, "media", "video,audio", "comma-separated `LIST` of video, audio (the device records no snapshots), or none with --live: watch live, share no recordings")
 	fl.BoolVar(&live, "live", false, "also allow the live view")
 	fl.StringVar(&validFor, "valid-for", "24h", "the grant is valid for `DURATION` from now")
 	aliases(c, map[string]string{"expires": "valid-for"})

@@ -174,7 +174,12 @@ func TestLiveGranteeE2E(t *testing.T) {
 	if len(kg) < 2 || !strings.HasPrefix(kg[1], "doorward-contact1") {
 		t.Fatalf("keygen printed %q, want the recipient then the contact", kg)
 	}
-	mustCtl(t, b, h.dir, "grant", "--device", d.url, "-i", h.key, "--to", kg[1], "--from", "-1m", "--until", "+1h", "--live")
+	// Live only: --media none shares no recordings, so nothing is
+	// disclosed now or later; without --live it is refused.
+	wantFail(t, ctl(t, b, h.dir, "", "grant", "--device", d.url, "-i", h.key, "--to", kg[1], "--from", "-1m", "--until", "+1h", "--media", "none"), "needs --live")
+	if g := mustCtl(t, b, h.dir, "grant", "--device", d.url, "-i", h.key, "--to", kg[1], "--from", "-1m", "--until", "+1h", "--live", "--media", "none"); !strings.Contains(g, "disclosures: 0\n") || strings.Contains(g, "follows:") {
+		t.Errorf("a live-only grant printed %q, want no disclosure now or later", g)
+	}
 	out = mustCtl(t, b, h.dir, "live", "--device", d.url, "-i", friend, "--seconds", "1", "--json")
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Frames < 15 {
 		t.Fatalf("live with a keygen key whose contact a grant names: %v %+v\n%s", err, r, out)

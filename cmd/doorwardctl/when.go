@@ -51,6 +51,9 @@ func parseDuration(flag, s string) (time.Duration, error) {
 
 // parseMedia splits and checks a comma-separated media list.
 func parseMedia(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "none" {
+		return nil, nil // a live-only grant
+	}
 	var out []string
 	for _, m := range strings.Split(s, ",") {
 		m = strings.TrimSpace(m)
@@ -60,7 +63,7 @@ func parseMedia(s string) ([]string, error) {
 		case consent.MediaSnapshot:
 			return nil, errors.New("--media snapshot: the device records no snapshots, so there are none to share; grant video (its clips) instead")
 		default:
-			return nil, fmt.Errorf("--media: %q is not a medium (want a comma-separated list of video, audio, snapshot)", printable(m))
+			return nil, fmt.Errorf("--media: %q is not a medium (want a comma-separated list of video, audio, snapshot, or none with --live)", printable(m))
 		}
 	}
 	return out, nil
