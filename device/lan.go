@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -164,7 +165,7 @@ func (d door) Disclosures(after string, limit int, unfinished bool) ([]api.Discl
 	}
 	out := make([]api.Disclosure, 0, len(jobs))
 	for _, j := range jobs {
-		out = append(out, disclosureOf(j))
+		out = append(out, d.disclosureOf(j))
 	}
 	return out, next, nil
 }
@@ -172,14 +173,21 @@ func (d door) Disclosures(after string, limit int, unfinished bool) ([]api.Discl
 // The API's page size is the gate's (a compile error if they differ).
 const _ = uint(api.MaxDisclosurePage-gate.MaxJobPage) + uint(gate.MaxJobPage-api.MaxDisclosurePage)
 
-// disclosureOf is the owner's view of a disclosure job.
-func disclosureOf(j gate.Job) api.Disclosure {
-	return api.Disclosure{
+// disclosureOf is the owner's view of a disclosure job. A delivered job
+// whose directory is not on the device went to the relay's store.
+func (d door) disclosureOf(j gate.Job) api.Disclosure {
+	out := api.Disclosure{
 		ID: j.ID, Authority: j.Authority, Recipient: j.Recipient, Clip: j.Clip, ClipDir: j.ClipDir,
 		Segments: j.Segments, Created: j.Created, State: string(j.State), Attempts: j.Attempts,
 		NextAttempt: j.NextAttempt, LastError: j.LastError, Done: j.Done, Files: j.Files,
 		Strict: j.Strict, Error: j.Error, Delayed: j.Delayed, Notice: j.Notice, Dir: j.DirName(),
 	}
+	if out.State == "delivered" && out.Dir != "" && d.a.upDel != nil {
+		if _, err := os.Stat(filepath.Join(d.a.opts.StateDir, disclosuresDir, out.Dir)); errors.Is(err, fs.ErrNotExist) {
+			out.Uploaded = true
+		}
+	}
+	return out
 }
 
 // Control answers a request from the control socket.

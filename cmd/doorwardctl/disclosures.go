@@ -111,7 +111,10 @@ func writeDisclosures(w io.Writer, ds []api.Disclosure) {
 				fmt.Fprintf(w, ", %d file(s)", len(d.Files))
 			}
 			fmt.Fprintln(w)
-			if d.Dir != "" && d.State == "delivered" {
+			switch {
+			case d.Uploaded:
+				fmt.Fprintf(w, "    in:    the relay's store (doorwardctl fetch --relay URL --device ID --disclosure %s)\n", printable(jti))
+			case d.Dir != "" && d.State == "delivered":
 				fmt.Fprintf(w, "    in:    disclosures/%s\n", printable(d.Dir))
 			}
 			if d.Strict {

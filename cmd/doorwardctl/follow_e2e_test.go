@@ -53,7 +53,7 @@ func TestGrantFollowsTheFutureE2E(t *testing.T) {
 	// A grant for the next two minutes: nothing yet, and it says it follows.
 	out := mustCtl(t, b, owner.dir, "grant", "--device", d.url, "-i", owner.key, "--to", granteeRcpt, "--from", "now", "--until", "+2m", "--media", "video")
 	jti, _, _ := strings.Cut(out, "\n")
-	for _, want := range []string{"disclosures: 0\n", "follows:", "where:       " + filepath.Join(d.state, "disclosures", jti), "doorwardctl disclosures --device " + d.url} {
+	for _, want := range []string{"disclosures: 0\n", "follows:", "where:       " + filepath.Join(d.state, "disclosures", jti), "doorwardctl disclosures --device " + d.info().DeviceID + " -i " + owner.key + " " + jti} {
 		if !strings.Contains(out, want) {
 			t.Errorf("grant printed %q; want %q", out, want)
 		}

@@ -48,7 +48,7 @@ func TestGranteeFetchE2E(t *testing.T) {
 	}
 	waitJobs(t, d, owner)
 	// The listing command grant printed runs as printed.
-	if got := mustCtl(t, b, owner.dir, printedCommand(t, out, "list them:")...); !strings.Contains(got, "grant "+jti) {
+	if got := mustCtl(t, b, owner.dir, printedCommand(t, out, "list them:")...); !strings.Contains(got, "grant "+jti) || !strings.Contains(got, "in:    disclosures/"+jti+"/") {
 		t.Errorf("the printed disclosures command shows %q, want grant %s", got, jti)
 	}
 

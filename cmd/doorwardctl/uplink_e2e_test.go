@@ -171,8 +171,8 @@ func testUplinkGrant(t *testing.T, b e2eBins, store string) {
 	}
 	// grant's printed commands run as printed: the listing (on the LAN,
 	// the device found by its ID) and the grantee's fetch from the store.
-	if got := mustCtl(t, b, owner.dir, printedCommand(t, out, "list them:")...); !strings.Contains(got, "grant "+jti) {
-		t.Errorf("the printed disclosures command shows %q, want grant %s", got, jti)
+	if got := mustCtl(t, b, owner.dir, printedCommand(t, out, "list them:")...); !strings.Contains(got, "grant "+jti) || !strings.Contains(got, "in:    the relay's store") || strings.Contains(got, "in:    disclosures/") {
+		t.Errorf("the printed disclosures command shows %q, want grant %s in the relay's store", got, jti)
 	}
 	movie := filepath.Join(dir, "fetched.mp4")
 	fetchArgs := printedCommand(t, out, "grantee:     fetches from the relay's store with")

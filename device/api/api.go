@@ -184,6 +184,9 @@ type Disclosure struct {
 	// Dir is the job's directory under the device's disclosures
 	// directory: "<jti>/<clip>" (jobs of earlier releases: the job ID).
 	Dir string `json:"dir,omitempty"`
+	// Uploaded is true for a delivered job whose pieces went to the
+	// relay's store (the uplink) rather than into Dir on the device.
+	Uploaded bool `json:"uploaded,omitempty"`
 }
 
 // GET /api/v1/disclosures is paged: ?after=ID (the last job of the previous
