@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/doorward/doorward/device"
@@ -35,9 +37,9 @@ func printBanner(w io.Writer, b device.Banner, self string) {
 		if isTerminal(w) {
 			fmt.Fprint(w, b.PairQR)
 			fmt.Fprintf(w, "  pairing code: %s\n", b.PairCode)
-			fmt.Fprintf(w, "  pair:       doorwardctl pair --uri '%s' -i owner.key\n", b.PairURI)
+			fmt.Fprintf(w, "  pair:       %s pair --uri '%s' -i owner.key\n", ctlCommand(self), b.PairURI)
 		} else {
-			fmt.Fprintf(w, "  pair:       doorwardctl pair --uri \"$(%s pair-code --uri --state %s)\" -i owner.key\n", shellQuote(self), shellQuote(b.StateDir))
+			fmt.Fprintf(w, "  pair:       %s pair --uri \"$(%s pair-code --uri --state %s)\" -i owner.key\n", ctlCommand(self), shellQuote(self), shellQuote(b.StateDir))
 		}
 		fmt.Fprintf(w, "  show code:  %s pair-code --state %s\n", shellQuote(self), shellQuote(b.StateDir))
 		return
@@ -55,6 +57,26 @@ func printBanner(w io.Writer, b device.Banner, self string) {
 		fmt.Fprintf(w, "  pair:       no owner signing key yet; %s pair-code --state %s shows the code for doorwardctl pair\n", self, state)
 	}
 	fmt.Fprintln(w, "  stop:       Ctrl-C (the clip in progress is closed first)")
+}
+
+// ctlCommand is how to run doorwardctl in a line to paste: its name when
+// it is on PATH, else the doorwardctl built next to this binary as self
+// names it (make run's ./bin/doorwardctl), else its name.
+func ctlCommand(self string) string {
+	if _, err := exec.LookPath("doorwardctl"); err == nil {
+		return "doorwardctl"
+	}
+	if !strings.Contains(self, "/") {
+		return "doorwardctl"
+	}
+	ctl := filepath.Join(filepath.Dir(self), "doorwardctl")
+	if st, err := os.Stat(ctl); err != nil || st.IsDir() {
+		return "doorwardctl"
+	}
+	if !filepath.IsAbs(ctl) {
+		ctl = "./" + ctl
+	}
+	return shellQuote(ctl)
 }
 
 // isTerminal reports whether w is a terminal (a character device).

@@ -272,7 +272,7 @@ func demoOwner(out io.Writer, path string, profile boards.Profile) (string, erro
 		return "", err
 	}
 	fmt.Fprintf(out, "demo owner key: %s (created now; for trying the agent out: only the sim board uses it)\n", path)
-	fmt.Fprintf(out, "  decrypt a clip: doorwardctl decrypt -i %s CLIP_DIR -o clip.mp4\n", path)
+	fmt.Fprintf(out, "  decrypt a clip: %s decrypt -i %s CLIP_ID -o clip.mp4\n", ctlCommand(os.Args[0]), shellQuote(path))
 	return key.RecipientString(), nil
 }
 

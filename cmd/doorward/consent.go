@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,8 +58,9 @@ the pairing URI alone, for doorwardctl pair --uri.`,
 			}
 			fmt.Fprintln(out, p.Code)
 			fmt.Fprint(out, p.QR)
-			fmt.Fprintf(out, "pair with: doorwardctl pair --uri '%s' -i owner.key\n", p.URI)
-			fmt.Fprintf(out, "       or: doorwardctl pair --device %s --code %s -i owner.key\n", p.URL, p.Code)
+			ctl := ctlCommand(os.Args[0])
+			fmt.Fprintf(out, "pair with: %s pair --uri '%s' -i owner.key\n", ctl, p.URI)
+			fmt.Fprintf(out, "       or: %s pair --device %s --code %s -i owner.key\n", ctl, p.URL, p.Code)
 			return nil
 		},
 	}

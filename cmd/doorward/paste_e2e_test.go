@@ -60,7 +60,8 @@ func TestBannerCommandsPaste(t *testing.T) {
 	if code != 0 || len(strings.TrimSpace(strings.Split(out, "\n")[0])) < 28 {
 		t.Errorf("show code: exit %d", code)
 	}
-	if !strings.HasPrefix(lines["pair"], "doorwardctl pair --uri") {
+	// doorwardctl by name on PATH, else the one built next to doorward.
+	if f := strings.Fields(lines["pair"]); len(f) < 3 || filepath.Base(f[0]) != "doorwardctl" || f[1] != "pair" || f[2] != "--uri" {
 		t.Fatalf("pair line: %q", lines["pair"])
 	}
 	if out, code := paste(lines["pair"], "y\n"); code != 0 || !strings.Contains(out, "paired with device") {
@@ -78,7 +79,7 @@ func TestBannerCommandsPaste(t *testing.T) {
 				line = cmd
 			}
 		}
-		if !strings.HasPrefix(line, "doorwardctl pair --") || strings.Contains(line, "URL") || strings.Contains(line, "CODE") {
+		if f := strings.Fields(line); len(f) < 3 || filepath.Base(f[0]) != "doorwardctl" || f[1] != "pair" || strings.Contains(line, "URL") || strings.Contains(line, "CODE") {
 			t.Fatalf("pair-code's %q line: %q", which, line)
 		}
 		if out, code := paste(line, "y\n"); code != 0 || !strings.Contains(out, "paired with device") {
