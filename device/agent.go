@@ -549,14 +549,14 @@ func (a *Agent) close() {
 
 func (a *Agent) status() *api.Status {
 	a.mu.Lock()
-	paired, owners := len(a.owners) > 0, len(a.owners)
+	paired, owners, pairing := len(a.owners) > 0, len(a.owners), a.pairer != nil
 	v := a.vault
 	last := a.lastEvent
 	a.mu.Unlock()
 	st := &api.Status{
 		DeviceID: a.id.ID(), Board: a.opts.Board.Name, Sim: a.opts.Board.Sim, Version: a.opts.Version,
 		Recording: a.rec.Recording(), StateDir: a.opts.StateDir, Paired: paired,
-		Listen: a.lan.Addr(), Owners: owners, Healthy: a.Healthy(), CameraStalled: a.hub.Stalled(),
+		Listen: a.lan.Addr(), Owners: owners, Pairing: pairing, Healthy: a.Healthy(), CameraStalled: a.hub.Stalled(),
 		LastEvent: last, ClockSynced: a.opts.ClockSynced(), DiskFree: diskFree(a.opts.StateDir),
 	}
 	if v != nil {

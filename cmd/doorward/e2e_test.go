@@ -25,6 +25,10 @@ func TestRecordTriggerDecrypt(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startAgent(t, state, []string{"TMPDIR=" + tmp}, "--owner-recipient", recipient)
+	// Recording for a recipient, but nobody paired a signing key yet.
+	if out := mustRun(t, bins.doorward, "status", "--state", state); !strings.Contains(out, "owners:     1 owner recipient(s): clips are encrypted to them; not paired yet (doorward pair-code shows the code)") {
+		t.Errorf("status before pairing:\n%s", out)
+	}
 	time.Sleep(6 * time.Second) // fill the 5 s pre-roll
 	if out := mustRun(t, bins.doorward, "trigger", "motion", "--state", state); !strings.Contains(out, "motion") {
 		t.Errorf("trigger printed %q", out)

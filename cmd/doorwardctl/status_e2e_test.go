@@ -56,7 +56,7 @@ func TestStatusMeasuredE2E(t *testing.T) {
 		t.Fatalf("doorward status: %v\n%s", err, out)
 	}
 	for _, want := range []string{"fps,", "days of footage at the current rate", "uplink:     connected to the broker;",
-		"owners:     1 owner recipient(s)", "recording:  no (waiting for motion or a ring)", "last event: motion at ", "clock:      synchronized"} {
+		"owners:     1 owner recipient(s): clips are encrypted to them; paired", "recording:  no (waiting for motion or a ring)", "last event: motion at ", "clock:      synchronized"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("doorward status lacks %q:\n%s", want, out)
 		}

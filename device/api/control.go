@@ -90,6 +90,9 @@ type Status struct {
 	Listen    string `json:"listen"`
 	// Owners is how many owner recipients clips are encrypted to.
 	Owners int `json:"owners"`
+	// Pairing: no owner signing key yet (recipients from the config or
+	// --owner-recipient record, but grants and policy need a paired owner).
+	Pairing bool `json:"pairing,omitempty"`
 	// Healthy: the camera delivers frames and the recorder keeps up
 	// (GET /healthz).
 	Healthy       bool `json:"healthy"`

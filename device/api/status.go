@@ -17,7 +17,11 @@ func (s *Status) WriteText(w io.Writer) {
 		return n
 	}
 	fmt.Fprintf(w, "device:     %s (board %s, version %s)\n", clean(s.DeviceID), clean(s.Board), clean(s.Version))
-	fmt.Fprintf(w, "owners:     %s\n", yes(s.Paired, fmt.Sprintf("%d owner recipient(s): clips are encrypted to them", s.Owners), "none: not paired, nothing is recorded"))
+	owners := fmt.Sprintf("%d owner recipient(s): clips are encrypted to them; paired (an owner's key signs grants and policy)", s.Owners)
+	if s.Pairing {
+		owners = fmt.Sprintf("%d owner recipient(s): clips are encrypted to them; not paired yet (doorward pair-code shows the code)", s.Owners)
+	}
+	fmt.Fprintf(w, "owners:     %s\n", yes(s.Paired, owners, "none: not paired, nothing is recorded"))
 	fmt.Fprintf(w, "recording:  %s\n", yes(s.Recording, "yes, a clip is open", "no (waiting for motion or a ring)"))
 	camera := "delivering frames"
 	if s.FPS > 0 {
