@@ -55,7 +55,7 @@ files encrypted to it from version 1.3 on.`,
 			if _, err := fmt.Fprintf(stdout, "%s\n%s\n", key.RecipientString(), contact); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "doorwardctl: wrote your key to %s. Keep it private and back it up: it opens every clip and signs your grants; without it nobody can open your clips.\n", out)
+			fmt.Fprintf(stderr, "doorwardctl: wrote your key to %s. Keep it private and back it up: it opens what is encrypted to you (as an owner: every clip) and signs as you (grants, or as a grantee your fetches and live views); without it nobody can open those.\n", out)
 			fmt.Fprintln(stderr, "doorwardctl: the first line is your age recipient; the second, doorward-contact1..., is your contact: give it to an owner who shares footage with you (grant --to CONTACT), and fetch it with doorwardctl fetch --grant ID -i "+out+".")
 			if pq {
 				fmt.Fprintln(stderr, "doorwardctl: this is a post-quantum key: stock age needs version 1.3 or later to open files encrypted to it.")
