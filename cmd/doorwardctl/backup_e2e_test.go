@@ -35,12 +35,12 @@ func backedUp(t *testing.T, b e2eBins, owner home, relay, id string) []backedUpC
 	return l
 }
 
-// relayGET sends GET path to the relay as curl would, with auth as its
-// Authorization ("" for none), and returns the status, the refusal's
-// reason and the body.
-func relayGET(t *testing.T, relay, path, auth string) (int, string, []byte) {
+// authGET sends GET url as curl would, with auth as its Authorization
+// ("" for none), and returns the status, the refusal's reason and the
+// body.
+func authGET(t *testing.T, url, auth string) (int, string, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, relay+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
@@ -177,19 +177,19 @@ func TestBackupE2E(t *testing.T) {
 	// is refused too.
 	strangerKey := ownerKey(t, stranger.key)
 	for _, path := range []string{"/v1/devices/" + id + "/backup", "/v1/devices/" + id + "/backup/" + clip.ID} {
-		status, reason, body := relayGET(t, relay, path, "")
+		status, reason, body := authGET(t, relay+path, "")
 		if status != http.StatusUnauthorized || reason != "no-login" || !strings.Contains(string(body), "Authorization: Doorward <login statement JSON>") || strings.Contains(string(body), clip.ID[:8]) {
 			t.Errorf("GET %s without a login: %d %s, want 401 no-login naming what to send and no clip", path, status, body)
 		}
-		status, reason, body = relayGET(t, relay, path, signLogin(t, strangerKey, id))
+		status, reason, body = authGET(t, relay+path, signLogin(t, strangerKey, id))
 		if status != http.StatusUnauthorized || reason != "unknown-key" || strings.Contains(string(body), clip.ID[:8]) {
 			t.Errorf("GET %s with a stranger's login: %d %s, want the device's 401 unknown-key", path, status, body)
 		}
 		login := signLogin(t, ok, id)
-		if status, _, body = relayGET(t, relay, path, login); status != http.StatusOK || !strings.Contains(string(body), clip.ID) {
+		if status, _, body = authGET(t, relay+path, login); status != http.StatusOK || !strings.Contains(string(body), clip.ID) {
 			t.Errorf("GET %s with the owner's login: %d %s", path, status, body)
 		}
-		if status, reason, body = relayGET(t, relay, path, login); status != http.StatusUnauthorized || reason != "replayed" || strings.Contains(string(body), clip.ID[:8]) {
+		if status, reason, body = authGET(t, relay+path, login); status != http.StatusUnauthorized || reason != "replayed" || strings.Contains(string(body), clip.ID[:8]) {
 			t.Errorf("GET %s with the owner's login again: %d %s, want the device's 401 replayed", path, status, body)
 		}
 	}
@@ -245,7 +245,7 @@ func TestBackupE2E(t *testing.T) {
 	}
 	// The ciphertext itself, downloaded with the owner's login, opens with
 	// neither.
-	status, _, body := relayGET(t, relay, "/v1/devices/"+id+"/backup/"+clip.ID, signLogin(t, ok, id))
+	status, _, body := authGET(t, relay+"/v1/devices/"+id+"/backup/"+clip.ID, signLogin(t, ok, id))
 	var m wire.Manifest
 	if status != http.StatusOK || json.Unmarshal(body, &m) != nil || len(m.Objects) < clip.Segments+1 {
 		t.Fatalf("the backup's manifest: %d %s", status, body)

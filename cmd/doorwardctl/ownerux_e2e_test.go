@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -199,17 +198,8 @@ func TestClipsFetchE2E(t *testing.T) {
 	// Refusals.
 	piece := d.url + "/api/v1/clips/" + clip.ID + "/init.mp4.age"
 	get := func(url, auth string) (int, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body
+		code, _, body := authGET(t, url, auth)
+		return code, body
 	}
 	if code, body := get(piece, ""); code != http.StatusUnauthorized || bytes.Contains(body, []byte("age-encryption")) {
 		t.Errorf("a piece without a login: %d %q", code, body)
